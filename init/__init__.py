@@ -1,0 +1,5 @@
+"""Provisioning (installed as stockpipe.provision): `stockpipe init` and the compose init container."""
+
+from stockpipe.provision.resources import Outcome, ProvisionError, Provisioner
+
+__all__ = ["Outcome", "ProvisionError", "Provisioner"]

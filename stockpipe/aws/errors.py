@@ -1,0 +1,47 @@
+"""Turn AWS failures into one line that says what is wrong and what to do."""
+
+from __future__ import annotations
+
+import os
+
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+
+
+def error_code(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def explain(error: BaseException) -> str | None:
+    """A one-line explanation for errors a user can fix, or None for anything else."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    where = f"the AWS engine at {endpoint}" if endpoint else f"AWS in {region}"
+    if isinstance(error, EndpointConnectionError):
+        if endpoint:
+            return (
+                f"cannot reach {where}: start it (stockpipe emulator, or make up) or fix AWS_ENDPOINT_URL"
+            )
+        return f"cannot reach {where}: check the network and AWS_REGION={region}"
+    if isinstance(error, ReadTimeoutError):
+        return f"{where} did not answer in time: is it overloaded or still starting?"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found: configure a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: set AWS_REGION (e.g. us-east-1)"
+    code = error_code(error)
+    message = str(error.response.get("Error", {}).get("Message", "")) if isinstance(error, ClientError) else ""
+    if code in {"ResourceNotFoundException", "NoSuchBucket", "AWS.SimpleQueueService.NonExistentQueue",
+                "QueueDoesNotExist", "NotFound", "NotFoundException"}:
+        return f"{message or code} (in {where}): run 'stockpipe init', and check AWS_REGION={region} matches"
+    if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
+                "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException"}:
+        return f"{where} refused the credentials ({code}): {message}"
+    return None

@@ -1,0 +1,124 @@
+"""Sending ticks into Kinesis: PutRecords batches, symbol as partition key, failed entries retried."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stockpipe.aws import client
+from stockpipe.domain import Tick
+
+log = logging.getLogger(__name__)
+
+PUT_RECORDS_LIMIT = 500
+RETRYABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "KMSThrottlingException",
+    "ThrottlingException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "LimitExceededException",
+}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One Kinesis record: usually a valid tick, but a replayed row that fails validation is sent
+    as it is, so that the pipeline quarantines it with its reason instead of losing it."""
+
+    partition_key: str
+    data: bytes
+    label: str
+
+    @classmethod
+    def of(cls, tick: Tick) -> "Outgoing":
+        return cls(tick.symbol, tick.to_json().encode(), tick.id)
+
+
+class DeliveryError(RuntimeError):
+    """Records that could not be delivered after every retry. They are listed, never dropped silently."""
+
+    def __init__(self, message: str, unsent: Sequence[Outgoing]) -> None:
+        super().__init__(message)
+        self.unsent = list(unsent)
+
+
+class KinesisSender:
+    def __init__(
+        self,
+        stream_name: str,
+        kinesis: Any = None,
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 0.2,
+        max_delay: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.stream_name = stream_name
+        self._kinesis = kinesis or client("kinesis")
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+
+    def send(self, records: Sequence[Outgoing]) -> int:
+        """Deliver every record or raise DeliveryError naming the ones that were not. Returns the count."""
+        for start in range(0, len(records), PUT_RECORDS_LIMIT):
+            self._send_chunk(list(records[start : start + PUT_RECORDS_LIMIT]))
+        return len(records)
+
+    def _send_chunk(self, pending: list[Outgoing]) -> None:
+        last_problem = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = self._kinesis.put_records(
+                    StreamName=self.stream_name,
+                    Records=[{"Data": record.data, "PartitionKey": record.partition_key} for record in pending],
+                )
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in RETRYABLE_CODES:
+                    raise
+                last_problem = code
+            except BotoCoreError as error:  # connection refused/reset, timeouts: the engine may be restarting
+                last_problem = f"{type(error).__name__}: {error}"
+            else:
+                failed = [
+                    (record, entry)
+                    for record, entry in zip(pending, response["Records"])
+                    if entry.get("ErrorCode")
+                ]
+                if not failed:
+                    return
+                pending = [record for record, _ in failed]
+                last_problem = f"{len(failed)} entries failed ({failed[0][1].get('ErrorCode')})"
+            delay = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+            log.warning("put_records: %s; retrying %d record(s) in %.1fs", last_problem, len(pending), delay)
+            self._sleep(delay)
+        raise DeliveryError(
+            f"{len(pending)} record(s) not delivered to stream {self.stream_name} after "
+            f"{self._max_attempts} attempts ({last_problem}); first: {pending[0].label}",
+            pending,
+        )
+
+
+def count_stream_records(stream_name: str, kinesis: Any = None, max_records: int = 1_000_000) -> int:
+    """Records currently retained in the stream, read from TRIM_HORIZON on every shard."""
+    kinesis = kinesis or client("kinesis")
+    total = 0
+    shards = kinesis.list_shards(StreamName=stream_name)["Shards"]
+    for shard in shards:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator and total < max_records:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+            total += len(page["Records"])
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+    return total

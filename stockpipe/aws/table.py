@@ -1,0 +1,95 @@
+"""The tick table in DynamoDB: symbol (partition) + timestamp (sort), both strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from boto3.dynamodb.conditions import Key
+
+from stockpipe.aws import resource
+from stockpipe.domain import PricePoint, Tick
+
+BATCH_GET_LIMIT = 100
+
+
+class TickTable:
+    def __init__(self, name: str, dynamodb: Any = None) -> None:
+        self.name = name
+        self._dynamodb = dynamodb or resource("dynamodb")
+        self._table = self._dynamodb.Table(name)
+
+    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]:
+        """Which of these ticks are already stored (a redelivered batch, a producer retry)."""
+        found: set[str] = set()
+        keys = [{"symbol": t.symbol, "timestamp": t.timestamp} for t in ticks]
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self.name: {
+                    "Keys": keys[start : start + BATCH_GET_LIMIT],
+                    "ProjectionExpression": "#s, #t",
+                    "ExpressionAttributeNames": {"#s": "symbol", "#t": "timestamp"},
+                }
+            }
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.name, []):
+                    found.add(f"{item['symbol']}#{item['timestamp']}")
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]:
+        """Up to ``limit`` prices of ``symbol`` strictly before ``timestamp``, oldest first."""
+        if limit <= 0:
+            return []
+        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lt(timestamp), limit)
+        return [item["price"] for item in reversed(items)]
+
+    def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
+        """The latest ``limit`` points of ``symbol`` at or before ``timestamp``, oldest first."""
+        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit)
+        return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
+
+    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]:
+        items = self._query_all(Key("symbol").eq(symbol) & Key("timestamp").between(start, end))
+        return [PricePoint(item["timestamp"], item["price"]) for item in items]
+
+    def latest(self, symbol: str, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` items of ``symbol``, oldest first (for dashboards)."""
+        return list(reversed(self._query_desc(Key("symbol").eq(symbol), limit)))
+
+    def put(self, items: Iterable[dict[str, Any]]) -> None:
+        """Batch writes of 25; boto3's batch writer resends unprocessed items."""
+        with self._table.batch_writer(overwrite_by_pkeys=["symbol", "timestamp"]) as writer:
+            for item in items:
+                writer.put_item(Item=item)
+
+    def count(self) -> int:
+        total, kwargs = 0, {"Select": "COUNT"}
+        while True:
+            page = self._table.scan(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _query_desc(self, condition: Any, limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False}
+        while len(items) < limit:
+            page = self._table.query(Limit=limit - len(items), **kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items
+
+    def _query_all(self, condition: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

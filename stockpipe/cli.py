@@ -1,0 +1,315 @@
+"""`stockpipe`: one entry point, one subcommand per job. Each works alone against whatever
+AWS_ENDPOINT_URL names (unset: real AWS)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stockpipe.settings import Settings, SettingsError, parse_symbols
+
+log = logging.getLogger("stockpipe")
+
+
+class UsageError(RuntimeError):
+    """Bad arguments or state the user can fix; printed as one line."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def _load_dotenv() -> None:
+    """A .env in the working directory fills in what the environment does not set."""
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # pragma: no cover - python-dotenv is a dependency
+        return
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+# -- subcommands ----------------------------------------------------------------------------
+
+
+def cmd_emulator(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.engine import EmbeddedEngine
+
+    port = args.port or settings.engine_port
+    engine = EmbeddedEngine(port, host=args.host, region=settings.region).start()
+    print(f"AWS engine (MiniStack) ready at {engine.url}  (log: {engine.log_path})", flush=True)
+    print(f"  export AWS_ENDPOINT_URL={engine.url}   # then: stockpipe init, stockpipe produce ...", flush=True)
+    try:
+        while engine.process and engine.process.poll() is None:
+            time.sleep(0.5)
+        raise UsageError(f"the engine stopped unexpectedly (log: {engine.log_path})")
+    except KeyboardInterrupt:
+        print("stopping the engine", flush=True)
+        return 0
+    finally:
+        engine.stop()
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.provision import Provisioner
+
+    provisioner = Provisioner(settings)
+    if args.teardown:
+        provisioner.down()
+        return 0
+    started = time.monotonic()
+    outcome = provisioner.up()
+    print(
+        f"ready in {time.monotonic() - started:.1f}s: {len(outcome.created)} created, "
+        f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged"
+    )
+    return 0
+
+
+def _source(args: argparse.Namespace, settings: Settings):
+    from stockpipe.producer import sources
+
+    symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
+    if args.source == "synthetic":
+        return sources.synthetic(symbols, args.seed if args.seed is not None else settings.producer_seed, args.count)
+    if args.source == "replay":
+        if not args.file:
+            raise UsageError("--source replay needs --file CSV")
+        return sources.replay(Path(args.file))
+    interval = args.interval or settings.producer_interval
+    return sources.yahoo(symbols, interval, args.count)
+
+
+def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
+    """Records per second, or None for as fast as Kinesis takes them (0 asks for that too).
+    Synthetic defaults to PRODUCER_RATE, replay to full speed; yfinance is paced by its poll interval."""
+    if args.source == "yfinance":
+        return None
+    if args.rate is not None:
+        return args.rate or None
+    return settings.producer_rate if args.source == "synthetic" else None
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.aws.stream import DeliveryError, KinesisSender
+    from stockpipe.producer import produce
+
+    records = _source(args, settings)
+    if args.source == "replay":
+        records = list(records)  # reads and checks the whole file before sending anything
+    rate = _rate(args, settings)
+    sender = KinesisSender(settings.stream_name)
+    total = len(records) if isinstance(records, list) else args.count
+    print(f"streaming to {settings.stream_name} ({args.source}"
+          f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)
+    progress = _progress(total)
+    try:
+        stats = produce(records, sender, rate=rate, on_sent=lambda s: progress(s.sent))
+    except DeliveryError as error:
+        spool = Path(f"stockpipe-unsent-{int(time.time())}.jsonl")
+        spool.write_bytes(b"".join(record.data + b"\n" for record in error.unsent))
+        raise UsageError(f"{error}; the {len(error.unsent)} unsent record(s) are saved in {spool}") from None
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 130
+    finally:
+        progress(None)
+    print(f"sent {stats.sent} record(s) in {stats.batches} batch(es), {stats.seconds:.1f}s ({stats.rate:.0f}/s)",
+          file=sys.stderr)
+    return 0
+
+
+def _progress(total: int | None):
+    """A progress bar on a terminal; a line every few seconds otherwise."""
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       transient=False)
+        task = bar.add_task("send", total=total)
+        bar.start()
+
+        def update(sent: int | None) -> None:
+            if sent is None:
+                bar.stop()
+            else:
+                bar.update(task, completed=sent)
+
+        return update
+    last = [0.0]
+
+    def report(sent: int | None) -> None:
+        if sent is not None and time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            print(f"  sent {sent}{f'/{total}' if total else ''}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _format_alert(alert: dict[str, Any]) -> str:
+    parts = [str(alert.get("timestamp", "?")), f"{alert.get('signal', '?'):<7}", f"{alert.get('symbol', '?'):<6}",
+             f"price {alert.get('price', '?')}"]
+    if alert.get("sma5") is not None:
+        parts.append(f"sma5 {float(alert['sma5']):.2f} sma20 {float(alert['sma20']):.2f}")
+    if alert.get("change_percent") is not None:
+        parts.append(f"change {float(alert['change_percent']):+.2f}%")
+    parts.append(str(alert.get("message", "")))
+    return "  ".join(parts)
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.aws.alerts import AlertInbox
+    from stockpipe.aws.locate import locate
+
+    inbox = AlertInbox(locate(settings).queue_url(settings.alerts_queue_name))
+    shown = 0
+    try:
+        while True:
+            batch = inbox.receive(wait_seconds=5 if args.follow else 1)
+            for alert in batch:
+                print(json.dumps(alert, default=_json_default, sort_keys=True) if args.json else _format_alert(alert),
+                      flush=True)
+            shown += len(batch)
+            if not batch and not args.follow:
+                break
+    except KeyboardInterrupt:
+        pass
+    if not args.json and not shown and not args.follow:
+        print("no alerts waiting", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.status import Pipeline
+
+    status = Pipeline(settings).status()
+    if args.json:
+        print(json.dumps(status.as_dict(), sort_keys=True))
+        return 0
+    rows = [
+        ("ticks in the stream", status.stream_records, settings.stream_name),
+        ("items in the table", status.table_items, settings.table_name),
+        ("raw records in S3", status.raw_records, f"{status.raw_objects} objects"),
+        ("dead-letter messages", status.dead_letters, settings.dlq_name),
+        ("alerts sent", status.alerts_sent, settings.topic_name),
+    ]
+    for label, value, where in rows:
+        print(f"{label:<22} {value:>8}   {where}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.demo import run_demo
+
+    return run_demo(settings, seconds=args.seconds, rate=args.rate, symbols=args.symbols)
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stockpipe",
+        description="Real-time stock analytics on Kinesis, Lambda, DynamoDB, S3 and SNS. "
+        "AWS_ENDPOINT_URL set: an emulator; unset: real AWS.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("emulator", help="run the embedded AWS engine (MiniStack) in the foreground")
+    p.add_argument("--port", type=int, help="port to serve on (default ENGINE_PORT, 4566)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in a container)")
+    p.set_defaults(run=cmd_emulator)
+
+    p = sub.add_parser("init", help="create every resource (idempotent), or remove them with --teardown")
+    p.add_argument("--teardown", action="store_true", help="delete every resource instead")
+    p.set_defaults(run=cmd_init)
+
+    p = sub.add_parser("produce", help="stream ticks into Kinesis")
+    p.add_argument("--source", choices=["synthetic", "replay", "yfinance"], default="synthetic")
+    p.add_argument("--file", help="CSV for --source replay: timestamp,symbol,price,volume[,previous_close]")
+    p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
+    p.add_argument("--rate", type=float, help="records per second (default PRODUCER_RATE; 0 = as fast as possible)")
+    p.add_argument("--count", type=int, help="stop after this many ticks (synthetic, yfinance)")
+    p.add_argument("--seed", type=int, help="synthetic market seed (default PRODUCER_SEED)")
+    p.add_argument("--interval", type=float, help="yfinance poll interval in seconds (default PRODUCER_INTERVAL)")
+    p.set_defaults(run=cmd_produce)
+
+    p = sub.add_parser("alerts", help="print the alerts received through the topic's SQS subscription")
+    p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new alerts")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=cmd_alerts)
+
+    p = sub.add_parser("status", help="counts at every stage: stream, table, S3, dead letters, alerts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_status)
+
+    p = sub.add_parser("demo", help="engine + init + synthetic producer + live dashboard (what make demo runs)")
+    p.add_argument("--seconds", type=float, help="stop by itself after this long (default: at Ctrl-C)")
+    p.add_argument("--rate", type=float, help="ticks per second (default PRODUCER_RATE)")
+    p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _load_dotenv()
+    from stockpipe.aws.errors import explain
+    from stockpipe.aws.stream import DeliveryError
+    from stockpipe.engine import EngineError
+    from stockpipe.producer.sources import SourceError
+    from stockpipe.provision import ProvisionError
+
+    try:
+        settings = Settings.from_env()
+        if args.command != "demo" and args.command != "emulator":
+            _check_target(settings)
+        return int(args.run(args, settings) or 0)
+    except (SettingsError, SourceError, ProvisionError, EngineError, UsageError, DeliveryError) as error:
+        print(f"stockpipe {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        message = explain(error) or f"{type(error).__name__}: {error}"
+        print(f"stockpipe {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check_target(settings: Settings) -> None:
+    """Say where we are going before anything talks to it: an unreachable endpoint is one line."""
+    if settings.endpoint_url:
+        from stockpipe.engine import healthy
+
+        if not healthy(settings.endpoint_url, timeout=3):
+            # Not every engine has the health path (real AWS-compatible ones may not); try a cheap call.
+            from stockpipe.aws import client
+
+            try:
+                client("sts").get_caller_identity()
+            except BotoCoreError:
+                raise UsageError(
+                    f"cannot reach the AWS engine at AWS_ENDPOINT_URL={settings.endpoint_url}: "
+                    "start it (stockpipe emulator, make up) or unset AWS_ENDPOINT_URL for real AWS"
+                ) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What Lambda #1 adds to a tick before it is stored: change, change %, moving average, anomaly flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Sequence
+
+from stockpipe.domain.indicators import trailing_average
+from stockpipe.domain.signals import is_anomaly
+from stockpipe.domain.ticks import Tick
+
+PERCENT_QUANTUM = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class EnrichedTick:
+    tick: Tick
+    moving_average: Decimal
+    moving_average_window: int
+    anomaly: bool
+
+    def to_item(self) -> dict[str, Any]:
+        """The stored item. Every value derives from the tick and the ticks before it, never from
+        the clock, so the same tick stored twice is the same item (and no new stream record)."""
+        tick = self.tick
+        item: dict[str, Any] = {
+            "symbol": tick.symbol,
+            "timestamp": tick.timestamp,
+            "id": tick.id,
+            "dt": tick.date,
+            "price": tick.price,
+            "previous_close": tick.previous_close,
+            "change": tick.change,
+            "change_percent": None
+            if tick.change_percent is None
+            else tick.change_percent.quantize(PERCENT_QUANTUM),
+            "volume": tick.volume,
+            "moving_average": self.moving_average,
+            "moving_average_window": self.moving_average_window,
+            "anomaly": self.anomaly,
+            "source": tick.source,
+        }
+        return {key: value for key, value in item.items() if value is not None}
+
+
+def enrich(tick: Tick, previous_prices: Sequence[Decimal], window: int, threshold_percent: Decimal) -> EnrichedTick:
+    """``previous_prices``: prices of the same symbol before this tick, oldest first."""
+    return EnrichedTick(
+        tick=tick,
+        moving_average=trailing_average(previous_prices, tick.price, window),
+        moving_average_window=window,
+        anomaly=is_anomaly(tick.change_percent, threshold_percent),
+    )

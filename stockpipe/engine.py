@@ -1,0 +1,122 @@
+"""The embedded AWS engine: MiniStack in a child process on one port, no Docker needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HEALTH_PATH = "/_localstack/health"
+
+
+class EngineError(RuntimeError):
+    """The engine could not start; the message says why and what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + HEALTH_PATH, timeout=timeout) as response:
+            return response.status == 200 and isinstance(json.load(response), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def wait_healthy(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not healthy(url):
+        if process is not None and process.poll() is not None:
+            raise EngineError(f"the engine exited with code {process.returncode} before answering at {url}")
+        if time.monotonic() > deadline:
+            raise EngineError(f"no AWS engine answered at {url} within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+class EmbeddedEngine:
+    """Start with ``with EmbeddedEngine(port) as engine: ... engine.url``; stopped on exit."""
+
+    def __init__(self, port: int, *, host: str = "127.0.0.1", region: str = "us-east-1",
+                 log_path: Path | None = None) -> None:
+        self.port = port
+        self.host = host
+        self.region = region
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"stockpipe-engine-{port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '') else self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "EmbeddedEngine":
+        try:
+            import ministack  # noqa: F401
+        except ImportError:
+            raise EngineError(
+                "the embedded engine is not installed: pip install 'stockpipe[engine]' (make demo does it)"
+            ) from None
+        if port_in_use(self.port):
+            raise EngineError(f"port {self.port} is already in use: stop what runs there or set ENGINE_PORT")
+        env = {
+            **os.environ,
+            "GATEWAY_PORT": str(self.port),
+            "BIND_HOST": self.host,
+            "MINISTACK_REGION": self.region,
+            "LOG_LEVEL": os.environ.get("ENGINE_LOG_LEVEL", "WARNING"),
+        }
+        # The engine must not think it is itself behind an endpoint.
+        env.pop("AWS_ENDPOINT_URL", None)
+        log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed in stop()
+        self._log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ministack"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the engine and its Lambda workers
+        )
+        try:
+            wait_healthy(self.url, timeout, self.process)
+        except EngineError as error:
+            self.stop()
+            raise EngineError(f"{error} (log: {self.log_path})") from None
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+    def __enter__(self) -> "EmbeddedEngine":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

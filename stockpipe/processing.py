@@ -1,0 +1,128 @@
+"""Lambda #1's work, independent of AWS: validate, de-duplicate, archive, enrich, store.
+
+It talks to three ports (a tick store, a raw archive, a dead-letter queue); the handler plugs in
+the AWS adapters, the tests plug in fakes or an emulator. A bad record never raises: it is
+quarantined with its reason, because a raising handler blocks its shard (forever, on MiniStack).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, Sequence
+
+from stockpipe.domain import InvalidTick, Tick, enrich, parse_tick
+from stockpipe.domain.ticks import Rejected
+
+STAGE = "process-ticks"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    data: bytes
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class TickStore(Protocol):
+    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]: ...
+    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]: ...
+    def put(self, items: Sequence[dict[str, Any]]) -> None: ...
+
+
+class Archive(Protocol):
+    def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str: ...
+
+
+class DeadLetters(Protocol):
+    def send(self, rejected: Sequence[Rejected]) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    anomalies: int = 0
+    objects: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"batch received={self.received} stored={self.stored} duplicates={self.duplicates} "
+            f"rejected={self.rejected} anomalies={self.anomalies} raw_objects={self.objects}"
+        )
+
+
+def raw_line(data: bytes) -> str:
+    """The raw JSON as received, kept on one line so the archive stays JSON Lines."""
+    text = data.decode("utf-8")
+    if "\n" in text or "\r" in text:
+        text = json.dumps(json.loads(text, parse_float=Decimal), separators=(",", ":"), default=str)
+    return text
+
+
+def process_batch(
+    records: Sequence[RawRecord],
+    store: TickStore,
+    archive: Archive,
+    dead_letters: DeadLetters,
+    *,
+    window: int,
+    threshold_percent: Decimal,
+) -> BatchResult:
+    result = BatchResult(received=len(records))
+    accepted: dict[str, tuple[Tick, RawRecord]] = {}
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            tick = parse_tick(record.data)
+        except InvalidTick as error:
+            rejected.append(Rejected(str(error), record.data, STAGE, record.context))
+            continue
+        if tick.id in accepted:
+            result.duplicates += 1
+            continue
+        accepted[tick.id] = (tick, record)
+
+    # Quarantine first: if the queue is down we raise before anything is written, and the retry is clean.
+    if rejected:
+        dead_letters.send(rejected)
+        result.rejected = len(rejected)
+
+    already = store.existing_ids([tick for tick, _ in accepted.values()]) if accepted else set()
+    result.duplicates += len(already)
+    fresh = sorted(
+        (pair for tick_id, pair in accepted.items() if tick_id not in already),
+        key=lambda pair: (pair[0].symbol, pair[0].timestamp),
+    )
+
+    by_partition: dict[tuple[str, str], list[tuple[Tick, RawRecord]]] = defaultdict(list)
+    for tick, record in fresh:
+        by_partition[(tick.date, tick.symbol)].append((tick, record))
+    for (date, symbol), pairs in by_partition.items():
+        archive.put(
+            date,
+            symbol,
+            pairs[0][0].timestamp,
+            [tick.id for tick, _ in pairs],
+            [raw_line(record.data) for _, record in pairs],
+        )
+    result.objects = len(by_partition)
+
+    items: list[dict[str, Any]] = []
+    by_symbol: dict[str, list[Tick]] = defaultdict(list)
+    for tick, _ in fresh:
+        by_symbol[tick.symbol].append(tick)
+    for symbol, ticks in by_symbol.items():
+        history = store.prices_before(symbol, ticks[0].timestamp, window - 1)
+        for tick in ticks:
+            enriched = enrich(tick, history, window, threshold_percent)
+            history.append(tick.price)
+            result.anomalies += enriched.anomaly
+            items.append(enriched.to_item())
+    if items:
+        store.put(items)
+    result.stored = len(items)
+    return result

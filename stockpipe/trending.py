@@ -1,0 +1,83 @@
+"""Lambda #2's work, independent of AWS: from newly stored ticks to BUY/SELL/ANOMALY alerts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping, Protocol, Sequence
+
+from stockpipe.domain import Alert, PricePoint, Signal, crossovers_at
+
+
+@dataclass(frozen=True)
+class StoredTick:
+    """The part of a stored item (a stream NEW_IMAGE) the alert rules need."""
+
+    symbol: str
+    timestamp: str
+    price: Decimal
+    change_percent: Decimal | None
+    anomaly: bool
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> "StoredTick":
+        change = item.get("change_percent")
+        return cls(
+            symbol=str(item["symbol"]),
+            timestamp=str(item["timestamp"]),
+            price=Decimal(item["price"]),
+            change_percent=None if change is None else Decimal(change),
+            anomaly=bool(item.get("anomaly", False)),
+        )
+
+
+class PriceHistory(Protocol):
+    def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
+    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]: ...
+
+
+class Publisher(Protocol):
+    def publish_once(self, alert: Alert) -> bool: ...
+
+
+@dataclass
+class TrendResult:
+    ticks: int = 0
+    published: int = 0
+    repeated: int = 0
+
+    def summary(self) -> str:
+        return f"stream batch ticks={self.ticks} alerts_published={self.published} already_published={self.repeated}"
+
+
+def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int) -> list[Alert]:
+    """Crossovers that land on these ticks, judged on the stored series around them, plus anomalies."""
+    alerts: list[Alert] = [
+        Alert(t.symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent)
+        for t in ticks
+        if t.anomaly
+    ]
+    by_symbol: dict[str, list[StoredTick]] = defaultdict(list)
+    for tick in ticks:
+        by_symbol[tick.symbol].append(tick)
+    for symbol, group in by_symbol.items():
+        first = min(t.timestamp for t in group)
+        last = max(t.timestamp for t in group)
+        # Enough points before the first new tick to know both averages and the sign before it.
+        before = history.points_until(symbol, first, 2 * long)
+        window = before + [p for p in history.points_between(symbol, first, last) if p.timestamp > first]
+        alerts.extend(crossovers_at(symbol, window, (t.timestamp for t in group), short, long))
+    return sorted(alerts, key=lambda a: (a.timestamp, a.symbol, a.signal.value))
+
+
+def publish_alerts(
+    ticks: Sequence[StoredTick], history: PriceHistory, publisher: Publisher, *, short: int, long: int
+) -> TrendResult:
+    result = TrendResult(ticks=len(ticks))
+    for alert in alerts_for(ticks, history, short, long):
+        if publisher.publish_once(alert):
+            result.published += 1
+        else:
+            result.repeated += 1
+    return result
