@@ -19,6 +19,8 @@ from typing import Any, Mapping
 # Yahoo-style symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, RDS.A
 SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9][A-Z0-9.=\-]{0,14}$")
 REQUIRED_FIELDS = ("symbol", "timestamp", "price")
+# Far above any real quote or volume, far below what DynamoDB can store (9.9E+125).
+MAX_NUMBER = Decimal("1e15")
 
 
 class InvalidTick(ValueError):
@@ -58,6 +60,8 @@ def _decimal(field: str, value: Any, *, positive: bool) -> Decimal:
         raise InvalidTick(f"{field}: must be a finite number, got {value!r}")
     if positive and number <= 0:
         raise InvalidTick(f"{field}: must be a positive number, got {value!r}")
+    if abs(number) > MAX_NUMBER:
+        raise InvalidTick(f"{field}: must be a number below {MAX_NUMBER:.0e}, got {value!r}")
     return number
 
 

@@ -1,0 +1,196 @@
+"""`stockpipe demo`: the embedded engine, init, the synthetic producer and a live dashboard.
+
+Everything it starts it stops again, on Ctrl-C or after --seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from stockpipe.aws.alerts import AlertInbox
+from stockpipe.aws.stream import KinesisSender
+from stockpipe.domain import sma
+from stockpipe.engine import EmbeddedEngine, free_port, port_in_use
+from stockpipe.producer import produce, synthetic
+from stockpipe.settings import Settings, parse_symbols
+from stockpipe.status import Pipeline, PipelineStatus
+
+SPARKS = "▁▂▃▄▅▆▇█"
+HISTORY = 60
+SIGNAL_STYLE = {"BUY": "bold green", "SELL": "bold red", "ANOMALY": "bold yellow"}
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values)
+
+
+@dataclass
+class DemoState:
+    started: float = field(default_factory=time.monotonic)
+    sent: int = 0
+    first_alert_after: float | None = None
+    alerts: deque = field(default_factory=lambda: deque(maxlen=12))
+    alert_count: int = 0
+    status: PipelineStatus | None = None
+    producer_error: str | None = None
+
+
+def _alert_line(alert: dict[str, Any]) -> Text:
+    signal = str(alert.get("signal", "?"))
+    line = Text()
+    line.append(str(alert.get("timestamp", ""))[11:19] + " ", style="dim")
+    line.append(f"{signal:<8}", style=SIGNAL_STYLE.get(signal, ""))
+    line.append(f"{alert.get('symbol', '?'):<6} {float(alert.get('price', 0)):>9.2f}  ")
+    line.append(str(alert.get("message", "")))
+    return line
+
+
+def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], engine_url: str) -> Group:
+    s = state.status
+    elapsed = time.monotonic() - state.started
+    flow = Text()
+    flow.append(f"sent {state.sent}", style="bold")
+    if s:
+        flow.append(f"  →  stored {s.table_items}  →  raw archived in {s.raw_objects} S3 objects")
+        flow.append(f"   dead letters {s.dead_letters}", style="red" if s.dead_letters else "dim")
+        flow.append(f"   alerts {s.alerts_sent}", style="bold magenta")
+    if state.first_alert_after is not None:
+        flow.append(f"   first alert after {state.first_alert_after:.1f}s", style="dim")
+    table = Table(expand=True, box=None, header_style="bold")
+    for column, justify in (("symbol", "left"), ("price", "right"), ("chg %", "right"), ("SMA-5", "right"),
+                            ("SMA-20", "right"), (f"last {HISTORY} ticks", "left"), ("trend", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for symbol in symbols:
+        items = pipeline.table.latest(symbol, HISTORY)
+        if not items:
+            table.add_row(symbol, "…", "", "", "", "", "")
+            continue
+        prices = [item["price"] for item in items]
+        fast, slow = sma(prices, 5), sma(prices, 20)
+        change = items[-1].get("change_percent")
+        trend = Text("—", style="dim")
+        if fast is not None and slow is not None:
+            trend = Text("▲ up", style="green") if fast > slow else Text("▼ down", style="red")
+        table.add_row(
+            symbol,
+            f"{prices[-1]:.2f}",
+            Text(f"{change:+.2f}", style="yellow" if items[-1].get("anomaly") else "") if change is not None else "",
+            f"{fast:.2f}" if fast is not None else "…",
+            f"{slow:.2f}" if slow is not None else "…",
+            Text(sparkline([float(p) for p in prices]), style="cyan"),
+            trend,
+        )
+    alerts = Group(*(_alert_line(a) for a in reversed(state.alerts))) if state.alerts else Text("waiting…", style="dim")
+    title = f"stockpipe demo — engine {engine_url} — {int(elapsed // 60):02d}:{int(elapsed % 60):02d} — Ctrl-C stops"
+    parts: list[Any] = [Panel(Group(flow, Text(), table), title=title, title_align="left"),
+                        Panel(alerts, title="alerts (SNS → SQS)", title_align="left")]
+    if state.producer_error:
+        parts.append(Text(f"producer stopped: {state.producer_error}", style="bold red"))
+    return Group(*parts)
+
+
+def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | None = None,
+             symbols: str | None = None) -> int:
+    console = Console()
+    interactive = console.is_terminal
+    if not interactive:
+        console = Console(soft_wrap=True)  # a log, not a screen: one line per event
+    chosen = parse_symbols(symbols) if symbols else settings.producer_symbols
+    port = settings.engine_port
+    if port_in_use(port):
+        port = free_port()
+        console.print(f"port {settings.engine_port} is busy; the demo engine uses {port} instead")
+    engine = EmbeddedEngine(port, region=settings.region)
+    stop = threading.Event()
+    state = DemoState()
+    producer: threading.Thread | None = None
+    try:
+        console.print(f"starting the embedded AWS engine (MiniStack) on port {port} …")
+        engine.start()
+        os.environ["AWS_ENDPOINT_URL"] = engine.url  # this process and its children only
+        settings = Settings.from_env()
+        from stockpipe.provision import Provisioner
+
+        Provisioner(settings, report=lambda line: console.print(line, highlight=False)).up()
+        pipeline = Pipeline(settings)
+        inbox = AlertInbox(pipeline.alerts_queue_url)
+        sender = KinesisSender(settings.stream_name)
+        pace = rate or settings.producer_rate
+
+        def run_producer() -> None:
+            def on_sent(stats: Any) -> None:
+                state.sent = stats.sent
+
+            try:
+                produce(synthetic(chosen, settings.producer_seed, None), sender, rate=pace, stop=stop, on_sent=on_sent)
+            except Exception as error:  # shown on the dashboard; the demo keeps what it has
+                state.producer_error = f"{type(error).__name__}: {error}"
+
+        state.started = time.monotonic()
+        producer = threading.Thread(target=run_producer, name="producer", daemon=True)
+        producer.start()
+        console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s …")
+        deadline = None if seconds is None else state.started + seconds
+        last_line = 0.0
+        with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
+            while deadline is None or time.monotonic() < deadline:
+                for alert in inbox.receive(wait_seconds=1):
+                    if state.first_alert_after is None:
+                        state.first_alert_after = time.monotonic() - state.started
+                    state.alerts.append(alert)
+                    state.alert_count += 1
+                    if not interactive:
+                        console.print(_alert_line(alert))
+                state.status = pipeline.status(full=False)
+                if interactive:
+                    live.update(_dashboard(state, pipeline, chosen, engine.url))
+                elif time.monotonic() - last_line >= 5:
+                    last_line = time.monotonic()
+                    s = state.status
+                    console.print(f"[{time.monotonic() - state.started:5.0f}s] sent {state.sent}  stored {s.table_items}"
+                                  f"  raw objects {s.raw_objects}  dead letters {s.dead_letters}  alerts {s.alerts_sent}")
+    except KeyboardInterrupt:
+        console.print("stopping …")
+    finally:
+        stop.set()
+        if producer is not None:
+            producer.join(timeout=10)
+        engine.stop()
+    summary = f"demo ended: {state.sent} ticks sent, {state.alert_count} alerts received"
+    if state.first_alert_after is not None:
+        summary += f", first alert {state.first_alert_after:.1f}s after streaming began"
+    console.print(summary)
+    if state.producer_error:
+        print(f"stockpipe demo: error: producer stopped: {state.producer_error}", file=sys.stderr)
+        return 1
+    if seconds is not None and state.alert_count == 0:
+        print(f"stockpipe demo: error: no alert within {seconds:g}s (engine log: {engine.log_path})", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _NoLive:
+    def __enter__(self) -> "_NoLive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, renderable: Any) -> None:
+        return None

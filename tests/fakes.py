@@ -1,0 +1,75 @@
+"""In-memory stand-ins for the adapters, with the same semantics (no mocks): the functional tier."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Sequence
+
+from stockpipe.aws.archive import object_key
+from stockpipe.domain import Alert, PricePoint, Tick
+from stockpipe.domain.ticks import Rejected
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes = 0
+
+    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]:
+        return {t.id for t in ticks if (t.symbol, t.timestamp) in self.items}
+
+    def _series(self, symbol: str) -> list[dict[str, Any]]:
+        return [self.items[key] for key in sorted(self.items) if key[0] == symbol]
+
+    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]:
+        before = [i["price"] for i in self._series(symbol) if i["timestamp"] < timestamp]
+        return before[-limit:] if limit > 0 else []
+
+    def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
+        upto = [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] <= timestamp]
+        return upto[-limit:]
+
+    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]:
+        return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if start <= i["timestamp"] <= end]
+
+    def put(self, items: Sequence[dict[str, Any]]) -> None:
+        for item in items:
+            self.items[(item["symbol"], item["timestamp"])] = item
+            self.writes += 1
+
+
+class FakeArchive:
+    def __init__(self) -> None:
+        self.objects: dict[str, list[str]] = {}
+
+    def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str:
+        key = object_key("raw-data", date, symbol, first_timestamp, ids)
+        self.objects[key] = list(lines)
+        return key
+
+    @property
+    def records(self) -> list[str]:
+        return [line for lines in self.objects.values() for line in lines]
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.messages: list[Rejected] = []
+
+    def send(self, rejected: Sequence[Rejected]) -> None:
+        self.messages.extend(rejected)
+
+
+class FakePublisher:
+    """Publishes once per alert id, like the DynamoDB ledger does."""
+
+    def __init__(self) -> None:
+        self.ledger: set[str] = set()
+        self.published: list[Alert] = []
+
+    def publish_once(self, alert: Alert) -> bool:
+        if alert.id in self.ledger:
+            return False
+        self.ledger.add(alert.id)
+        self.published.append(alert)
+        return True

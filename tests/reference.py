@@ -1,0 +1,44 @@
+"""An independent computation of what the pipeline must produce, with pandas (not our code).
+
+The unit tests check the domain against it; the end-to-end tests use it to know which alerts
+a series must raise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def expected_alerts(ticks: pd.DataFrame, short: int = 5, long: int = 20, threshold: float = 5.0) -> set[tuple]:
+    """ticks: columns symbol, timestamp, price, previous_close (may be NaN).
+    Returns {(symbol, signal, timestamp)}."""
+    alerts: set[tuple] = set()
+    for symbol, group in ticks.sort_values("timestamp").groupby("symbol", sort=False):
+        prices = group["price"].astype(float).reset_index(drop=True)
+        stamps = group["timestamp"].reset_index(drop=True)
+        # rounded so that equal averages are a tie and not a float accident
+        diff = (prices.rolling(short).mean() - prices.rolling(long).mean()).round(9)
+        sign = np.sign(diff)
+        # the last non-zero sign strictly before each point
+        before = sign.replace(0, np.nan).ffill().shift(1)
+        crossed = sign.notna() & (sign != 0) & before.notna() & (sign != before)
+        for index in crossed[crossed].index:
+            alerts.add((symbol, "BUY" if sign[index] > 0 else "SELL", stamps[index]))
+        previous = group["previous_close"].astype(float).reset_index(drop=True)
+        change = (prices - previous) / previous * 100
+        for index in change[change.abs() > threshold].index:
+            alerts.add((symbol, "ANOMALY", stamps[index]))
+    return alerts
+
+
+def frame(ticks) -> pd.DataFrame:
+    """Domain Ticks to the frame expected_alerts reads."""
+    return pd.DataFrame(
+        {
+            "symbol": [t.symbol for t in ticks],
+            "timestamp": [t.timestamp for t in ticks],
+            "price": [float(t.price) for t in ticks],
+            "previous_close": [np.nan if t.previous_close is None else float(t.previous_close) for t in ticks],
+        }
+    )

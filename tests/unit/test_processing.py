@@ -1,0 +1,96 @@
+"""Lambda #1's work on fakes: every record ends up stored or dead-lettered, exactly once."""
+
+import json
+from decimal import Decimal
+
+from stockpipe.domain import parse_tick
+from stockpipe.processing import RawRecord, process_batch
+from stockpipe.producer.sources import SyntheticMarket
+from tests.fakes import FakeArchive, FakeDeadLetters, FakeTable
+
+SETTINGS = {"window": 5, "threshold_percent": Decimal(5)}
+
+
+def records(ticks):
+    return [RawRecord(t.to_json().encode(), {"sequence_number": str(i)}) for i, t in enumerate(ticks)]
+
+
+def run(batch, table=None, archive=None, dlq=None):
+    table, archive, dlq = table or FakeTable(), archive or FakeArchive(), dlq or FakeDeadLetters()
+    return process_batch(batch, table, archive, dlq, **SETTINGS), table, archive, dlq
+
+
+def test_good_and_bad_records_are_split_and_nothing_is_lost():
+    ticks = SyntheticMarket(["AAPL", "MSFT"]).series("AAPL", 10)
+    bad = [
+        RawRecord(b"{not json", {"sequence_number": "b1"}),
+        RawRecord(json.dumps({"symbol": "AAPL", "timestamp": "2026-01-05T15:00:00Z", "price": -1}).encode()),
+        RawRecord(b"\xff", {"sequence_number": "b3"}),
+    ]
+    result, table, archive, dlq = run(records(ticks[:5]) + bad + records(ticks[5:]))
+    assert (result.received, result.stored, result.rejected, result.duplicates) == (13, 10, 3, 0)
+    assert len(table.items) == 10 and len(archive.records) == 10
+    reasons = [m.reason for m in dlq.messages]
+    assert reasons[0].startswith("payload: not JSON")
+    assert reasons[1] == "price: must be a positive number, got -1"
+    assert reasons[2] == "payload: not UTF-8 text"
+    message = dlq.messages[0].to_message()
+    assert message["payload"] == "{not json" and message["sequence_number"] == "b1"
+    assert dlq.messages[2].to_message()["payload_base64"] == "/w=="
+
+
+def test_one_object_per_batch_and_partition_under_athena_prefix():
+    market = SyntheticMarket(["AAPL", "MSFT"])
+    ticks = list(market.ticks(20))
+    result, _, archive, _ = run(records(ticks))
+    assert result.objects == 2
+    assert sorted(key.rsplit("/", 1)[0] for key in archive.objects) == [
+        "raw-data/dt=2026-01-05/symbol=AAPL",
+        "raw-data/dt=2026-01-05/symbol=MSFT",
+    ]
+    # the raw JSON as sent, one per line
+    assert sorted(archive.records) == sorted(t.to_json() for t in ticks)
+
+
+def test_the_same_batch_delivered_twice_leaves_one_item_and_one_raw_record():
+    ticks = SyntheticMarket(["AAPL"]).series("AAPL", 8)
+    first, table, archive, dlq = run(records(ticks))
+    again, *_ = run(records(ticks), table, archive, dlq)
+    assert first.stored == 8 and again.stored == 0 and again.duplicates == 8
+    assert len(table.items) == 8 and len(archive.records) == 8 and table.writes == 8
+
+
+def test_duplicates_inside_one_batch_are_stored_once():
+    tick = SyntheticMarket(["AAPL"]).series("AAPL", 1)[0]
+    result, table, archive, _ = run(records([tick, tick, tick]))
+    assert (result.stored, result.duplicates) == (1, 2)
+    assert len(archive.records) == 1
+
+
+def test_moving_average_continues_across_batches_and_flags_anomalies():
+    market = SyntheticMarket(["AAPL"], first_jump=8, jump_every=50)
+    ticks = market.series("AAPL", 12)
+    _, table, *_ = run(records(ticks[:6]))
+    result, table, *_ = run(records(ticks[6:]), table)
+    item = table.items[("AAPL", ticks[9].timestamp)]
+    expected = sum(t.price for t in ticks[5:10]) / 5
+    assert item["moving_average"] == expected.quantize(Decimal("0.000001"))
+    flagged = [key[1] for key, value in table.items.items() if value["anomaly"]]
+    assert flagged == [ticks[8].timestamp]
+    assert result.anomalies == 1
+
+
+def test_a_tick_arriving_late_gets_the_average_of_the_ticks_before_it():
+    ticks = SyntheticMarket(["AAPL"]).series("AAPL", 7)
+    _, table, *_ = run(records(ticks[:3] + ticks[4:]))  # tick 3 is late
+    run(records([ticks[3]]), table)
+    item = table.items[("AAPL", ticks[3].timestamp)]
+    assert item["moving_average"] == (sum(t.price for t in ticks[:4]) / 4).quantize(Decimal("0.000001"))
+
+
+def test_archived_lines_stay_one_per_record_even_for_pretty_printed_json():
+    tick = SyntheticMarket(["AAPL"]).series("AAPL", 1)[0]
+    pretty = json.dumps(json.loads(tick.to_json()), indent=2).encode()
+    _, _, archive, _ = run([RawRecord(pretty)])
+    [line] = archive.records
+    assert parse_tick(line) == tick
