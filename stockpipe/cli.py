@@ -110,6 +110,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
         records = list(records)  # reads and checks the whole file before sending anything
     rate = _rate(args, settings)
     sender = KinesisSender(settings.stream_name)
+    sender.check()
     total = len(records) if isinstance(records, list) else args.count
     print(f"streaming to {settings.stream_name} ({args.source}"
           f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)

@@ -222,7 +222,9 @@ class YahooQuotes:
         self._tickers: dict[str, Any] = {}
 
     def quote(self, symbol: str) -> Quote | None:
-        ticker = self._tickers.setdefault(symbol, self._factory(symbol))
+        ticker = self._tickers.get(symbol)
+        if ticker is None:  # one Ticker per symbol, made once (setdefault would call the factory every poll)
+            ticker = self._tickers[symbol] = self._factory(symbol)
         bars = ticker.history(period="1d", interval="1m", auto_adjust=False, raise_errors=True)
         if bars is None or bars.empty:
             return None

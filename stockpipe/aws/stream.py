@@ -65,6 +65,10 @@ class KinesisSender:
         self._max_delay = max_delay
         self._sleep = sleep
 
+    def check(self) -> None:
+        """Fail now, with the stream's name, if it is missing (wrong region, init not run)."""
+        self._kinesis.describe_stream_summary(StreamName=self.stream_name)
+
     def send(self, records: Sequence[Outgoing]) -> int:
         """Deliver every record or raise DeliveryError naming the ones that were not. Returns the count."""
         for start in range(0, len(records), PUT_RECORDS_LIMIT):

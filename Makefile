@@ -1,0 +1,55 @@
+# The front door. `make` lists the targets; `make demo` and `make test` need nothing else.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-unit test-e2e lint emulator init teardown status alerts clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "stockpipe needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install stockpipe with everything (idempotent)
+
+demo: $(STAMP) ## embedded engine + init + synthetic producer + live dashboard (Ctrl-C stops)
+	$(BIN)/stockpipe demo $(DEMO_ARGS)
+
+test: $(STAMP) ## unit and end-to-end tests (the e2e tests start their own engine)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## unit tests only (no network)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) ## end-to-end tests only
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check stockpipe services init lambdas tests
+
+emulator: $(STAMP) ## run the embedded engine in the foreground on ENGINE_PORT (4566)
+	$(BIN)/stockpipe emulator
+
+init: $(STAMP) ## create every resource where AWS_ENDPOINT_URL points (unset: real AWS)
+	$(BIN)/stockpipe init
+
+teardown: $(STAMP) ## remove every resource
+	$(BIN)/stockpipe init --teardown
+
+status: $(STAMP) ## counts at every stage
+	$(BIN)/stockpipe status
+
+alerts: $(STAMP) ## follow the alerts
+	$(BIN)/stockpipe alerts --follow
+
+clean: ## remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,80 @@
+"""The command line as a user meets it: each subcommand alone, and bad input as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stockpipe.engine import free_port
+from tests.helpers import wait_for
+
+
+def stockpipe(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    # cwd is a scratch folder, so a developer's own .env never leaks into the test.
+    return subprocess.run([sys.executable, "-m", "stockpipe.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr  # one line, no stack trace
+    return lines[0]
+
+
+def test_produce_replay_and_read_status_and_alerts(pipeline, settings, names, tmp_path):
+    env = {**os.environ, **names}
+    replay = tmp_path / "ticks.csv"
+    rows = ["timestamp,symbol,price,volume,previous_close"]
+    rows += [f"2026-03-02T14:{m:02d}:00Z,AAPL,{100 + (m % 7)},{1000 + m},100" for m in range(30)]
+    rows += ["2026-03-02T15:00:00Z,AAPL,106,1,100",  # a 6 % move: one ANOMALY
+             "2026-03-02T15:01:00Z,AAPL,-5,1,100",  # invalid: dead-lettered
+             "2026-03-02T15:02:00Z,,101,1,100"]  # invalid: no symbol
+    replay.write_text("\n".join(rows) + "\n")
+    done = stockpipe("produce", "--source", "replay", "--file", str(replay), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "sent 33 record(s)" in done.stderr
+
+    status = wait_for(lambda: json.loads(stockpipe("status", "--json", env=env, cwd=tmp_path).stdout),
+                      lambda s: s["table_items"] == 31 and s["dead_letters"] == 2 and s["alerts_sent"] >= 1,
+                      what="the replayed file processed")
+    assert (status["stream_records"], status["raw_records"]) == (33, 31)
+
+    alerts = stockpipe("alerts", "--json", env=env, cwd=tmp_path)
+    assert alerts.returncode == 0, alerts.stderr
+    parsed = [json.loads(line) for line in alerts.stdout.splitlines()]
+    assert ("AAPL", "ANOMALY", "2026-03-02T15:00:00.000Z") in {(a["symbol"], a["signal"], a["timestamp"]) for a in parsed}
+    assert len(parsed) == status["alerts_sent"]
+
+
+def test_unreachable_endpoint_is_one_line(engine, tmp_path):
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    line = one_error_line(stockpipe("status", env=env, cwd=tmp_path))
+    assert "cannot reach the AWS engine at AWS_ENDPOINT_URL=http://127.0.0.1:" in line
+
+
+def test_wrong_region_names_the_region(pipeline, names, tmp_path):
+    env = {**os.environ, **names, "AWS_REGION": "eu-west-3"}
+    line = one_error_line(stockpipe("produce", "--count", "3", env=env, cwd=tmp_path))
+    assert names["STREAM_NAME"] in line and "AWS_REGION=eu-west-3" in line
+
+
+def test_missing_resources_say_run_init(engine, names, tmp_path):
+    line = one_error_line(stockpipe("status", env={**os.environ, **names}, cwd=tmp_path))
+    assert "run 'stockpipe init'" in line
+
+
+def test_malformed_replay_file_is_one_line_naming_file_and_line(engine, names, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,symbol,price\n2026-03-02T14:00:00Z,AAPL,1\n")
+    line = one_error_line(stockpipe("produce", "--source", "replay", "--file", str(bad),
+                                    env={**os.environ, **names}, cwd=tmp_path))
+    assert f"{bad}:1: header must be timestamp,symbol,price,volume" in line and "missing volume" in line
+
+
+def test_a_typo_in_a_setting_is_one_line_naming_it(engine, tmp_path):
+    line = one_error_line(stockpipe("init", env={**os.environ, "STREAM_NAME": "stock-market-stream "}, cwd=tmp_path))
+    assert "STREAM_NAME='stock-market-stream ' has leading or trailing whitespace" in line
