@@ -51,6 +51,11 @@ def process_ticks_policy(where: Located) -> dict[str, Any]:
                 "Resource": f"arn:{where.partition}:s3:::{where.raw_bucket}/{s.raw_prefix}/*",
             },
             {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": where.dlq_arn},
+            {
+                "Effect": "Allow",
+                "Action": ["glue:GetTable", "glue:BatchCreatePartition"],
+                "Resource": where.glue_arns,
+            },
         ],
     }
 

@@ -16,6 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from stockpipe.aws import client, session
+from stockpipe.aws import catalog
 from stockpipe.aws.errors import error_code
 from stockpipe.aws.locate import Located, locate
 from stockpipe.provision import packaging, policies
@@ -84,6 +85,7 @@ class Provisioner:
         stream_of_table = self.tick_table(where)
         self.ledger_table(where)
         self.bucket(where)
+        self.catalog(where)
         dlq_url = self.queue(s.dlq_name, "dead-letter queue")
         self.topic(where)
         self.alerts_queue(where)
@@ -210,6 +212,43 @@ class Provisioner:
                 "RestrictPublicBuckets": True,
             },
         )
+
+    def catalog(self, where: Located) -> None:
+        """Glue database and table over the raw archive, for Athena (the seeds' stock_data_table)."""
+        glue, s = self._c("glue"), self.settings
+        table = catalog.table_input(s.athena_table, s.raw_location(where.raw_bucket))
+        try:
+            try:
+                glue.get_database(Name=s.athena_database)
+                self._note("glue database", s.athena_database, "unchanged")
+            except ClientError as error:
+                if error_code(error) != "EntityNotFoundException":
+                    raise
+                glue.create_database(DatabaseInput={"Name": s.athena_database,
+                                                    "Description": "stockpipe: raw ticks for Athena"})
+                self._note("glue database", s.athena_database, "created")
+            try:
+                current = glue.get_table(DatabaseName=s.athena_database, Name=s.athena_table)["Table"]
+            except ClientError as error:
+                if error_code(error) != "EntityNotFoundException":
+                    raise
+                glue.create_table(DatabaseName=s.athena_database, TableInput=table)
+                self._note("glue table", s.athena_table, "created")
+                return
+            wanted = (table["StorageDescriptor"]["Columns"], table["StorageDescriptor"]["Location"],
+                      table["PartitionKeys"])
+            have = (current.get("StorageDescriptor", {}).get("Columns"),
+                    current.get("StorageDescriptor", {}).get("Location"), current.get("PartitionKeys"))
+            if _strip_comments(have) == _strip_comments(wanted):
+                self._note("glue table", s.athena_table, "unchanged")
+            else:
+                glue.update_table(DatabaseName=s.athena_database, TableInput=table)
+                self._note("glue table", s.athena_table, "updated")
+        except ClientError as error:
+            if not catalog.unsupported(error):
+                raise
+            # LocalStack community has no Glue/Athena; the pipeline does not need them.
+            self.report(f"  ! glue catalog           skipped: this engine has no Glue ({error_code(error)})")
 
     def queue(self, name: str, kind: str, attributes: dict[str, str] | None = None) -> str:
         sqs = self._c("sqs")
@@ -422,6 +461,15 @@ class Provisioner:
         sqs = self._c("sqs")
         for queue in (s.alerts_queue_name, s.dlq_name):
             self._gone("sqs queue", queue, lambda: sqs.delete_queue(QueueUrl=where.queue_url(queue, sqs)))
+        glue = self._c("glue")
+        try:
+            self._gone("glue table", s.athena_table,
+                       lambda: glue.delete_table(DatabaseName=s.athena_database, Name=s.athena_table))
+            if not _ignore_missing(lambda: glue.get_tables(DatabaseName=s.athena_database), {}).get("TableList"):
+                self._gone("glue database", s.athena_database, lambda: glue.delete_database(Name=s.athena_database))
+        except ClientError as error:
+            if not catalog.unsupported(error):
+                raise
         self._gone("s3 bucket", where.raw_bucket, lambda: self._delete_bucket(where.raw_bucket))
         dynamodb = self._c("dynamodb")
         for table in (s.table_name, s.alerts_ledger_table):
@@ -447,6 +495,7 @@ class Provisioner:
 _MISSING = {
     "ResourceNotFoundException",
     "NoSuchEntity",
+    "EntityNotFoundException",
     "NoSuchBucket",
     "NotFound",
     "NotFoundException",
@@ -463,6 +512,15 @@ def _ignore_missing(call: Callable[[], Any], default: Any = None) -> Any:
         if error_code(error) in _MISSING:
             return default
         raise
+
+
+def _strip_comments(value: Any) -> Any:
+    """Glue adds empty Comment fields to columns; compare what we set."""
+    if isinstance(value, (list, tuple)):
+        return [_strip_comments(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_comments(v) for k, v in value.items() if k in ("Name", "Type")}
+    return value
 
 
 def _normal(value: Any) -> Any:

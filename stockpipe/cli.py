@@ -210,6 +210,43 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.aws.archive import RawArchive
+    from stockpipe.aws.catalog import QUERIES, Athena, PartitionCatalog, named_query, partitions_of
+    from stockpipe.aws.locate import locate
+
+    if args.list:
+        for name, (title, sql) in QUERIES.items():
+            print(f"-- {name}: {title}\n{named_query(name, settings.athena_table, settings.anomaly_threshold_percent)};\n")
+        return 0
+    if bool(args.name) == bool(args.sql):
+        raise UsageError(f"give one query: a name ({', '.join(QUERIES)}) or --sql 'SELECT ...'")
+    if args.name and args.name not in QUERIES:
+        raise UsageError(f"no query named {args.name!r}; choose one of {', '.join(QUERIES)} (or --sql)")
+    bucket = locate(settings).raw_bucket
+    if args.repair:
+        archive = RawArchive(bucket, settings.raw_prefix)
+        found = partitions_of(archive.keys(), archive.prefix + "/")
+        added = PartitionCatalog(settings.athena_database, settings.athena_table,
+                                 settings.raw_location(bucket)).register(found)
+        print(f"{len(found)} partition(s) in s3://{bucket}/{archive.prefix}/, {added} registered", file=sys.stderr)
+    sql = args.sql or named_query(args.name, settings.athena_table, settings.anomaly_threshold_percent)
+    result = Athena(settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(sql)
+    if args.json:
+        for row in result.rows:
+            print(json.dumps(dict(zip(result.columns, row))))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*result.columns, title=QUERIES[args.name][0] if args.name else None)
+        for row in result.rows:
+            table.add_row(*("" if cell is None else cell for cell in row))
+        Console().print(table)
+    print(f"{len(result.rows)} row(s) in {result.seconds:.1f}s, {result.scanned_bytes} bytes scanned", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.demo import run_demo
 
@@ -256,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
+    p = sub.add_parser("query", help="SQL over the raw archive with Athena (the seeds' queries by name)")
+    p.add_argument("name", nargs="?", help="top-movers, avg-volume or anomalies")
+    p.add_argument("--sql", help="your own SQL over the table (default name stock_data_table)")
+    p.add_argument("--list", action="store_true", help="print the named queries")
+    p.add_argument("--repair", action="store_true", help="register every raw partition in Glue first")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.set_defaults(run=cmd_query)
+
     p = sub.add_parser("demo", help="engine + init + synthetic producer + live dashboard (what make demo runs)")
     p.add_argument("--seconds", type=float, help="stop by itself after this long (default: at Ctrl-C)")
     p.add_argument("--rate", type=float, help="ticks per second (default PRODUCER_RATE)")
@@ -272,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _load_dotenv()
+    from stockpipe.aws.catalog import QueryError
     from stockpipe.aws.errors import explain
     from stockpipe.aws.stream import DeliveryError
     from stockpipe.engine import EngineError
@@ -283,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "demo" and args.command != "emulator":
             _check_target(settings)
         return int(args.run(args, settings) or 0)
-    except (SettingsError, SourceError, ProvisionError, EngineError, UsageError, DeliveryError) as error:
+    except (SettingsError, SourceError, ProvisionError, EngineError, UsageError, DeliveryError,
+            QueryError) as error:
         print(f"stockpipe {args.command}: error: {error}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as error:

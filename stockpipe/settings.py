@@ -23,6 +23,9 @@ DEFAULTS: dict[str, str] = {
     "ALERTS_LEDGER_TABLE": "stock-market-alerts-sent",
     "RAW_BUCKET": "",
     "RAW_PREFIX": "raw-data",
+    "ATHENA_DATABASE": "stock_data",
+    "ATHENA_TABLE": "stock_data_table",
+    "ATHENA_WORKGROUP": "primary",
     "DLQ_NAME": "stock-market-dlq",
     "TOPIC_NAME": "Stock_Trend_Alerts",
     "ALERTS_QUEUE_NAME": "stock-market-alerts-inbox",
@@ -50,6 +53,9 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "ALERTS_LEDGER_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
     "RAW_BUCKET": (r"(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lower-case letters, digits, . - (3-63)"),
     "RAW_PREFIX": (r"[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*", "path segments of letters, digits, _ . -"),
+    "ATHENA_DATABASE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
+    "ATHENA_TABLE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
+    "ATHENA_WORKGROUP": (r"[a-zA-Z0-9._-]{1,128}", "letters, digits, . _ - (1-128)"),
     "DLQ_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "TOPIC_NAME": (r"[a-zA-Z0-9_-]{1,256}", "letters, digits, _ - (1-256)"),
     "ALERTS_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
@@ -118,6 +124,9 @@ class Settings:
     alerts_ledger_table: str = DEFAULTS["ALERTS_LEDGER_TABLE"]
     raw_bucket: str = ""
     raw_prefix: str = DEFAULTS["RAW_PREFIX"]
+    athena_database: str = DEFAULTS["ATHENA_DATABASE"]
+    athena_table: str = DEFAULTS["ATHENA_TABLE"]
+    athena_workgroup: str = DEFAULTS["ATHENA_WORKGROUP"]
     dlq_name: str = DEFAULTS["DLQ_NAME"]
     topic_name: str = DEFAULTS["TOPIC_NAME"]
     alerts_queue_name: str = DEFAULTS["ALERTS_QUEUE_NAME"]
@@ -152,6 +161,9 @@ class Settings:
             alerts_ledger_table=_name(env, "ALERTS_LEDGER_TABLE"),
             raw_bucket=_check_name("RAW_BUCKET", raw_bucket) if raw_bucket else "",
             raw_prefix=_name(env, "RAW_PREFIX"),
+            athena_database=_name(env, "ATHENA_DATABASE"),
+            athena_table=_name(env, "ATHENA_TABLE"),
+            athena_workgroup=_name(env, "ATHENA_WORKGROUP"),
             dlq_name=_name(env, "DLQ_NAME"),
             topic_name=_name(env, "TOPIC_NAME"),
             alerts_queue_name=_name(env, "ALERTS_QUEUE_NAME"),
@@ -179,6 +191,14 @@ class Settings:
         """RAW_BUCKET, or one derived from account and region: bucket names are global on AWS."""
         return self.raw_bucket or f"stockpipe-raw-{account_id}-{self.region}"
 
+    def raw_location(self, bucket: str) -> str:
+        """The S3 folder the Athena table reads: where process-ticks archives raw ticks."""
+        return f"s3://{bucket}/{self.raw_prefix}/"
+
+    def athena_output(self, bucket: str) -> str:
+        """Athena's result files, beside the raw data but outside the table's folder."""
+        return f"s3://{bucket}/athena-results/"
+
     def lambda_environment(self, *, raw_bucket: str, dlq_url: str, topic_arn: str) -> dict[str, str]:
         """What the functions need, passed as their environment: the same variables, resolved."""
         return {
@@ -186,6 +206,8 @@ class Settings:
             "ALERTS_LEDGER_TABLE": self.alerts_ledger_table,
             "RAW_BUCKET": raw_bucket,
             "RAW_PREFIX": self.raw_prefix,
+            "ATHENA_DATABASE": self.athena_database,
+            "ATHENA_TABLE": self.athena_table,
             "DLQ_URL": dlq_url,
             "TOPIC_ARN": topic_arn,
             "ANOMALY_THRESHOLD_PERCENT": str(self.anomaly_threshold_percent),

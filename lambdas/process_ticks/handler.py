@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from stockpipe.aws.archive import RawArchive
+from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.processing import RawRecord, process_batch
@@ -25,7 +26,9 @@ log = logging.getLogger("process-ticks")
 _env = require(os.environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
 _settings = Settings.from_env()
 _table = TickTable(_env["TABLE_NAME"])
-_archive = RawArchive(_env["RAW_BUCKET"], _settings.raw_prefix)
+_catalog = PartitionCatalog(_settings.athena_database, _settings.athena_table,
+                            _settings.raw_location(_env["RAW_BUCKET"]))
+_archive = RawArchive(_env["RAW_BUCKET"], _settings.raw_prefix, catalog=_catalog)
 _dead_letters = DeadLetterQueue(_env["DLQ_URL"])
 
 

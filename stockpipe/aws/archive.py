@@ -7,6 +7,7 @@ import hashlib
 from typing import Any, Sequence
 
 from stockpipe.aws import client
+from stockpipe.aws.catalog import PartitionCatalog
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
@@ -17,15 +18,20 @@ def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: S
 
 
 class RawArchive:
-    def __init__(self, bucket: str, prefix: str, s3: Any = None) -> None:
+    """``catalog``: optional; told of each (date, symbol) partition written, for Athena."""
+
+    def __init__(self, bucket: str, prefix: str, s3: Any = None, catalog: PartitionCatalog | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._s3 = s3 or client("s3")
+        self._catalog = catalog
 
     def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str:
         key = object_key(self.prefix, date, symbol, first_timestamp, ids)
         body = "".join(line + "\n" for line in lines).encode()
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+        if self._catalog is not None:
+            self._catalog.register([(date, symbol)])
         return key
 
     def keys(self) -> list[str]:

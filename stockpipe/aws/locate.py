@@ -52,6 +52,15 @@ class Located:
     def alerts_queue_arn(self) -> str:
         return self.arn("sqs", self.settings.alerts_queue_name)
 
+    @property
+    def glue_arns(self) -> list[str]:
+        s = self.settings
+        return [
+            self.arn("glue", "catalog"),
+            self.arn("glue", f"database/{s.athena_database}"),
+            self.arn("glue", f"table/{s.athena_database}/{s.athena_table}"),
+        ]
+
     def queue_url(self, name: str, sqs: Any = None) -> str:
         return (sqs or client("sqs")).get_queue_url(QueueName=name)["QueueUrl"]
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from stockpipe.aws.alerts import AlertInbox
+from stockpipe.aws.catalog import Athena, named_query
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.domain import Tick, parse_tick
 from stockpipe.producer.sources import SyntheticMarket
@@ -96,6 +97,23 @@ def test_seeded_series_gives_exact_counts_and_exactly_the_predicted_alerts(pipel
                                       ).quantize(Decimal("0.0001"))
     assert item["moving_average"] == (sum(t.price for t in aapl[6:11]) / 5).quantize(Decimal("0.000001"))
 
+    # Athena over the raw archive answers the seeds' queries exactly as an offline computation does.
+    athena = Athena(settings.athena_database, settings.athena_output(pipeline.where.raw_bucket))
+    volume = athena.run(named_query("avg-volume", settings.athena_table, 5))
+    by_symbol: dict[str, list[int]] = {}
+    for tick in valid:
+        by_symbol.setdefault(tick.symbol, []).append(tick.volume)
+    assert {row[0]: Decimal(row[1]) for row in volume.rows} == {
+        symbol: Decimal(sum(v)) / len(v) for symbol, v in by_symbol.items()
+    }
+    glue = pipeline.session.client("glue")
+    registered = glue.get_partitions(DatabaseName=settings.athena_database, TableName=settings.athena_table)
+    assert sorted(p["Values"] for p in registered["Partitions"]) == [["2026-03-02", s] for s in ("AAPL", "AMZN", "MSFT")]
+    anomalies = athena.run(named_query("anomalies", settings.athena_table, 5))
+    assert sorted((row[0], Decimal(row[2])) for row in anomalies.rows) == sorted(
+        (t.symbol, t.price) for t in valid if abs(t.change_percent) > 5
+    )
+
 
 def test_resent_ticks_change_nothing_and_raise_no_alert_twice(pipeline, settings):
     market = SyntheticMarket(["AAPL"], seed=3, start=START)
@@ -140,4 +158,4 @@ def test_a_stream_batch_delivered_again_publishes_each_alert_once(pipeline, sett
 def test_init_twice_changes_nothing(pipeline, settings):
     outcome = Provisioner(settings, report=lambda line: None).up()
     assert not outcome.changed, outcome
-    assert len(outcome.unchanged) == 14
+    assert len(outcome.unchanged) == 16
