@@ -82,7 +82,8 @@ def _source(args: argparse.Namespace, settings: Settings):
 
     symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
     if args.source == "synthetic":
-        return sources.synthetic(symbols, args.seed if args.seed is not None else settings.producer_seed, args.count)
+        seed = args.seed if args.seed is not None else settings.producer_seed
+        return sources.synthetic(symbols, seed, args.count, rate=_rate(args, settings))
     if args.source == "replay":
         if not args.file:
             raise UsageError("--source replay needs --file CSV")

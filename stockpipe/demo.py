@@ -138,7 +138,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
                 state.sent = stats.sent
 
             try:
-                produce(synthetic(chosen, settings.producer_seed, None), sender, rate=pace, stop=stop, on_sent=on_sent)
+                produce(synthetic(chosen, settings.producer_seed, None, rate=pace), sender, rate=pace, stop=stop, on_sent=on_sent)
             except Exception as error:  # shown on the dashboard; the demo keeps what it has
                 state.producer_error = f"{type(error).__name__}: {error}"
 

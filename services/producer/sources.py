@@ -95,8 +95,13 @@ class SyntheticMarket:
                 sent += 1
 
 
-def synthetic(symbols: Sequence[str], seed: int, count: int | None, start: datetime | None = None) -> Iterator[Outgoing]:
-    market = SyntheticMarket(symbols, seed, start or datetime.now(timezone.utc).replace(microsecond=0))
+def synthetic(
+    symbols: Sequence[str], seed: int, count: int | None, start: datetime | None = None, rate: float | None = None
+) -> Iterator[Outgoing]:
+    """``rate``: ticks per second in all; each symbol's clock then advances with the wall clock
+    (one tick per symbol every len(symbols)/rate seconds) instead of running ahead of it."""
+    step = timedelta(seconds=len(symbols) / rate) if rate else SyntheticMarket.step
+    market = SyntheticMarket(symbols, seed, start or datetime.now(timezone.utc).replace(microsecond=0), step)
     for tick in market.ticks(count):
         yield Outgoing.of(tick)
 
