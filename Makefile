@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-e2e lint emulator init teardown status alerts clean
+.PHONY: help install demo test test-unit test-e2e lint bench emulator init teardown status alerts query clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +37,9 @@ test-e2e: $(STAMP) ## end-to-end tests only
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check stockpipe services init lambdas tests
 
+bench: $(STAMP) ## measure the whole flow on a fresh embedded engine: rates, latency, memory
+	$(BIN)/stockpipe bench $(BENCH_ARGS)
+
 emulator: $(STAMP) ## run the embedded engine in the foreground on ENGINE_PORT (4566)
 	$(BIN)/stockpipe emulator
 
@@ -50,6 +54,9 @@ status: $(STAMP) ## counts at every stage
 
 alerts: $(STAMP) ## follow the alerts
 	$(BIN)/stockpipe alerts --follow
+
+query: $(STAMP) ## the seeds' Athena queries over the raw archive (QUERY=top-movers|avg-volume|anomalies)
+	$(BIN)/stockpipe query $(or $(QUERY),top-movers)
 
 clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

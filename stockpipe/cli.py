@@ -248,6 +248,18 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.bench import as_dict, print_figures, run_bench
+
+    symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
+    figures = run_bench(settings, ticks=args.ticks, symbols=symbols, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(as_dict(figures), sort_keys=True))
+    else:
+        print_figures(figures)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.demo import run_demo
 
@@ -302,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(run=cmd_query)
 
+    p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine (rates, latency, memory)")
+    p.add_argument("--ticks", type=int, default=3000, help="ticks to send (default 3000)")
+    p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
+    p.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(run=cmd_bench)
+
     p = sub.add_parser("demo", help="engine + init + synthetic producer + live dashboard (what make demo runs)")
     p.add_argument("--seconds", type=float, help="stop by itself after this long (default: at Ctrl-C)")
     p.add_argument("--rate", type=float, help="ticks per second (default PRODUCER_RATE)")
@@ -319,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _load_dotenv()
     from stockpipe.aws.catalog import QueryError
+    from stockpipe.bench import BenchError
     from stockpipe.aws.errors import explain
     from stockpipe.aws.stream import DeliveryError
     from stockpipe.engine import EngineError
@@ -327,11 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        if args.command != "demo" and args.command != "emulator":
+        if args.command not in ("demo", "emulator", "bench"):
             _check_target(settings)
         return int(args.run(args, settings) or 0)
     except (SettingsError, SourceError, ProvisionError, EngineError, UsageError, DeliveryError,
-            QueryError) as error:
+            QueryError, BenchError) as error:
         print(f"stockpipe {args.command}: error: {error}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as error:
