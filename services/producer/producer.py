@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from stockpipe.aws.stream import PUT_RECORDS_LIMIT, KinesisSender, Outgoing
 

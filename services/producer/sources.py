@@ -10,12 +10,14 @@ import json
 import logging
 import math
 import random
+import re
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, tick_from_mapping
@@ -49,7 +51,7 @@ class SyntheticMarket:
 
     symbols: Sequence[str]
     seed: int = 42
-    start: datetime = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
     step: timedelta = timedelta(seconds=1)
     period: int = 40
     amplitude: float = 0.03
@@ -101,7 +103,7 @@ def synthetic(
     """``rate``: ticks per second in all; each symbol's clock then advances with the wall clock
     (one tick per symbol every len(symbols)/rate seconds) instead of running ahead of it."""
     step = timedelta(seconds=len(symbols) / rate) if rate else SyntheticMarket.step
-    market = SyntheticMarket(symbols, seed, start or datetime.now(timezone.utc).replace(microsecond=0), step)
+    market = SyntheticMarket(symbols, seed, start or datetime.now(UTC).replace(microsecond=0), step)
     for tick in market.ticks(count):
         yield Outgoing.of(tick)
 
@@ -169,13 +171,17 @@ def replay(path: Path, stats: ReplayStats | None = None) -> Iterator[Outgoing]:
 
 def _read_replay(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file") from None
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{path}: not UTF-8 text (byte {error.start})") from None
     except OSError as error:
         raise SourceError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        # Decoded whole (not read_text's chunks), so that the error's offset is in the file and names a line.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise SourceError(f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02X})") from None
     reader = csv.DictReader(text.splitlines())
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [column for column in REPLAY_COLUMNS if column not in header]
@@ -252,7 +258,9 @@ def _is_rate_limit(error: BaseException) -> bool:
     if type(error).__name__ == "YFRateLimitError":
         return True
     text = str(error)
-    return "Too Many Requests" in text or "Rate limited" in text or "429" in text
+    # 429 as a number of its own: a symbol's error message names the symbol ("$6429.T: possibly delisted").
+    http_429 = re.search(r"(?<![\w.])429(?!\w|\.\w)", text) is not None
+    return "Too Many Requests" in text or "Rate limited" in text or http_429
 
 
 def yahoo(
@@ -305,7 +313,8 @@ def yahoo(
             if count is not None and sent >= count:
                 return
         if limited:
-            backoff = min(max_backoff, backoff * 2)
+            # Never shorter than the normal interval: a rate limit must not make us poll faster.
+            backoff = min(max(max_backoff, interval), backoff * 2)
             log.warning("yfinance: rate limited by Yahoo; next poll in %.0fs", backoff)
             sleep(backoff)
         else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from stockpipe.aws import client
 from stockpipe.domain import Tick
@@ -35,7 +37,7 @@ class Outgoing:
     label: str
 
     @classmethod
-    def of(cls, tick: Tick) -> "Outgoing":
+    def of(cls, tick: Tick) -> Outgoing:
         return cls(tick.symbol, tick.to_json().encode(), tick.id)
 
 
@@ -72,7 +74,14 @@ class KinesisSender:
     def send(self, records: Sequence[Outgoing]) -> int:
         """Deliver every record or raise DeliveryError naming the ones that were not. Returns the count."""
         for start in range(0, len(records), PUT_RECORDS_LIMIT):
-            self._send_chunk(list(records[start : start + PUT_RECORDS_LIMIT]))
+            try:
+                self._send_chunk(list(records[start : start + PUT_RECORDS_LIMIT]))
+            except DeliveryError as error:
+                # The chunks after the failed one were never sent: they are unsent too, and must be listed.
+                later = list(records[start + PUT_RECORDS_LIMIT :])
+                if not later:
+                    raise
+                raise DeliveryError(f"{error}; {len(later)} later record(s) not sent", error.unsent + later) from None
         return len(records)
 
     def _send_chunk(self, pending: list[Outgoing]) -> None:
@@ -88,18 +97,22 @@ class KinesisSender:
                 if code not in RETRYABLE_CODES:
                     raise
                 last_problem = code
-            except BotoCoreError as error:  # connection refused/reset, timeouts: the engine may be restarting
+            except (BotoConnectionError, HTTPClientError) as error:
+                # Connection refused/reset, timeouts: the engine may be restarting. Other BotoCoreErrors
+                # (no credentials, bad parameters) are not transient and propagate at once.
                 last_problem = f"{type(error).__name__}: {error}"
             else:
                 failed = [
                     (record, entry)
-                    for record, entry in zip(pending, response["Records"])
+                    for record, entry in zip(pending, response["Records"], strict=True)
                     if entry.get("ErrorCode")
                 ]
                 if not failed:
                     return
                 pending = [record for record, _ in failed]
                 last_problem = f"{len(failed)} entries failed ({failed[0][1].get('ErrorCode')})"
+            if attempt == self._max_attempts:
+                break  # no point waiting before giving up
             delay = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
             log.warning("put_records: %s; retrying %d record(s) in %.1fs", last_problem, len(pending), delay)
             self._sleep(delay)
