@@ -8,6 +8,10 @@ from decimal import Decimal
 from typing import Any, Mapping, Protocol, Sequence
 
 from stockpipe.domain import Alert, PricePoint, Signal, crossovers_at
+from stockpipe.domain.signals import last_trend
+
+# How far back a tie may push the search for the trend before it (points of one symbol).
+MAX_LOOKBACK = 20_000
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,25 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
     for symbol, group in by_symbol.items():
         first = min(t.timestamp for t in group)
         last = max(t.timestamp for t in group)
-        # Enough points before the first new tick to know both averages and the sign before it.
-        before = history.points_until(symbol, first, 2 * long)
+        before = _points_with_trend(history, symbol, first, short, long)
         window = before + [p for p in history.points_between(symbol, first, last) if p.timestamp > first]
         alerts.extend(crossovers_at(symbol, window, (t.timestamp for t in group), short, long))
     return sorted(alerts, key=lambda a: (a.timestamp, a.symbol, a.signal.value))
+
+
+def _points_with_trend(history: PriceHistory, symbol: str, until: str, short: int, long: int) -> list[PricePoint]:
+    """Points up to ``until``: enough to know both averages and the trend before the new ticks.
+
+    Usually 2 x long points. After a tie (flat prices), the trend before it decides whether the
+    next move is a crossover, so look further back until a trend shows or history runs out.
+    """
+    limit = 2 * long
+    while True:
+        points = history.points_until(symbol, until, limit)
+        earlier = [point for point in points if point.timestamp < until]
+        if len(points) < limit or limit >= MAX_LOOKBACK or last_trend(earlier, short, long):
+            return points
+        limit *= 4
 
 
 def publish_alerts(

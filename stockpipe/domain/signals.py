@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from stockpipe.domain.indicators import sma_series
 
@@ -85,15 +85,9 @@ def crossovers(
     one SELL, at the point the short average is actually below. Fewer than ``long`` points
     give no averages to compare and so no alerts.
     """
-    if short >= long:
-        raise ValueError(f"short window ({short}) must be shorter than long window ({long})")
-    prices = [point.price for point in points]
-    fast, slow = sma_series(prices, short), sma_series(prices, long)
     alerts: list[Alert] = []
     last_sign = 0
-    for point, f, s in zip(points, fast, slow):
-        if f is None or s is None:
-            continue
+    for point, f, s in _averages(points, short, long):
         sign = (f > s) - (f < s)
         if sign and last_sign and sign != last_sign:
             alerts.append(
@@ -102,6 +96,25 @@ def crossovers(
         if sign:
             last_sign = sign
     return alerts
+
+
+def last_trend(points: Sequence[PricePoint], short: int = 5, long: int = 20) -> int:
+    """+1 (SMA-short above), -1 (below) at the last point that was not a tie; 0 if none was."""
+    last_sign = 0
+    for _, f, s in _averages(points, short, long):
+        sign = (f > s) - (f < s)
+        last_sign = sign or last_sign
+    return last_sign
+
+
+def _averages(points: Sequence[PricePoint], short: int, long: int) -> Iterator[tuple[PricePoint, Decimal, Decimal]]:
+    """(point, SMA-short, SMA-long) at every point where both are defined."""
+    if short >= long:
+        raise ValueError(f"short window ({short}) must be shorter than long window ({long})")
+    prices = [point.price for point in points]
+    for point, f, s in zip(points, sma_series(prices, short), sma_series(prices, long), strict=True):
+        if f is not None and s is not None:
+            yield point, f, s
 
 
 def crossovers_at(

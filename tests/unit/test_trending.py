@@ -47,3 +47,23 @@ def test_anomaly_alert_carries_the_move():
     assert alert.signal is Signal.ANOMALY and alert.timestamp == ticks[3].timestamp
     assert abs(alert.change_percent) > 5
     assert alert.to_record()["signal"] == "ANOMALY"
+
+
+def test_a_tie_longer_than_the_lookback_still_remembers_the_trend_before_it():
+    # up for 30 ticks, flat for 100 (SMA-5 == SMA-20: a tie, for far longer than 2 x 20 ticks),
+    # then down: the reference says SELL at the first tick below; streamed one tick at a time the
+    # Lambda must find the last trend before the tie, however far back it is.
+    from datetime import datetime, timedelta, timezone
+
+    from stockpipe.domain import Tick
+
+    start = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+    prices = [100 + i for i in range(30)] + [129] * 100 + [128 - i for i in range(10)]
+    ticks = [Tick("FLAT", (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:00.000Z"), Decimal(p),
+                  Decimal(100), 1, "test") for i, p in enumerate(prices)]
+    table, publisher = FakeTable(), FakePublisher()
+    for tick in ticks:
+        publish_alerts(store([tick], table), table, publisher, short=5, long=20)
+    ours = {(a.symbol, a.signal.value, a.timestamp) for a in publisher.published if a.signal is not Signal.ANOMALY}
+    theirs = {a for a in expected_alerts(frame(ticks)) if a[1] != "ANOMALY"}
+    assert ours == theirs == {("FLAT", "SELL", ticks[130].timestamp)}
