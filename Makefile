@@ -60,3 +60,21 @@ query: $(STAMP) ## the seeds' Athena queries over the raw archive (QUERY=top-mov
 
 clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# --- docker compose: the same pipeline in containers (docker-compose.yml, docs/compose.md) ------
+# scripts/compose.py checks .env first (ENGINE, port, Docker, LocalStack token, images): one line
+# saying what to do instead of a compose stack trace. ENGINE, PYTHON_IMAGE and the rest come from
+# .env or the environment; `make up PYTHON_IMAGE=local/python:3.11-bookworm` works too.
+PYTHON_IMAGE ?=
+COMPOSE := $(if $(PYTHON_IMAGE),PYTHON_IMAGE='$(PYTHON_IMAGE)') $(PYTHON) scripts/compose.py
+.PHONY: up down logs
+
+up: ## docker compose: engine, init, producer, alerts in the background (ENGINE in .env)
+	$(COMPOSE) up -d --build
+	@echo "up: 'make logs' follows the flow, 'make down' removes it all"
+
+down: ## stop the compose project and remove its containers, network and volumes
+	$(COMPOSE) down -v --remove-orphans
+
+logs: ## follow the compose project: init's resources, the producer's ticks, the alerts
+	$(COMPOSE) logs -f
