@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from stockpipe.aws import client, session
-from stockpipe.aws import catalog
+from stockpipe.aws import catalog, client, session
 from stockpipe.aws.errors import error_code
 from stockpipe.aws.locate import Located, locate
 from stockpipe.provision import packaging, policies

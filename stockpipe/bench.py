@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from stockpipe.settings import Settings
 from stockpipe.status import Pipeline
 
 BARS = "▁▂▃▄▅▆▇█"
-START = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
 
 class BenchError(RuntimeError):
@@ -90,7 +90,7 @@ def chart(samples: list[tuple[float, int]], width: int = 40) -> str:
         return ""
     end = samples[-1][0]
     buckets = [0] * width
-    for (t0, n0), (t1, n1) in zip(samples, samples[1:], strict=False):
+    for (t0, n0), (_, n1) in zip(samples, samples[1:], strict=False):
         buckets[min(width - 1, int(t0 / end * width))] += n1 - n0
     top = max(buckets) or 1
     return "".join(BARS[min(len(BARS) - 1, int(b / top * (len(BARS) - 1) + 0.999))] if b else " " for b in buckets)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -220,7 +219,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.aws.locate import locate
 
     if args.list:
-        for name, (title, sql) in QUERIES.items():
+        for name, (title, _sql) in QUERIES.items():
             print(f"-- {name}: {title}\n{named_query(name, settings.athena_table, settings.anomaly_threshold_percent)};\n")
         return 0
     if bool(args.name) == bool(args.sql):
@@ -238,7 +237,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     result = Athena(settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(sql)
     if args.json:
         for row in result.rows:
-            print(json.dumps(dict(zip(result.columns, row))))
+            print(json.dumps(dict(zip(result.columns, row, strict=True))))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -341,9 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _load_dotenv()
     from stockpipe.aws.catalog import QueryError
-    from stockpipe.bench import BenchError
     from stockpipe.aws.errors import explain
     from stockpipe.aws.stream import DeliveryError
+    from stockpipe.bench import BenchError
     from stockpipe.engine import EngineError
     from stockpipe.producer.sources import SourceError
     from stockpipe.provision import ProvisionError

@@ -186,7 +186,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
 
 
 class _NoLive:
-    def __enter__(self) -> "_NoLive":
+    def __enter__(self) -> _NoLive:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -65,7 +65,7 @@ class EmbeddedEngine:
     def url(self) -> str:
         return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '') else self.host}:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "EmbeddedEngine":
+    def start(self, timeout: float = 60.0) -> EmbeddedEngine:
         try:
             import ministack  # noqa: F401
         except ImportError:
@@ -115,7 +115,7 @@ class EmbeddedEngine:
                 pass
         self._log.close()
 
-    def __enter__(self) -> "EmbeddedEngine":
+    def __enter__(self) -> EmbeddedEngine:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

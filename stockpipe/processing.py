@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from stockpipe.domain import InvalidTick, Tick, enrich, parse_tick
 from stockpipe.domain.ticks import Rejected

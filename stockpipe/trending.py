@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from stockpipe.domain import Alert, PricePoint, Signal, crossovers_at
 from stockpipe.domain.signals import last_trend
@@ -25,7 +26,7 @@ class StoredTick:
     anomaly: bool
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> "StoredTick":
+    def from_item(cls, item: Mapping[str, Any]) -> StoredTick:
         change = item.get("change_percent")
         return cls(
             symbol=str(item["symbol"]),

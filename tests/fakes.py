@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from stockpipe.aws.archive import object_key
 from stockpipe.domain import Alert, PricePoint, Tick

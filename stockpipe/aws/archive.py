@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from stockpipe.aws import client
 from stockpipe.aws.catalog import PartitionCatalog

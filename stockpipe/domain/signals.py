@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from collections.abc import Iterable, Iterator, Sequence
 
 from stockpipe.domain.indicators import sma_series
 

@@ -11,10 +11,11 @@ import base64
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 # Yahoo-style symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, RDS.A
 SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9][A-Z0-9.=\-]{0,14}$")
@@ -42,8 +43,8 @@ def canonical_timestamp(value: Any) -> str:
     else:
         raise InvalidTick(f"timestamp: expected an ISO 8601 string, got {value!r}")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

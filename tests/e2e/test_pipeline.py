@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from stockpipe.aws.alerts import AlertInbox
@@ -18,7 +18,7 @@ from stockpipe.provision import Provisioner
 from tests.helpers import wait_for
 from tests.reference import expected_alerts, frame
 
-START = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 INVALID = [
     (b"this is not json", "payload: not JSON"),
     (b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z"}', "missing field(s): price"),
@@ -87,7 +87,7 @@ def test_seeded_series_gives_exact_counts_and_exactly_the_predicted_alerts(pipel
     # The raw archive holds exactly the ticks sent, under Athena partitions.
     archived = pipeline.archive.records()
     assert sorted(parse_tick(line).id for line in archived) == sorted(t.id for t in valid)
-    assert all("/dt=2026-03-02/symbol=" in key for key in pipeline.archive.keys())
+    assert all("/dt=2026-03-02/symbol=" in key for key in pipeline.archive.keys())  # noqa: SIM118 - S3 keys, not a dict
 
     # An enriched item, checked by hand: change % against previous close and the 5-tick average.
     aapl = [t for t in valid if t.symbol == "AAPL"]

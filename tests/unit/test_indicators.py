@@ -1,7 +1,7 @@
 """Indicators and alert rules against an independent pandas computation (tests/reference.py)."""
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -11,8 +11,7 @@ from stockpipe.domain import PricePoint, Signal, crossovers, enrich, is_anomaly,
 from stockpipe.domain.ticks import Tick, canonical_timestamp
 from tests.reference import expected_alerts
 
-
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def _points(prices, gaps=()):
@@ -46,7 +45,7 @@ def test_sma_matches_pandas_rolling_mean():
     for window in (1, 5, 20):
         ours = sma_series(prices, window)
         theirs = pd.Series([float(p) for p in prices]).rolling(window).mean()
-        for index, (mine, reference) in enumerate(zip(ours, theirs)):
+        for index, (mine, reference) in enumerate(zip(ours, theirs, strict=True)):
             if index < window - 1:
                 assert mine is None and pd.isna(reference)
             else:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
-from stockpipe.producer import ProduceStats, produce
 
 from stockpipe.aws.stream import DeliveryError, KinesisSender, Outgoing
+from stockpipe.producer import ProduceStats, produce
 
 STREAM = "ticks"
 THROTTLED = "ProvisionedThroughputExceededException"

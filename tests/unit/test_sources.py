@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pandas
 import pytest
+
+from stockpipe.aws.stream import Outgoing
+from stockpipe.domain import InvalidTick, PricePoint, Signal, Tick, crossovers, is_anomaly, parse_tick
 from stockpipe.producer.sources import (
     ReplayStats,
     SourceError,
@@ -18,9 +21,6 @@ from stockpipe.producer.sources import (
     synthetic,
     yahoo,
 )
-
-from stockpipe.aws.stream import Outgoing
-from stockpipe.domain import InvalidTick, PricePoint, Signal, Tick, crossovers, is_anomaly, parse_tick
 
 try:  # yfinance is an optional extra; its own classes when installed, stand-ins of the same name otherwise
     from yfinance.exceptions import YFPricesMissingError, YFRateLimitError

@@ -1,5 +1,6 @@
 """Lambda #2's work on fakes: crossovers and anomalies of new ticks, each published once."""
 
+from datetime import UTC
 from decimal import Decimal
 
 from stockpipe.domain import Signal
@@ -53,11 +54,11 @@ def test_a_tie_longer_than_the_lookback_still_remembers_the_trend_before_it():
     # up for 30 ticks, flat for 100 (SMA-5 == SMA-20: a tie, for far longer than 2 x 20 ticks),
     # then down: the reference says SELL at the first tick below; streamed one tick at a time the
     # Lambda must find the last trend before the tie, however far back it is.
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from stockpipe.domain import Tick
 
-    start = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
     prices = [100 + i for i in range(30)] + [129] * 100 + [128 - i for i in range(10)]
     ticks = [Tick("FLAT", (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:00.000Z"), Decimal(p),
                   Decimal(100), 1, "test") for i, p in enumerate(prices)]
