@@ -12,6 +12,7 @@ import math
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -236,7 +237,11 @@ class YahooQuotes:
         ticker = self._tickers.get(symbol)
         if ticker is None:  # one Ticker per symbol, made once (setdefault would call the factory every poll)
             ticker = self._tickers[symbol] = self._factory(symbol)
-        bars = ticker.history(period="1d", interval="1m", auto_adjust=False, raise_errors=True)
+        with warnings.catch_warnings():
+            # raise_errors is how 0.2.x raises (rate limits included) and still works in 1.x, which
+            # deprecates it for a global switch; the argument keeps both in our tested range.
+            warnings.filterwarnings("ignore", "'raise_errors' deprecated", DeprecationWarning)
+            bars = ticker.history(period="1d", interval="1m", auto_adjust=False, raise_errors=True)
         if bars is None or bars.empty:
             return None
         moment = bars.index[-1].to_pydatetime()
