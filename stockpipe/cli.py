@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -180,10 +181,17 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     shown = 0
     try:
         while True:
-            batch = inbox.receive(wait_seconds=5 if args.follow else 1)
-            for alert in batch:
-                print(json.dumps(alert, default=_json_default, sort_keys=True) if args.json else _format_alert(alert),
-                      flush=True)
+            batch = inbox.pull(wait_seconds=5 if args.follow else 1)
+            unshown = [receipt for _, receipt in batch]
+            try:
+                for alert, receipt in batch:
+                    print(json.dumps(alert, default=_json_default, sort_keys=True) if args.json
+                          else _format_alert(alert), flush=True)
+                    inbox.ack(receipt)  # only once shown: `stockpipe alerts | head -3` leaves the rest queued
+                    unshown.remove(receipt)
+            except BaseException:
+                inbox.release(unshown)
+                raise
             shown += len(batch)
             if not batch and not args.follow:
                 break
@@ -362,6 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`stockpipe alerts | head`): not an error, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _check_target(settings: Settings) -> None:

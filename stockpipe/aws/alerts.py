@@ -69,16 +69,28 @@ class AlertInbox:
         self.url = queue_url
         self._sqs = sqs or client("sqs")
 
-    def receive(self, wait_seconds: int = 1, delete: bool = True) -> list[dict[str, Any]]:
+    def receive(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
+        """Up to 10 alerts, removed from the queue."""
+        pulled = self.pull(wait_seconds)
+        for _, receipt in pulled:
+            self.ack(receipt)
+        return [alert for alert, _ in pulled]
+
+    def pull(self, wait_seconds: int = 1) -> list[tuple[dict[str, Any], str]]:
+        """Up to 10 (alert, receipt) pairs, left in the queue until ``ack(receipt)``: a reader
+        that dies before showing an alert leaves it there for the next one."""
         response = self._sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
         )
-        alerts: list[dict[str, Any]] = []
-        for message in response.get("Messages", []):
-            alerts.append(parse_alert_body(message["Body"]))
-            if delete:
-                self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return alerts
+        return [(parse_alert_body(m["Body"]), m["ReceiptHandle"]) for m in response.get("Messages", [])]
+
+    def ack(self, receipt: str) -> None:
+        self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+
+    def release(self, receipts: list[str]) -> None:
+        """Make pulled but unshown alerts visible again at once (not after the visibility timeout)."""
+        for receipt in receipts:
+            self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
 
 
 def parse_alert_body(body: str) -> dict[str, Any]:

@@ -78,3 +78,23 @@ def test_malformed_replay_file_is_one_line_naming_file_and_line(engine, names, t
 def test_a_typo_in_a_setting_is_one_line_naming_it(engine, tmp_path):
     line = one_error_line(stockpipe("init", env={**os.environ, "STREAM_NAME": "stock-market-stream "}, cwd=tmp_path))
     assert "STREAM_NAME='stock-market-stream ' has leading or trailing whitespace" in line
+
+
+def test_alerts_a_reader_did_not_show_stay_queued_for_the_next(pipeline, names, tmp_path):
+    env = {**os.environ, **names}
+    replay = tmp_path / "anomalies.csv"
+    replay.write_text("timestamp,symbol,price,volume,previous_close\n"
+                      + "".join(f"2026-01-02T10:{m:02d}:00Z,ANOM,110,1,100\n" for m in range(12)))
+    assert stockpipe("produce", "--source", "replay", "--file", str(replay), env=env, cwd=tmp_path).returncode == 0
+    wait_for(lambda: json.loads(stockpipe("status", "--json", env=env, cwd=tmp_path).stdout)["alerts_sent"],
+             lambda n: n == 12, what="12 anomaly alerts published")
+
+    # `stockpipe alerts --json | head -1`: the reader goes away after one line
+    reader = subprocess.Popen([sys.executable, "-m", "stockpipe.cli", "alerts", "--json"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = reader.stdout.readline()
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 0 and reader.stderr.read() == ""  # no traceback
+    rest = stockpipe("alerts", "--json", env=env, cwd=tmp_path).stdout.splitlines()
+    stamps = sorted(json.loads(line)["timestamp"] for line in [first, *rest])
+    assert stamps == [f"2026-01-02T10:{m:02d}:00.000Z" for m in range(12)]  # each alert shown exactly once
