@@ -344,8 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # Plain lines for people; -v adds times and where each line comes from.
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.verbose
+        else f"stockpipe {args.command}: %(levelname)s: %(message)s",
     )
+    logging.addLevelName(logging.WARNING, "warning")
     _load_dotenv()
     from stockpipe.aws.catalog import QueryError
     from stockpipe.aws.errors import explain

@@ -48,21 +48,26 @@ def canonical_timestamp(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: 12.5, not Decimal('12.5')."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def _decimal(field: str, value: Any, *, positive: bool) -> Decimal:
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise InvalidTick(f"{field}: expected a number, got {value!r}")
+        raise InvalidTick(f"{field}: expected a number, got {_shown(value)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidTick(f"{field}: must be a finite number, got {value!r}")
+        raise InvalidTick(f"{field}: must be a finite number, got {_shown(value)}")
     try:
         number = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(str(value))
     except InvalidOperation:
-        raise InvalidTick(f"{field}: expected a number, got {value!r}") from None
+        raise InvalidTick(f"{field}: expected a number, got {_shown(value)}") from None
     if not number.is_finite():
-        raise InvalidTick(f"{field}: must be a finite number, got {value!r}")
+        raise InvalidTick(f"{field}: must be a finite number, got {_shown(value)}")
     if positive and number <= 0:
-        raise InvalidTick(f"{field}: must be a positive number, got {value!r}")
+        raise InvalidTick(f"{field}: must be a positive number, got {_shown(value)}")
     if abs(number) > MAX_NUMBER:
-        raise InvalidTick(f"{field}: must be a number below {MAX_NUMBER:.0e}, got {value!r}")
+        raise InvalidTick(f"{field}: must be a number below {MAX_NUMBER:.0e}, got {_shown(value)}")
     return number
 
 
@@ -71,7 +76,7 @@ def _volume(value: Any) -> int | None:
         return None
     number = _decimal("volume", value, positive=False)
     if number < 0 or number != number.to_integral_value():
-        raise InvalidTick(f"volume: must be a whole number >= 0, got {value!r}")
+        raise InvalidTick(f"volume: must be a whole number >= 0, got {_shown(value)}")
     return int(number)
 
 
