@@ -176,7 +176,8 @@ def check_image(image: str, variable: str, hint: str) -> None:
         if re.search(r"unauthorized|denied|authentication required", reason, re.I):
             raise Problem(f"{variable}={image} cannot be pulled: the registry wants a login "
                           f"(docker login), or the name is wrong ({reason[:160]})", 2)
-        raise Problem(f"{variable}={image} is not on this machine and cannot be pulled ({reason[:160]}); {hint}", 3)
+        reason = reason.rsplit(": ", 1)[-1]  # the cause, without the registry URL around it
+        raise Problem(f"{variable}={image} is not on this machine and cannot be pulled ({reason[:120]}); {hint}", 3)
 
 
 def check_images(config: dict[str, str], *, engine_only: bool, building: bool) -> None:

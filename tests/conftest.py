@@ -1,19 +1,25 @@
 """Test tiers: tests/unit (no network) and tests/e2e (the whole flow on a real engine).
 
-The e2e engine is chosen with --engine; each e2e test provisions its own uniquely named
-resources and removes them afterwards.
+The e2e engine is chosen with --engine (tests/engines.py); each e2e test provisions its own
+uniquely named resources and removes them afterwards, so any engine, even a shared AWS account, works.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-ENGINES = ("embedded",)
+if TYPE_CHECKING:
+    from tests.engines import ComposeProject
+
+ENGINES = ("embedded", "localstack", "compose", "aws")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,7 +27,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--engine",
         choices=ENGINES,
         default=os.environ.get("STOCKPIPE_TEST_ENGINE", "embedded"),
-        help="AWS engine for the e2e tests: embedded = MiniStack in a child process on a free port",
+        help="AWS engine for the e2e tests: embedded = MiniStack in a child process on a free port "
+        "(default); localstack = testcontainers' LocalStack (LOCALSTACK_IMAGE, default 4.14.0); "
+        "compose = the docker-compose.yml project with MiniStack (PYTHON_IMAGE); aws = real AWS "
+        "(your credentials, costs money). One that cannot run here is skipped with the reason.",
     )
 
 
@@ -31,18 +40,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """An engine that cannot run skips every e2e test for one reason: report it at one place, so
+    `-ra` folds it into one summary line instead of one per test (pytest 8 shows the test's)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and "--engine " in str(report.longrepr[2]):
+        report.longrepr = (str(Path(__file__)), _ENGINE_FIXTURE_LINE, report.longrepr[2])
+
+
 @dataclass(frozen=True)
 class Engine:
     name: str
     url: str | None  # None: real AWS
+    compose: ComposeProject | None = None  # --engine compose: the project, for its logs
 
 
 @pytest.fixture(scope="session")
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    from stockpipe.engine import EmbeddedEngine, free_port
+    from tests import engines
 
     name = request.config.getoption("--engine")
     with pytest.MonkeyPatch.context() as patch:
+        if name == "aws":
+            # The caller's own credentials, profile and region; only an emulator endpoint must go.
+            for variable in list(os.environ):
+                if variable.startswith("AWS_ENDPOINT_URL"):
+                    patch.delenv(variable)
+            if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+                import boto3
+
+                patch.setenv("AWS_REGION", boto3.Session().region_name or "us-east-1")
+            with engines.aws():
+                yield Engine(name, None)
+            return
         # The tests own the AWS environment: nothing from the user's shell leaks in.
         for variable in list(os.environ):
             if variable.startswith("AWS_"):
@@ -50,9 +82,15 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         patch.setenv("AWS_REGION", "us-east-1")
         patch.setenv("AWS_ACCESS_KEY_ID", "test")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        with EmbeddedEngine(free_port(), region="us-east-1") as embedded:
-            patch.setenv("AWS_ENDPOINT_URL", embedded.url)
-            yield Engine(name, embedded.url)
+        projects: list[ComposeProject] = []
+        start = {"embedded": engines.embedded, "localstack": engines.localstack,
+                 "compose": lambda: engines.compose(projects)}[name]
+        with start() as url:
+            patch.setenv("AWS_ENDPOINT_URL", url)
+            yield Engine(name, url, projects[0] if projects else None)
+
+
+_ENGINE_FIXTURE_LINE = inspect.getsourcelines(engine)[1]
 
 
 @pytest.fixture
