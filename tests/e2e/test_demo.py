@@ -1,0 +1,25 @@
+"""`make demo` as a user runs it (outside a terminal it prints lines instead of a screen)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from stockpipe.engine import free_port, port_in_use
+
+
+def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(tmp_path):
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT")}
+    env.update(ENGINE_PORT=str(port), PRODUCER_RATE="30")
+    done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "demo", "--seconds", "15"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = re.findall(r"^\d\d:\d\d:\d\d (BUY|SELL|ANOMALY) +([A-Z]+) ", done.stdout, re.MULTILINE)
+    assert {signal for signal, _ in shown} == {"BUY", "SELL", "ANOMALY"}
+    assert {symbol for _, symbol in shown} == {"AAPL", "MSFT", "AMZN"}
+    ended = re.search(r"demo ended: (\d+) ticks sent, (\d+) alerts received, first alert ([\d.]+)s", done.stdout)
+    assert ended and int(ended[2]) == len(shown) and float(ended[3]) < 60
+    assert not port_in_use(port)  # the engine it started is gone
