@@ -185,7 +185,7 @@ def check_images(config: dict[str, str], *, engine_only: bool, building: bool) -
                  "../shared/tools/docker-engine.sh builds local/python:3.11-bookworm")
     if config["ENGINE"] == "localstack":
         check_image(config["LOCALSTACK_IMAGE"], "LOCALSTACK_IMAGE",
-                    "use ENGINE=ministack, which is built from PYTHON_IMAGE")
+                    "use MiniStack instead (ENGINE=ministack; for the tests --engine compose or embedded)")
         if engine_only:
             return
     needs_base = building or engine_only or any(not image_here(image) for image in built_images(config))
@@ -231,8 +231,8 @@ def check_port(config: dict[str, str], project: str) -> None:
             if error.errno != errno.EADDRINUSE:
                 return
     holder = run(["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"], timeout=30).stdout.split()
-    by = f"by container {holder[0]}" if holder else "by another program (stockpipe emulator? make demo?)"
-    raise Problem(f"port {port} is already in use ({by}): stop it, or set ENGINE_PORT to a free port in .env "
+    by = f"container {holder[0]}" if holder else "another program (stockpipe emulator? make demo?)"
+    raise Problem(f"port {port} is already in use by {by}: stop it, or set ENGINE_PORT to a free port in .env "
                   f"(and AWS_ENDPOINT_URL=http://localhost:<that port> for the host CLI)")
 
 

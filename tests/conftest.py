@@ -46,7 +46,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     `-ra` folds it into one summary line instead of one per test (pytest 8 shows the test's)."""
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and isinstance(report.longrepr, tuple) and "--engine " in str(report.longrepr[2]):
+    if report.skipped and isinstance(report.longrepr, tuple) \
+            and str(report.longrepr[2]).removeprefix("Skipped: ").startswith("--engine "):
         report.longrepr = (str(Path(__file__)), _ENGINE_FIXTURE_LINE, report.longrepr[2])
 
 

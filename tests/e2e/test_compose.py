@@ -16,7 +16,7 @@ ALERT_LINE = re.compile(r"\b(BUY|SELL|ANOMALY)\s+[A-Z][A-Z0-9.^-]*\s+price ")
 @pytest.fixture
 def project(engine):
     if engine.compose is None:
-        pytest.skip("needs --engine compose")
+        pytest.skip("the compose project runs only with --engine compose")
     return engine.compose
 
 
