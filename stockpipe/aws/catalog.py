@@ -61,7 +61,9 @@ QUERIES: dict[str, tuple[str, str]] = {
 
 def unsupported(error: BaseException) -> bool:
     text = str(error).lower()
-    return error_code(error) in UNSUPPORTED_CODES or "not yet implemented" in text or "not included" in text
+    return error_code(error) in UNSUPPORTED_CODES or any(
+        words in text for words in ("not yet implemented", "not included", "not enabled", "not supported")
+    )
 
 
 def table_input(name: str, location: str) -> dict[str, Any]:
@@ -93,11 +95,12 @@ class PartitionCatalog:
         self.database, self.table, self.location = database, table, location.rstrip("/") + "/"
         self._glue = glue or client("glue")
         self._known: set[tuple[str, str]] = set()  # per warm container: one call per new partition
+        self._absent = False  # the engine has no Glue (LocalStack community): stop asking
 
     def register(self, partitions: Iterable[tuple[str, str]]) -> int:
         """Registers the (date, symbol) partitions not seen yet. Returns how many were new to us."""
         new = sorted(set(partitions) - self._known)
-        if not new:
+        if not new or self._absent:
             return 0
         inputs = [
             {
@@ -119,7 +122,11 @@ class PartitionCatalog:
                 if errors:
                     raise RuntimeError(errors[0].get("ErrorDetail", {}).get("ErrorMessage", "partition refused"))
         except Exception as error:  # the catalog must never block the stream
-            log.warning("catalog: partitions %s not registered (%s); ticks are in S3", new, error)
+            if unsupported(error):
+                self._absent = True
+                log.warning("catalog: this engine has no Glue (%s); partitions will not be registered", error)
+            else:
+                log.warning("catalog: partitions %s not registered (%s); ticks are in S3", new, error)
             return 0
         self._known.update(new)
         return len(new)

@@ -7,10 +7,14 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from stockpipe.engine import free_port, port_in_use
 
 
-def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(tmp_path):
+def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(request, tmp_path):
+    if request.config.getoption("--engine") != "embedded":
+        pytest.skip("the demo always runs on the embedded engine; it is tested with --engine embedded")
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT")}
     env.update(ENGINE_PORT=str(port), PRODUCER_RATE="30")

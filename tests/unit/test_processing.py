@@ -94,3 +94,27 @@ def test_archived_lines_stay_one_per_record_even_for_pretty_printed_json():
     _, _, archive, _ = run([RawRecord(pretty)])
     [line] = archive.records
     assert parse_tick(line) == tick
+
+
+class GlueWithout:
+    """A Glue that answers like an engine without it (LocalStack community: HTTP 501)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def batch_create_partition(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "Service 'glue' is not enabled"}},
+                          "BatchCreatePartition")
+
+
+def test_an_engine_without_glue_is_asked_once_and_never_blocks_the_batch():
+    from stockpipe.aws.catalog import PartitionCatalog
+
+    glue = GlueWithout()
+    catalog = PartitionCatalog("stock_data", "stock_data_table", "s3://raw/raw-data/", glue=glue)
+    assert catalog.register([("2026-03-02", "AAPL")]) == 0
+    assert catalog.register([("2026-03-02", "MSFT")]) == 0
+    assert glue.calls == 1
