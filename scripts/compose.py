@@ -86,19 +86,18 @@ def where(variable: str, environ: dict[str, str] | None = None) -> str:
     return "in the environment" if variable in environ else "in .env"
 
 
+def check_choice(config: dict[str, str], variable: str, allowed: tuple[str, ...], what: str) -> None:
+    value = config[variable]
+    if value not in allowed:
+        guess = difflib.get_close_matches(value.strip().lower(), allowed, n=1, cutoff=0.5)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        raise Problem(f"{variable}={value!r} ({where(variable)}) is not {what}: use {' or '.join(allowed)}{hint}")
+
+
 def check_settings(config: dict[str, str]) -> None:
     engine = config["ENGINE"]
-    if engine not in ENGINES:
-        guess = difflib.get_close_matches(engine.strip().lower(), ENGINES, n=1, cutoff=0.5)
-        hint = f" (did you mean {guess[0]}?)" if guess else ""
-        raise Problem(f"ENGINE={engine!r} ({where('ENGINE')}) is not an engine: use "
-                      f"{' or '.join(ENGINES)}{hint}")
-    source = config["PRODUCER_SOURCE"]
-    if source not in SOURCES:
-        guess = difflib.get_close_matches(source.strip().lower(), SOURCES, n=1, cutoff=0.5)
-        hint = f" (did you mean {guess[0]}?)" if guess else ""
-        raise Problem(f"PRODUCER_SOURCE={source!r} ({where('PRODUCER_SOURCE')}) is not a source compose can run: "
-                      f"use {' or '.join(SOURCES)}{hint}")
+    check_choice(config, "ENGINE", ENGINES, "an engine")
+    check_choice(config, "PRODUCER_SOURCE", SOURCES, "a source compose can run")
     port = config["ENGINE_PORT"]
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise Problem(f"ENGINE_PORT={port!r} ({where('ENGINE_PORT')}) is not a port number (1-65535)")
