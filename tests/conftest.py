@@ -108,4 +108,5 @@ def names() -> dict[str, str]:
         "ALERTS_QUEUE_NAME": f"{p}-alerts-inbox",
         "PROCESS_FUNCTION_NAME": f"{p}-process-ticks",
         "TRENDS_FUNCTION_NAME": f"{p}-trend-alerts",
+        "ATHENA_DATABASE": f"{p}_stock_data",  # the Glue table keeps its name inside its own database
     }
