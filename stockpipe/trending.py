@@ -39,7 +39,6 @@ class StoredTick:
 
 class PriceHistory(Protocol):
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
-    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]: ...
 
 
 class Publisher(Protocol):
@@ -69,23 +68,25 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
     for symbol, group in by_symbol.items():
         first = min(t.timestamp for t in group)
         last = max(t.timestamp for t in group)
-        before = _points_with_trend(history, symbol, first, short, long)
-        window = before + [p for p in history.points_between(symbol, first, last) if p.timestamp > first]
+        window = _window(history, symbol, first, last, len(group), short, long)
         alerts.extend(crossovers_at(symbol, window, (t.timestamp for t in group), short, long))
     return sorted(alerts, key=lambda a: (a.timestamp, a.symbol, a.signal.value))
 
 
-def _points_with_trend(history: PriceHistory, symbol: str, until: str, short: int, long: int) -> list[PricePoint]:
-    """Points up to ``until``: enough to know both averages and the trend before the new ticks.
+def _window(history: PriceHistory, symbol: str, first: str, last: str, new: int, short: int,
+            long: int) -> list[PricePoint]:
+    """The stored points up to ``last``, reaching far enough before ``first`` to know both averages
+    and the trend before the new ticks: one query in the usual case (2 x long points before them).
 
-    Usually 2 x long points. After a tie (flat prices), the trend before it decides whether the
-    next move is a crossover, so look further back until a trend shows or history runs out.
+    After a tie (flat prices) the trend before it decides whether the next move is a crossover,
+    so the window grows until a trend shows before ``first`` or history runs out.
     """
-    limit = 2 * long
+    limit = 2 * long + new
     while True:
-        points = history.points_until(symbol, until, limit)
-        earlier = [point for point in points if point.timestamp < until]
-        if len(points) < limit or limit >= MAX_LOOKBACK or last_trend(earlier, short, long):
+        points = history.points_until(symbol, last, limit)
+        earlier = [point for point in points if point.timestamp < first]
+        exhausted = len(points) < limit or limit >= MAX_LOOKBACK
+        if exhausted or (len(earlier) >= 2 * long and last_trend(earlier, short, long)):
             return points
         limit *= 4
 

@@ -30,9 +30,6 @@ class FakeTable:
         upto = [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] <= timestamp]
         return upto[-limit:]
 
-    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]:
-        return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if start <= i["timestamp"] <= end]
-
     def put(self, items: Sequence[dict[str, Any]]) -> None:
         for item in items:
             self.items[(item["symbol"], item["timestamp"])] = item

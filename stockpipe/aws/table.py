@@ -51,10 +51,6 @@ class TickTable:
         items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit)
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
-    def points_between(self, symbol: str, start: str, end: str) -> list[PricePoint]:
-        items = self._query_all(Key("symbol").eq(symbol) & Key("timestamp").between(start, end))
-        return [PricePoint(item["timestamp"], item["price"]) for item in items]
-
     def latest(self, symbol: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` items of ``symbol``, oldest first (for dashboards)."""
         return list(reversed(self._query_desc(Key("symbol").eq(symbol), limit)))
@@ -84,13 +80,3 @@ class TickTable:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return items
-
-    def _query_all(self, condition: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition}
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
