@@ -96,7 +96,8 @@ class Provisioner:
             name = getattr(s, attribute)
             role_arn = self.role(where, name, policy(where))
             self.function(name, folder, role_arn, env)
-        self.mapping(s.process_function_name, where.stream_arn, s.kinesis_batch_size, "Kinesis")
+        self.mapping(s.process_function_name, where.stream_arn, s.kinesis_batch_size, "Kinesis",
+                     s.kinesis_batch_window_seconds)
         self.mapping(s.trends_function_name, stream_of_table, s.streams_batch_size, "DynamoDB stream")
         return self.outcome
 
@@ -407,15 +408,19 @@ class Provisioner:
                     raise
                 time.sleep(2)
 
-    def mapping(self, function_name: str, source_arn: str, batch_size: int, kind: str) -> None:
+    def mapping(self, function_name: str, source_arn: str, batch_size: int, kind: str, window: int = 0) -> None:
+        """``window``: seconds the trigger may wait to fill a batch (AWS and LocalStack honour it)."""
         lam = self._c("lambda")
         existing = lam.list_event_source_mappings(FunctionName=function_name, EventSourceArn=source_arn)
         mappings = existing.get("EventSourceMappings", [])
         label = f"{kind} -> {function_name}"
         if mappings:
             current = mappings[0]
-            if current.get("BatchSize") != batch_size:
-                lam.update_event_source_mapping(UUID=current["UUID"], BatchSize=batch_size)
+            wanted = {"BatchSize": batch_size, "MaximumBatchingWindowInSeconds": window}
+            # An engine that does not report a setting (MiniStack ignores the window) has nothing to update.
+            differing = {key: value for key, value in wanted.items() if current.get(key, value) != value}
+            if differing:
+                lam.update_event_source_mapping(UUID=current["UUID"], **differing)
                 self._note("event source mapping", label, "updated")
             else:
                 self._note("event source mapping", label, "unchanged")
@@ -427,7 +432,7 @@ class Provisioner:
                 EventSourceArn=source_arn,
                 StartingPosition="TRIM_HORIZON",
                 BatchSize=batch_size,
-                MaximumBatchingWindowInSeconds=0,
+                MaximumBatchingWindowInSeconds=window,
                 Enabled=True,
             )["UUID"]
             self._note("event source mapping", label, "created")

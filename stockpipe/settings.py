@@ -35,6 +35,7 @@ DEFAULTS: dict[str, str] = {
     "LAMBDA_RUNTIME": "python3.12",
     "KINESIS_BATCH_SIZE": "100",
     "STREAMS_BATCH_SIZE": "100",
+    "KINESIS_BATCH_WINDOW_SECONDS": "1",
     "ANOMALY_THRESHOLD_PERCENT": "5",
     "MOVING_AVERAGE_WINDOW": "5",
     "SMA_SHORT": "5",
@@ -136,6 +137,7 @@ class Settings:
     lambda_runtime: str = DEFAULTS["LAMBDA_RUNTIME"]
     kinesis_batch_size: int = 100
     streams_batch_size: int = 100
+    kinesis_batch_window_seconds: int = 1
     anomaly_threshold_percent: Decimal = Decimal(5)
     moving_average_window: int = 5
     sma_short: int = 5
@@ -173,6 +175,7 @@ class Settings:
             lambda_runtime=_name(env, "LAMBDA_RUNTIME"),
             kinesis_batch_size=_int(env, "KINESIS_BATCH_SIZE", 1, 10000),
             streams_batch_size=_int(env, "STREAMS_BATCH_SIZE", 1, 10000),
+            kinesis_batch_window_seconds=_int(env, "KINESIS_BATCH_WINDOW_SECONDS", 0, 300),
             anomaly_threshold_percent=_decimal(env, "ANOMALY_THRESHOLD_PERCENT", Decimal(0), Decimal(1000)),
             moving_average_window=_int(env, "MOVING_AVERAGE_WINDOW", 1, 1000),
             sma_short=_int(env, "SMA_SHORT", 1, 1000),
