@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -47,10 +48,11 @@ def cmd_emulator(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.engine import EmbeddedEngine
 
     port = args.port or settings.engine_port
-    engine = EmbeddedEngine(port, host=args.host, region=settings.region).start()
-    print(f"AWS engine (MiniStack) ready at {engine.url}  (log: {engine.log_path})", flush=True)
-    print(f"  export AWS_ENDPOINT_URL={engine.url}   # then: stockpipe init, stockpipe produce ...", flush=True)
+    engine = EmbeddedEngine(port, host=args.host, region=settings.region)
     try:
+        engine.start()
+        print(f"AWS engine (MiniStack) ready at {engine.url}  (log: {engine.log_path})", flush=True)
+        print(f"  export AWS_ENDPOINT_URL={engine.url}   # then: stockpipe init, stockpipe produce ...", flush=True)
         while engine.process and engine.process.poll() is None:
             time.sleep(0.5)
         raise UsageError(f"the engine stopped unexpectedly (log: {engine.log_path})")
@@ -339,9 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `docker stop`, `kill` and a closed terminal stop us the way Ctrl-C does: cleanly, stopping
+    # whatever we started (the demo's engine, `stockpipe emulator`'s engine).
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         # Plain lines for people; -v adds times and where each line comes from.

@@ -16,6 +16,16 @@ from pathlib import Path
 HEALTH_PATH = "/_localstack/health"
 
 
+def _die_with_parent() -> None:
+    """In the engine's process, before it runs: on Linux, ask the kernel to stop it (SIGTERM) when
+    the process that started it dies, even by SIGKILL, so no engine outlives its demo or test."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class EngineError(RuntimeError):
     """The engine could not start; the message says why and what to do."""
 
@@ -92,12 +102,16 @@ class EmbeddedEngine:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us; we stop the engine and its Lambda workers
+            preexec_fn=_die_with_parent,
         )
         try:
             wait_healthy(self.url, timeout, self.process)
         except EngineError as error:
             self.stop()
             raise EngineError(f"{error} (log: {self.log_path})") from None
+        except BaseException:  # Ctrl-C or a stop signal while it starts: it must not outlive us
+            self.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

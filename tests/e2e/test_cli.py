@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from stockpipe.engine import free_port
 from tests.helpers import wait_for
@@ -98,3 +101,27 @@ def test_alerts_a_reader_did_not_show_stay_queued_for_the_next(pipeline, names, 
     rest = stockpipe("alerts", "--json", env=env, cwd=tmp_path).stdout.splitlines()
     stamps = sorted(json.loads(line)["timestamp"] for line in [first, *rest])
     assert stamps == [f"2026-01-02T10:{m:02d}:00.000Z" for m in range(12)]  # each alert shown exactly once
+
+
+def test_the_emulator_stops_its_engine_when_it_is_stopped_or_killed(request, tmp_path):
+    """`kill` (or `docker stop`, or a closed terminal) stops the engine as Ctrl-C does; even
+    `kill -9`, which leaves no chance to clean up, does not leave an engine running."""
+    from stockpipe.engine import healthy, port_in_use
+
+    if request.config.getoption("--engine") != "embedded":
+        pytest.skip("the emulator command runs the embedded engine; tested with --engine embedded")
+    for signal_number in (signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
+        port = free_port()
+        emulator = subprocess.Popen([sys.executable, "-m", "stockpipe.cli", "emulator", "--port", str(port)],
+                                    cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), bool, timeout=60,  # noqa: B023
+                     what="the emulator's engine answering")
+            emulator.send_signal(signal_number)
+            code = emulator.wait(timeout=30)
+            assert code == (-signal.SIGKILL if signal_number == signal.SIGKILL else 0), emulator.stdout.read()
+            wait_for(lambda: port_in_use(port), lambda busy: not busy, timeout=20,  # noqa: B023
+                     what=f"the engine gone after {signal.Signals(signal_number).name}")
+        finally:
+            if emulator.poll() is None:
+                emulator.kill()
