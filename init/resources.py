@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from stockpipe.aws import catalog, client, session
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import error_code, unsupported
 from stockpipe.aws.locate import Located, locate
 from stockpipe.provision import packaging, policies
 from stockpipe.settings import Settings
@@ -104,15 +104,40 @@ class Provisioner:
     # -- one resource each ----------------------------------------------------------------
 
     def stream(self, where: Located) -> None:
-        kinesis, name = self._c("kinesis"), self.settings.stream_name
+        kinesis, s = self._c("kinesis"), self.settings
+        name, mode = s.stream_name, s.stream_mode
+        waiter = {"StreamName": name, "WaiterConfig": {"Delay": 1, "MaxAttempts": 120}}
+        shape: dict[str, Any] = {"StreamModeDetails": {"StreamMode": mode}}
+        if mode == "PROVISIONED":
+            shape["ShardCount"] = s.stream_shards
         try:
-            kinesis.create_stream(StreamName=name, ShardCount=1)
-            self._note("kinesis stream", name, "created")
+            kinesis.create_stream(StreamName=name, **shape)
+            self._note("kinesis stream", f"{name} ({mode.lower()})", "created")
         except ClientError as error:
             if error_code(error) != "ResourceInUseException":
                 raise
-            self._note("kinesis stream", name, "unchanged")
-        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            kinesis.get_waiter("stream_exists").wait(**waiter)
+            summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+            current = summary.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
+            if current != mode:
+                try:
+                    kinesis.update_stream_mode(StreamARN=summary["StreamARN"], StreamModeDetails={"StreamMode": mode})
+                except ClientError as error:
+                    if not unsupported(error):
+                        raise
+                    # MiniStack cannot switch modes; on an emulator the mode changes nothing.
+                    self.report(f"  ! kinesis stream         {name} stays {current.lower()}: this engine cannot "
+                                f"switch it to {mode.lower()} ('stockpipe init --teardown', then init, recreates it)")
+                    self._note("kinesis stream", f"{name} ({current.lower()})", "unchanged")
+                else:
+                    self._note("kinesis stream", f"{name} ({current.lower()} -> {mode.lower()})", "updated")
+            elif mode == "PROVISIONED" and summary.get("OpenShardCount") != s.stream_shards:
+                kinesis.update_shard_count(StreamName=name, TargetShardCount=s.stream_shards,
+                                           ScalingType="UNIFORM_SCALING")
+                self._note("kinesis stream", f"{name} ({s.stream_shards} shards)", "updated")
+            else:
+                self._note("kinesis stream", f"{name} ({mode.lower()})", "unchanged")
+        kinesis.get_waiter("stream_exists").wait(**waiter)
 
     def tick_table(self, where: Located) -> str:
         """The tick table with a NEW_IMAGE stream. Returns the stream ARN."""
@@ -246,7 +271,7 @@ class Provisioner:
                 glue.update_table(DatabaseName=s.athena_database, TableInput=table)
                 self._note("glue table", s.athena_table, "updated")
         except ClientError as error:
-            if not catalog.unsupported(error):
+            if not unsupported(error):
                 raise
             # LocalStack community has no Glue/Athena; the pipeline does not need them.
             self.report(f"  ! glue catalog           skipped: this engine has no Glue ({error_code(error)})")
@@ -473,7 +498,7 @@ class Provisioner:
             if not _ignore_missing(lambda: glue.get_tables(DatabaseName=s.athena_database), {}).get("TableList"):
                 self._gone("glue database", s.athena_database, lambda: glue.delete_database(Name=s.athena_database))
         except ClientError as error:
-            if not catalog.unsupported(error):
+            if not unsupported(error):
                 raise
         self._gone("s3 bucket", where.raw_bucket, lambda: self._delete_bucket(where.raw_bucket))
         dynamodb = self._c("dynamodb")

@@ -19,6 +19,8 @@ DEFAULT_REGION = "us-east-1"
 # (see Settings.raw_bucket_for) so that it is unique on real AWS too.
 DEFAULTS: dict[str, str] = {
     "STREAM_NAME": "stock-market-stream",
+    "STREAM_MODE": "ON_DEMAND",
+    "STREAM_SHARDS": "1",
     "TABLE_NAME": "stock-market-data",
     "ALERTS_LEDGER_TABLE": "stock-market-alerts-sent",
     "RAW_BUCKET": "",
@@ -105,6 +107,13 @@ def _decimal(env: Mapping[str, str], variable: str, low: Decimal, high: Decimal)
     return value
 
 
+def _choice(env: Mapping[str, str], variable: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(variable) or DEFAULTS[variable]).strip().upper()
+    if value not in allowed:
+        raise SettingsError(f"{variable}={env.get(variable)!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def _name(env: Mapping[str, str], variable: str) -> str:
     return _check_name(variable, env.get(variable, "") or DEFAULTS[variable])
 
@@ -121,6 +130,8 @@ class Settings:
     region: str = DEFAULT_REGION
     endpoint_url: str | None = None
     stream_name: str = DEFAULTS["STREAM_NAME"]
+    stream_mode: str = DEFAULTS["STREAM_MODE"]
+    stream_shards: int = 1
     table_name: str = DEFAULTS["TABLE_NAME"]
     alerts_ledger_table: str = DEFAULTS["ALERTS_LEDGER_TABLE"]
     raw_bucket: str = ""
@@ -159,6 +170,8 @@ class Settings:
             region=region_from(env),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             stream_name=_name(env, "STREAM_NAME"),
+            stream_mode=_choice(env, "STREAM_MODE", ("ON_DEMAND", "PROVISIONED")),
+            stream_shards=_int(env, "STREAM_SHARDS", 1, 500),
             table_name=_name(env, "TABLE_NAME"),
             alerts_ledger_table=_name(env, "ALERTS_LEDGER_TABLE"),
             raw_bucket=_check_name("RAW_BUCKET", raw_bucket) if raw_bucket else "",

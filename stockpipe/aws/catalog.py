@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockpipe.aws import client
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import unsupported
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,6 @@ PARTITION_KEYS: tuple[tuple[str, str], ...] = (("dt", "string"), ("symbol", "str
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-
-# What an engine answers when it has no Glue/Athena (LocalStack community answers 501).
-UNSUPPORTED_CODES = {"InternalFailure", "NotImplemented", "UnknownOperationException", "501", "NotImplementedError"}
 
 # The seeds' Athena queries (companion notes), on the raw table. "timestamp" is quoted: it is a keyword.
 QUERIES: dict[str, tuple[str, str]] = {
@@ -57,13 +54,6 @@ QUERIES: dict[str, tuple[str, str]] = {
         'ORDER BY "timestamp" DESC',
     ),
 }
-
-
-def unsupported(error: BaseException) -> bool:
-    text = str(error).lower()
-    return error_code(error) in UNSUPPORTED_CODES or any(
-        words in text for words in ("not yet implemented", "not included", "not enabled", "not supported")
-    )
 
 
 def table_input(name: str, location: str) -> dict[str, Any]:

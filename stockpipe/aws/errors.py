@@ -19,6 +19,20 @@ def error_code(error: BaseException) -> str:
     return ""
 
 
+# What an engine answers for an API it lacks (LocalStack community's Glue: 501 InternalFailure;
+# MiniStack: InvalidAction).
+UNSUPPORTED_CODES = {"InternalFailure", "NotImplemented", "UnknownOperationException", "501", "InvalidAction"}
+
+
+def unsupported(error: BaseException) -> bool:
+    """The engine does not offer this API at all (as opposed to refusing this request)."""
+    text = str(error).lower()
+    return error_code(error) in UNSUPPORTED_CODES or any(
+        words in text for words in ("not yet implemented", "not included", "not enabled", "not supported",
+                                    "unknown action")
+    )
+
+
 def explain(error: BaseException) -> str | None:
     """A one-line explanation for errors a user can fix, or None for anything else."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
