@@ -21,13 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from stockpipe.aws.stream import KinesisSender, Outgoing
+from stockpipe.charts import timeline
 from stockpipe.domain import PricePoint, crossovers, is_anomaly
 from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
 from stockpipe.status import Pipeline
 
-BARS = "▁▂▃▄▅▆▇█"
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
 
@@ -82,18 +82,6 @@ def tree_rss_mb(pid: int) -> float:
         family.update(children)
         frontier.extend(children)
     return sum(rss.get(p, 0) for p in family) / 1024
-
-
-def chart(samples: list[tuple[float, int]], width: int = 40) -> str:
-    """Ticks stored per interval as a bar line: the shape of the drain over time."""
-    if len(samples) < 2:
-        return ""
-    end = samples[-1][0]
-    buckets = [0] * width
-    for (t0, n0), (_, n1) in zip(samples, samples[1:], strict=False):
-        buckets[min(width - 1, int(t0 / end * width))] += n1 - n0
-    top = max(buckets) or 1
-    return "".join(BARS[min(len(BARS) - 1, int(b / top * (len(BARS) - 1) + 0.999))] if b else " " for b in buckets)
 
 
 def run_bench(settings: Settings, *, ticks: int, symbols: tuple[str, ...], timeout: float,
@@ -154,7 +142,7 @@ def run_bench(settings: Settings, *, ticks: int, symbols: tuple[str, ...], timeo
                                      f"{status.alerts_sent}/{expected} alerts (engine log: {engine.log_path})")
                 time.sleep(0.2)
         all_alerts = time.monotonic() - started
-        console.print(f"stored per interval  |{chart(samples)}|  0 → {all_alerts:.1f}s")
+        console.print(f"stored per interval  |{timeline(samples)}|  0 → {all_alerts:.1f}s")
         return Figures(
             ticks=len(records), symbols=len(symbols), expected_alerts=expected,
             put_seconds=round(put_seconds, 3), put_rate=round(len(records) / put_seconds, 1),

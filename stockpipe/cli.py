@@ -218,8 +218,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         ("dead-letter messages", status.dead_letters, settings.dlq_name),
         ("alerts sent", status.alerts_sent, settings.topic_name),
     ]
+    from stockpipe.charts import bar
+
+    # Bars against the ticks that came in: where they went, at a glance.
+    top = max(value or 0 for _, value, _ in rows)
     for label, value, where in rows:
-        print(f"{label:<22} {value:>8}   {where}")
+        shown = "?" if value is None else value
+        print(f"{label:<22} {shown:>8}  {bar(value, top, 30):<30}  {where}")
     return 0
 
 

@@ -21,23 +21,15 @@ from rich.text import Text
 
 from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.stream import KinesisSender
+from stockpipe.charts import sparkline
 from stockpipe.domain import sma
 from stockpipe.engine import EmbeddedEngine, free_port, port_in_use
 from stockpipe.producer import produce, synthetic
 from stockpipe.settings import Settings, parse_symbols
 from stockpipe.status import Pipeline, PipelineStatus
 
-SPARKS = "▁▂▃▄▅▆▇█"
 HISTORY = 60
 SIGNAL_STYLE = {"BUY": "bold green", "SELL": "bold red", "ANOMALY": "bold yellow"}
-
-
-def sparkline(values: list[float]) -> str:
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] for v in values)
 
 
 @dataclass
