@@ -204,6 +204,25 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from stockpipe.aws.deadletter import DeadLetterQueue
+    from stockpipe.aws.locate import locate
+
+    messages = DeadLetterQueue(locate(settings).queue_url(settings.dlq_name)).browse(args.limit)
+    for message in messages:
+        message.pop("sent_at_ms", None)
+        if args.json:
+            print(json.dumps(message, sort_keys=True), flush=True)
+        else:
+            payload = message.get("payload", message.get("payload_base64", ""))
+            where = message.get("sequence_number") or message.get("event_id") or ""
+            print(f"{message.get('stage', '?'):<14} {message.get('reason', '?')}\n"
+                  f"{'':<14} payload: {payload[:200]}{'…' if len(payload) > 200 else ''}"
+                  f"{f'  (record {where})' if where else ''}", flush=True)
+    print(f"{len(messages)} record(s) in {settings.dlq_name} (left in the queue)", file=sys.stderr)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from stockpipe.status import Pipeline
 
@@ -318,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new alerts")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=cmd_alerts)
+
+    p = sub.add_parser("dead-letters", help="list the records that could not be stored, with the reason (kept)")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=cmd_dead_letters)
 
     p = sub.add_parser("status", help="counts at every stage: stream, table, S3, dead letters, alerts")
     p.add_argument("--json", action="store_true")

@@ -51,9 +51,32 @@ class DeadLetterQueue:
             attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
         )
 
-    def peek(self, limit: int = 10) -> list[dict[str, Any]]:
-        """Read up to ``limit`` messages without removing them (they become visible again)."""
-        response = self._sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=min(limit, 10), VisibilityTimeout=0, WaitTimeSeconds=0
-        )
-        return [json.loads(message["Body"]) for message in response.get("Messages", [])]
+    def browse(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to ``limit`` quarantined records, oldest first, left in the queue.
+
+        Each receive hides what it returned for a while, so the next one returns others; at the
+        end everything seen is made visible again at once.
+        """
+        seen: dict[str, dict[str, Any]] = {}
+        receipts: list[str] = []
+        try:
+            while len(seen) < limit:
+                response = self._sqs.receive_message(
+                    QueueUrl=self.url, MaxNumberOfMessages=min(10, limit - len(seen)), VisibilityTimeout=60,
+                    WaitTimeSeconds=0, AttributeNames=["SentTimestamp"],
+                )
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    receipts.append(message["ReceiptHandle"])
+                    body = json.loads(message["Body"])
+                    body["sent_at_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
+                    seen.setdefault(message["MessageId"], body)
+        finally:
+            for start in range(0, len(receipts), SEND_BATCH_LIMIT):
+                self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
+                    {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
+                    for index, receipt in enumerate(receipts[start : start + SEND_BATCH_LIMIT])
+                ])
+        return sorted(seen.values(), key=lambda body: body["sent_at_ms"])

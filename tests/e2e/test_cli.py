@@ -46,6 +46,13 @@ def test_produce_replay_and_read_status_and_alerts(pipeline, settings, names, tm
                       what="the replayed file processed")
     assert (status["stream_records"], status["raw_records"]) == (33, 31)
 
+    # The two bad rows, each with its reason and payload; listing them twice leaves them queued.
+    for _ in range(2):
+        listed = stockpipe("dead-letters", "--json", env=env, cwd=tmp_path)
+        assert listed.returncode == 0 and "2 record(s) in" in listed.stderr, listed.stderr
+        reasons = sorted(json.loads(line)["reason"] for line in listed.stdout.splitlines())
+        assert reasons == ["missing field(s): symbol", "price: must be a positive number, got '-5'"]
+
     alerts = stockpipe("alerts", "--json", env=env, cwd=tmp_path)
     assert alerts.returncode == 0, alerts.stderr
     parsed = [json.loads(line) for line in alerts.stdout.splitlines()]
