@@ -96,6 +96,7 @@ class Provisioner:
             name = getattr(s, attribute)
             role_arn = self.role(where, name, policy(where))
             self.function(name, folder, role_arn, env)
+            self.log_group(name)
         self.mapping(s.process_function_name, where.stream_arn, s.kinesis_batch_size, "Kinesis",
                      s.kinesis_batch_window_seconds)
         self.mapping(s.trends_function_name, stream_of_table, s.streams_batch_size, "DynamoDB stream")
@@ -407,6 +408,24 @@ class Provisioner:
         self._wait_function(name)
         self._note("lambda function", name, state)
 
+    def log_group(self, function_name: str) -> None:
+        """The function's log group, made before Lambda makes one that keeps logs forever."""
+        logs, name, days = self._c("logs"), f"/aws/lambda/{function_name}", self.settings.log_retention_days
+        found = [group for group in logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+                 if group["logGroupName"] == name]
+        if not found:
+            try:
+                logs.create_log_group(logGroupName=name)
+            except ClientError as error:
+                if error_code(error) != "ResourceAlreadyExistsException":
+                    raise
+            state = "created"
+        else:
+            state = "unchanged" if found[0].get("retentionInDays") == days else "updated"
+        if state != "unchanged":
+            logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+        self._note("log group", f"{name} ({days} days)", state)
+
     def _wait_function(self, name: str) -> None:
         lam = self._c("lambda")
 
@@ -480,6 +499,8 @@ class Provisioner:
             ):
                 _ignore_missing(lambda: lam.delete_event_source_mapping(UUID=mapping["UUID"]))
             self._gone("lambda function", name, lambda: lam.delete_function(FunctionName=name))
+            self._gone("log group", f"/aws/lambda/{name}",
+                       lambda: self._c("logs").delete_log_group(logGroupName=f"/aws/lambda/{name}"))
             role = f"{name}-role"
             _ignore_missing(lambda: iam.delete_role_policy(RoleName=role, PolicyName="stockpipe"))
             self._gone("iam role", role, lambda: iam.delete_role(RoleName=role))

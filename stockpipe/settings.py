@@ -47,7 +47,11 @@ DEFAULTS: dict[str, str] = {
     "PRODUCER_INTERVAL": "30",
     "PRODUCER_SEED": "42",
     "ENGINE_PORT": "4566",
+    "LOG_RETENTION_DAYS": "7",
 }
+# What CloudWatch Logs accepts as a retention period.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                  3288, 3653)
 
 _NAME_RULES: dict[str, tuple[str, str]] = {
     # variable: (pattern, what AWS allows)
@@ -158,6 +162,7 @@ class Settings:
     producer_interval: float = 30.0
     producer_seed: int = 42
     engine_port: int = 4566
+    log_retention_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -198,7 +203,11 @@ class Settings:
             producer_interval=float(_decimal(env, "PRODUCER_INTERVAL", Decimal(1), Decimal(86400))),
             producer_seed=_int(env, "PRODUCER_SEED", 0, 2**31 - 1),
             engine_port=_int(env, "ENGINE_PORT", 1, 65535),
+            log_retention_days=_int(env, "LOG_RETENTION_DAYS", 1, 3653),
         )
+        if settings.log_retention_days not in RETENTION_DAYS:
+            raise SettingsError(f"LOG_RETENTION_DAYS={settings.log_retention_days} is not a period CloudWatch "
+                                f"keeps logs for: one of {', '.join(map(str, RETENTION_DAYS))}")
         if settings.sma_short >= settings.sma_long:
             raise SettingsError(f"SMA_SHORT={settings.sma_short} must be smaller than SMA_LONG={settings.sma_long}")
         return settings

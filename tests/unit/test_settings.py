@@ -30,6 +30,7 @@ def test_the_raw_bucket_is_unique_per_account_and_region_unless_named():
         ({"AWS_REGION": "us-east-2 "}, "AWS_REGION='us-east-2 ' is not an AWS region name"),
         ({"KINESIS_BATCH_SIZE": "ten"}, "KINESIS_BATCH_SIZE='ten' is not a whole number"),
         ({"ANOMALY_THRESHOLD_PERCENT": "-1"}, "ANOMALY_THRESHOLD_PERCENT=-1 is out of range"),
+        ({"LOG_RETENTION_DAYS": "10"}, "LOG_RETENTION_DAYS=10 is not a period CloudWatch keeps logs for"),
         ({"STREAM_MODE": "on demand"}, "STREAM_MODE='on demand' is not one of ON_DEMAND, PROVISIONED"),
         ({"KINESIS_BATCH_WINDOW_SECONDS": "301"}, "KINESIS_BATCH_WINDOW_SECONDS=301 is out of range 0..300"),
         ({"ATHENA_TABLE": "Stock-Data"}, "ATHENA_TABLE='Stock-Data' is not a valid name"),
