@@ -266,7 +266,7 @@ class Provisioner:
                       table["PartitionKeys"])
             have = (current.get("StorageDescriptor", {}).get("Columns"),
                     current.get("StorageDescriptor", {}).get("Location"), current.get("PartitionKeys"))
-            if _strip_comments(have) == _strip_comments(wanted):
+            if _names_and_types(have) == _names_and_types(wanted):
                 self._note("glue table", s.athena_table, "unchanged")
             else:
                 glue.update_table(DatabaseName=s.athena_database, TableInput=table)
@@ -565,12 +565,12 @@ def _ignore_missing(call: Callable[[], Any], default: Any = None) -> Any:
         raise
 
 
-def _strip_comments(value: Any) -> Any:
-    """Glue adds empty Comment fields to columns; compare what we set."""
+def _names_and_types(value: Any) -> Any:
+    """Only the names and types of columns and partition keys: Glue adds fields of its own (Comment)."""
     if isinstance(value, (list, tuple)):
-        return [_strip_comments(v) for v in value]
+        return [_names_and_types(v) for v in value]
     if isinstance(value, dict):
-        return {k: _strip_comments(v) for k, v in value.items() if k in ("Name", "Type")}
+        return {k: _names_and_types(v) for k, v in value.items() if k in ("Name", "Type")}
     return value
 
 

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,7 +24,7 @@ from stockpipe.charts import timeline
 from stockpipe.domain import PricePoint, crossovers, is_anomaly
 from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.producer.sources import SyntheticMarket
-from stockpipe.settings import Settings
+from stockpipe.settings import Settings, unique_names
 from stockpipe.status import Pipeline
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -92,13 +91,7 @@ def run_bench(settings: Settings, *, ticks: int, symbols: tuple[str, ...], timeo
     records = [Outgoing.of(tick) for tick in market.ticks(per_symbol * len(symbols))]
     expected = expected_alert_count(market, per_symbol, settings)
 
-    prefix = f"bench{uuid.uuid4().hex[:6]}"
-    names = {
-        "STREAM_NAME": f"{prefix}-stream", "TABLE_NAME": f"{prefix}-ticks", "ALERTS_LEDGER_TABLE": f"{prefix}-alerts",
-        "RAW_BUCKET": f"{prefix}-raw", "DLQ_NAME": f"{prefix}-dlq", "TOPIC_NAME": f"{prefix}-topic",
-        "ALERTS_QUEUE_NAME": f"{prefix}-inbox", "PROCESS_FUNCTION_NAME": f"{prefix}-process",
-        "TRENDS_FUNCTION_NAME": f"{prefix}-trends", "ATHENA_DATABASE": f"{prefix}_db",
-    }
+    names = unique_names(f"bench{uuid.uuid4().hex[:6]}")
     saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", *names)}
     engine = EmbeddedEngine(free_port(), region=settings.region)
     console.print(f"starting the embedded engine; {len(records)} ticks over {len(symbols)} symbols, "
@@ -174,6 +167,3 @@ def print_figures(figures: Figures, console: Console | None = None) -> None:
         table.add_row(labels.get(key, key.replace("_", " ")), str(value))
     console.print(table)
 
-
-def as_dict(figures: Figures) -> dict[str, Any]:
-    return asdict(figures)

@@ -285,12 +285,14 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from stockpipe.bench import as_dict, print_figures, run_bench
+    from dataclasses import asdict
+
+    from stockpipe.bench import print_figures, run_bench
 
     symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
     figures = run_bench(settings, ticks=args.ticks, symbols=symbols, timeout=args.timeout)
     if args.json:
-        print(json.dumps(as_dict(figures), sort_keys=True))
+        print(json.dumps(asdict(figures), sort_keys=True))
     else:
         print_figures(figures)
     return 0

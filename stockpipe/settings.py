@@ -242,6 +242,23 @@ class Settings:
         }
 
 
+def unique_names(prefix: str) -> dict[str, str]:
+    """A whole pipeline's resource names under one prefix, as environment variables: for a run
+    that must not touch (or be touched by) the default resources, such as a test or the bench."""
+    return {
+        "STREAM_NAME": f"{prefix}-stream",
+        "TABLE_NAME": f"{prefix}-ticks",
+        "ALERTS_LEDGER_TABLE": f"{prefix}-alerts-sent",
+        "RAW_BUCKET": f"{prefix}-stockpipe-raw",
+        "DLQ_NAME": f"{prefix}-dlq",
+        "TOPIC_NAME": f"{prefix}-alerts",
+        "ALERTS_QUEUE_NAME": f"{prefix}-alerts-inbox",
+        "PROCESS_FUNCTION_NAME": f"{prefix}-process-ticks",
+        "TRENDS_FUNCTION_NAME": f"{prefix}-trend-alerts",
+        "ATHENA_DATABASE": f"{prefix}_stock_data",  # the Glue table keeps its name inside its own database
+    }
+
+
 def parse_symbols(text: str) -> tuple[str, ...]:
     from stockpipe.domain.ticks import SYMBOL_PATTERN
 
@@ -262,4 +279,4 @@ def require(env: Mapping[str, str], *variables: str) -> dict[str, str]:
     return {name: env[name] for name in variables}
 
 
-__all__ = ["DEFAULTS", "Settings", "SettingsError", "parse_symbols", "region_from", "require"]
+__all__ = ["DEFAULTS", "Settings", "SettingsError", "parse_symbols", "region_from", "require", "unique_names"]

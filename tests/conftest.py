@@ -97,16 +97,6 @@ _ENGINE_FIXTURE_LINE = inspect.getsourcelines(engine)[1]
 @pytest.fixture
 def names() -> dict[str, str]:
     """Resource names unique to one test, so tests never share state (and could share an account)."""
-    p = f"sp{uuid.uuid4().hex[:8]}"
-    return {
-        "STREAM_NAME": f"{p}-stream",
-        "TABLE_NAME": f"{p}-ticks",
-        "ALERTS_LEDGER_TABLE": f"{p}-alerts-sent",
-        "RAW_BUCKET": f"{p}-stockpipe-raw",
-        "DLQ_NAME": f"{p}-dlq",
-        "TOPIC_NAME": f"{p}-alerts",
-        "ALERTS_QUEUE_NAME": f"{p}-alerts-inbox",
-        "PROCESS_FUNCTION_NAME": f"{p}-process-ticks",
-        "TRENDS_FUNCTION_NAME": f"{p}-trend-alerts",
-        "ATHENA_DATABASE": f"{p}_stock_data",  # the Glue table keeps its name inside its own database
-    }
+    from stockpipe.settings import unique_names
+
+    return unique_names(f"sp{uuid.uuid4().hex[:8]}")
