@@ -7,6 +7,8 @@ trailing space in a stream name, a hidden U+200B, a region mismatch).
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 DEFAULT_REGION = "us-east-1"
+
+# The oldest Lambda Python runtime the zip imports on: the package uses 3.11 features (datetime.UTC,
+# ...). Keep in step with requires-python in pyproject.toml (a unit test checks it).
+MIN_LAMBDA_PYTHON = (3, 11)
+# IAM caps role names at 64 characters; init names each function's role <function name>-role.
+IAM_ROLE_NAME_MAX = 64
+ROLE_SUFFIX = "-role"
+FUNCTION_NAME_MAX = IAM_ROLE_NAME_MAX - len(ROLE_SUFFIX)
+# Every resource init creates carries the tag stockpipe:stack=<STACK_NAME>.
+STACK_TAG_KEY = "stockpipe:stack"
+# Where a variable was set, when not in the environment: {variable: ".env line 14"} (see stockpipe.dotenv).
+Sources = Mapping[str, str]
 
 # Defaults are the seeds' names. The raw bucket has none: it is derived per account and region
 # (see Settings.raw_bucket_for) so that it is unique on real AWS too.
@@ -48,6 +62,13 @@ DEFAULTS: dict[str, str] = {
     "PRODUCER_SEED": "42",
     "ENGINE_PORT": "4566",
     "LOG_RETENTION_DAYS": "7",
+    # Tag stockpipe:stack=<STACK_NAME> marks every resource init creates.
+    "STACK_NAME": "stockpipe",
+    # SQS queue both stream triggers send a batch's description to once retries are exhausted.
+    "ONFAILURE_QUEUE_NAME": "stock-market-onfailure",
+    # Stream triggers: retries of a failing batch, and the age past which a record is given up on.
+    "STREAM_MAX_RETRY_ATTEMPTS": "5",
+    "STREAM_MAX_RECORD_AGE_SECONDS": "3600",
 }
 # What CloudWatch Logs accepts as a retention period.
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -68,24 +89,100 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "ALERTS_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "PROCESS_FUNCTION_NAME": (r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)"),
     "TRENDS_FUNCTION_NAME": (r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)"),
-    "LAMBDA_RUNTIME": (r"python3\.(9|1[0-9])", "a Python Lambda runtime such as python3.12"),
+    "LAMBDA_RUNTIME": (r"python3\.\d{1,2}", "a Python Lambda runtime such as python3.12"),
+    "STACK_NAME": (r"[a-zA-Z0-9_.-]{1,64}", "letters, digits, _ . - (1-64)"),
+    "ONFAILURE_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
 }
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+# The shape of a region name (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1). On real AWS
+# the region must also be one botocore knows (see known_regions).
+REGION_PATTERN = re.compile(r"[a-z]{2,4}(-[a-z]+){1,3}-\d{1,2}")
 
 
 class SettingsError(ValueError):
-    """A configuration value that cannot work. The message names the variable."""
+    """A configuration value that cannot work. The message names the variable; `variables` lists
+    the variables at fault, so that `located` can say where they were set."""
+
+    def __init__(self, message: str, *variables: str) -> None:
+        super().__init__(message)
+        self.variables: tuple[str, ...] = variables
+
+    def located(self, sources: Sources | None) -> SettingsError:
+        """This error, saying where its variables were set when that is not the environment:
+        "... (set in .env line 14)"."""
+        places = [(variable, describe_source(variable, sources)) for variable in self.variables]
+        places = [(variable, place) for variable, place in places if place != "environment"]
+        if not places:
+            return self
+        if len(self.variables) == 1:
+            note = f"set in {places[0][1]}"
+        else:
+            note = ", ".join(f"{variable} set in {place}" for variable, place in places)
+        return SettingsError(f"{self} ({note})", *self.variables)
+
+
+def describe_source(variable: str, sources: Sources | None) -> str:
+    """Where a variable was set, for messages: ".env line 14" when a .env set it, else "environment"."""
+    return (sources or {}).get(variable, "environment")
+
+
+def _character_problem(value: str) -> str | None:
+    """What is wrong with a value's characters: whitespace at either end, or a hidden or non-ASCII
+    character (named by code point, as it cannot be seen); None when nothing is."""
+    if value != value.strip():
+        end = value[0] if value[0].isspace() else value[-1]
+        return f"has leading or trailing whitespace (U+{ord(end):04X}); remove it"
+    for ch in value:
+        if not ch.isprintable():
+            return f"contains the hidden character U+{ord(ch):04X}; retype it"
+        if not ch.isascii():
+            return f"contains the non-ASCII character U+{ord(ch):04X}; retype it"
+    return None
+
+
+def _check_characters(variable: str, value: str) -> None:
+    problem = _character_problem(value)
+    if problem:
+        raise SettingsError(f"{variable}={value!r} {problem}", variable)
 
 
 def _check_name(variable: str, value: str) -> str:
-    if value != value.strip():
-        raise SettingsError(f"{variable}={value!r} has leading or trailing whitespace; remove it")
-    if not value.isascii() or not value.isprintable():
-        bad = next(ch for ch in value if not (ch.isascii() and ch.isprintable()))
-        raise SettingsError(f"{variable}={value!r} contains the hidden character U+{ord(bad):04X}; retype it")
+    _check_characters(variable, value)
     pattern, allowed = _NAME_RULES[variable]
     if not re.fullmatch(pattern, value):
-        raise SettingsError(f"{variable}={value!r} is not a valid name: AWS allows {allowed}")
+        raise SettingsError(f"{variable}={value!r} is not a valid name: AWS allows {allowed}", variable)
+    return value
+
+
+def _check_function_name(variable: str, value: str) -> str:
+    _check_name(variable, value)
+    if len(value) > FUNCTION_NAME_MAX:
+        raise SettingsError(
+            f"{variable}={value!r} is {len(value)} characters; at most {FUNCTION_NAME_MAX} are allowed, as its "
+            f"IAM role {Settings.role_name(value)!r} must fit IAM's {IAM_ROLE_NAME_MAX}-character limit", variable)
+    return value
+
+
+def _check_runtime(variable: str, value: str) -> str:
+    _check_name(variable, value)
+    minor = int(value.removeprefix("python3."))
+    if (3, minor) < MIN_LAMBDA_PYTHON:
+        raise SettingsError(f"{variable}={value!r} is too old: the stockpipe zip imports only on "
+                            f"{runtime_name(MIN_LAMBDA_PYTHON)} or newer", variable)
+    return value
+
+
+def runtime_name(version: tuple[int, int]) -> str:
+    """The Lambda runtime identifier of a Python version: (3, 11) -> "python3.11"."""
+    return f"python{version[0]}.{version[1]}"
+
+
+def _check_email(variable: str, value: str) -> str:
+    _check_characters(variable, value)
+    space = next((ch for ch in value if ch.isspace()), None)
+    if space is not None:
+        raise SettingsError(f"{variable}={value!r} contains whitespace (U+{ord(space):04X}); remove it", variable)
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise SettingsError(f"{variable}={value!r} is not an e-mail address", variable)
     return value
 
 
@@ -94,9 +191,18 @@ def _int(env: Mapping[str, str], variable: str, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{variable}={raw!r} is not a whole number") from None
+        raise SettingsError(f"{variable}={raw!r} is not a whole number", variable) from None
     if not low <= value <= high:
-        raise SettingsError(f"{variable}={value} is out of range {low}..{high}")
+        raise SettingsError(f"{variable}={value} is out of range {low}..{high}", variable)
+    return value
+
+
+def _record_age(env: Mapping[str, str], variable: str) -> int:
+    """A stream trigger's maximum record age: -1 (no limit) or 60..604800 seconds, as AWS allows."""
+    value = _int(env, variable, -1, 604800)
+    if value != -1 and value < 60:
+        raise SettingsError(f"{variable}={value} is not allowed: AWS takes -1 (no limit) or 60..604800 seconds",
+                            variable)
     return value
 
 
@@ -105,16 +211,16 @@ def _decimal(env: Mapping[str, str], variable: str, low: Decimal, high: Decimal)
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise SettingsError(f"{variable}={raw!r} is not a number") from None
+        raise SettingsError(f"{variable}={raw!r} is not a number", variable) from None
     if not value.is_finite() or not low <= value <= high:
-        raise SettingsError(f"{variable}={raw} is out of range {low}..{high}")
+        raise SettingsError(f"{variable}={raw} is out of range {low}..{high}", variable)
     return value
 
 
 def _choice(env: Mapping[str, str], variable: str, allowed: tuple[str, ...]) -> str:
     value = (env.get(variable) or DEFAULTS[variable]).strip().upper()
     if value not in allowed:
-        raise SettingsError(f"{variable}={env.get(variable)!r} is not one of {', '.join(allowed)}")
+        raise SettingsError(f"{variable}={env.get(variable)!r} is not one of {', '.join(allowed)}", variable)
     return value
 
 
@@ -122,11 +228,52 @@ def _name(env: Mapping[str, str], variable: str) -> str:
     return _check_name(variable, env.get(variable, "") or DEFAULTS[variable])
 
 
-def region_from(env: Mapping[str, str]) -> str:
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    if not REGION_PATTERN.match(region):
-        raise SettingsError(f"AWS_REGION={region!r} is not an AWS region name like us-east-1")
+def region_from(env: Mapping[str, str], *, sources: Sources | None = None) -> str:
+    """AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1; refused unless well formed and, when the
+    target is real AWS (AWS_ENDPOINT_URL unset or empty), a region botocore knows."""
+    try:
+        return _region(env)
+    except SettingsError as error:
+        raise error.located(sources) from None
+
+
+def _region(env: Mapping[str, str]) -> str:
+    if env.get("AWS_REGION"):
+        variable, region, note = "AWS_REGION", env["AWS_REGION"], ""
+    elif env.get("AWS_DEFAULT_REGION"):
+        variable, region, note = "AWS_DEFAULT_REGION", env["AWS_DEFAULT_REGION"], " (AWS_REGION is unset)"
+    else:
+        return DEFAULT_REGION
+    shown = f"{variable}={region!r}{note}"
+    problem = _character_problem(region)
+    if problem:
+        raise SettingsError(f"{shown} is not an AWS region name like us-east-1: it {problem}", variable)
+    if not REGION_PATTERN.fullmatch(region):
+        raise SettingsError(f"{shown} is not an AWS region name like us-east-1", variable)
+    # On an emulator any well-formed region works. Inside Lambda, AWS itself set the region (and the
+    # runtime's botocore may predate it).
+    if env.get("AWS_ENDPOINT_URL") or env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return region
+    known = known_regions()
+    if known and region not in known:
+        nearest = difflib.get_close_matches(region, sorted(known), n=3, cutoff=0.6)
+        hint = f" (nearest: {', '.join(nearest)})" if nearest else ""
+        raise SettingsError(f"{shown} is not a region botocore knows{hint}; check the spelling, or upgrade "
+                            "boto3 if the region is new", variable)
     return region
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's bundled endpoint data: offline, read once.
+    Empty if botocore is missing or its data has another shape (then no region is refused)."""
+    try:
+        from botocore.loaders import create_loader
+
+        data = create_loader().load_data("endpoints")
+        return frozenset(region for partition in data["partitions"] for region in partition["regions"])
+    except Exception:  # noqa: BLE001 - a check that cannot run must not stop the pipeline
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -163,16 +310,26 @@ class Settings:
     producer_seed: int = 42
     engine_port: int = 4566
     log_retention_days: int = 7
+    stack_name: str = DEFAULTS["STACK_NAME"]
+    onfailure_queue_name: str = DEFAULTS["ONFAILURE_QUEUE_NAME"]
+    stream_max_retry_attempts: int = 5
+    stream_max_record_age_seconds: int = 3600
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        email = env.get("ALERT_EMAIL", "").strip()
-        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            raise SettingsError(f"ALERT_EMAIL={email!r} is not an e-mail address")
+    def from_env(cls, env: Mapping[str, str] | None = None, *, sources: Sources | None = None) -> Settings:
+        """Read and check every setting. `sources` ({variable: ".env line 14"}, from stockpipe.dotenv)
+        makes an error say where the wrong value was set: "... (set in .env line 14)"."""
+        try:
+            return cls._from_env(os.environ if env is None else env)
+        except SettingsError as error:
+            raise error.located(sources) from None
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str]) -> Settings:
+        email = env.get("ALERT_EMAIL", "")
         raw_bucket = env.get("RAW_BUCKET", "")
         settings = cls(
-            region=region_from(env),
+            region=_region(env),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             stream_name=_name(env, "STREAM_NAME"),
             stream_mode=_choice(env, "STREAM_MODE", ("ON_DEMAND", "PROVISIONED")),
@@ -187,10 +344,12 @@ class Settings:
             dlq_name=_name(env, "DLQ_NAME"),
             topic_name=_name(env, "TOPIC_NAME"),
             alerts_queue_name=_name(env, "ALERTS_QUEUE_NAME"),
-            alert_email=email,
-            process_function_name=_name(env, "PROCESS_FUNCTION_NAME"),
-            trends_function_name=_name(env, "TRENDS_FUNCTION_NAME"),
-            lambda_runtime=_name(env, "LAMBDA_RUNTIME"),
+            alert_email=_check_email("ALERT_EMAIL", email) if email else "",
+            process_function_name=_check_function_name(
+                "PROCESS_FUNCTION_NAME", env.get("PROCESS_FUNCTION_NAME") or DEFAULTS["PROCESS_FUNCTION_NAME"]),
+            trends_function_name=_check_function_name(
+                "TRENDS_FUNCTION_NAME", env.get("TRENDS_FUNCTION_NAME") or DEFAULTS["TRENDS_FUNCTION_NAME"]),
+            lambda_runtime=_check_runtime("LAMBDA_RUNTIME", env.get("LAMBDA_RUNTIME") or DEFAULTS["LAMBDA_RUNTIME"]),
             kinesis_batch_size=_int(env, "KINESIS_BATCH_SIZE", 1, 10000),
             streams_batch_size=_int(env, "STREAMS_BATCH_SIZE", 1, 10000),
             kinesis_batch_window_seconds=_int(env, "KINESIS_BATCH_WINDOW_SECONDS", 0, 300),
@@ -204,13 +363,29 @@ class Settings:
             producer_seed=_int(env, "PRODUCER_SEED", 0, 2**31 - 1),
             engine_port=_int(env, "ENGINE_PORT", 1, 65535),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 1, 3653),
+            stack_name=_name(env, "STACK_NAME"),
+            onfailure_queue_name=_name(env, "ONFAILURE_QUEUE_NAME"),
+            stream_max_retry_attempts=_int(env, "STREAM_MAX_RETRY_ATTEMPTS", 0, 10000),
+            stream_max_record_age_seconds=_record_age(env, "STREAM_MAX_RECORD_AGE_SECONDS"),
         )
         if settings.log_retention_days not in RETENTION_DAYS:
             raise SettingsError(f"LOG_RETENTION_DAYS={settings.log_retention_days} is not a period CloudWatch "
-                                f"keeps logs for: one of {', '.join(map(str, RETENTION_DAYS))}")
+                                f"keeps logs for: one of {', '.join(map(str, RETENTION_DAYS))}", "LOG_RETENTION_DAYS")
         if settings.sma_short >= settings.sma_long:
-            raise SettingsError(f"SMA_SHORT={settings.sma_short} must be smaller than SMA_LONG={settings.sma_long}")
+            raise SettingsError(f"SMA_SHORT={settings.sma_short} must be smaller than SMA_LONG={settings.sma_long}",
+                                "SMA_SHORT", "SMA_LONG")
         return settings
+
+    @staticmethod
+    def role_name(function_name: str) -> str:
+        """The IAM role init creates for a function: the one place for the rule (IAM allows 64
+        characters, hence FUNCTION_NAME_MAX)."""
+        return f"{function_name}{ROLE_SUFFIX}"
+
+    @property
+    def stack_tag(self) -> tuple[str, str]:
+        """The tag (key, value) that marks every resource init creates for this stack."""
+        return STACK_TAG_KEY, self.stack_name
 
     def raw_bucket_for(self, account_id: str) -> str:
         """RAW_BUCKET, or one derived from account and region: bucket names are global on AWS."""
@@ -256,6 +431,8 @@ def unique_names(prefix: str) -> dict[str, str]:
         "PROCESS_FUNCTION_NAME": f"{prefix}-process-ticks",
         "TRENDS_FUNCTION_NAME": f"{prefix}-trend-alerts",
         "ATHENA_DATABASE": f"{prefix}_stock_data",  # the Glue table keeps its name inside its own database
+        "ONFAILURE_QUEUE_NAME": f"{prefix}-onfailure",
+        "STACK_NAME": prefix,
     }
 
 
@@ -264,10 +441,11 @@ def parse_symbols(text: str) -> tuple[str, ...]:
 
     symbols = tuple(part.strip().upper() for part in text.split(",") if part.strip())
     if not symbols:
-        raise SettingsError("PRODUCER_SYMBOLS is empty; give a comma-separated list such as AAPL,MSFT")
+        raise SettingsError("PRODUCER_SYMBOLS is empty; give a comma-separated list such as AAPL,MSFT",
+                            "PRODUCER_SYMBOLS")
     for symbol in symbols:
         if not SYMBOL_PATTERN.match(symbol):
-            raise SettingsError(f"PRODUCER_SYMBOLS: {symbol!r} is not a ticker symbol")
+            raise SettingsError(f"PRODUCER_SYMBOLS: {symbol!r} is not a ticker symbol", "PRODUCER_SYMBOLS")
     return symbols
 
 
@@ -275,8 +453,10 @@ def require(env: Mapping[str, str], *variables: str) -> dict[str, str]:
     """For the Lambdas: variables init resolved (URLs, ARNs). Missing ones are named together."""
     missing = [name for name in variables if not env.get(name)]
     if missing:
-        raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
+        raise SettingsError(f"missing environment variable(s): {', '.join(missing)}", *missing)
     return {name: env[name] for name in variables}
 
 
-__all__ = ["DEFAULTS", "Settings", "SettingsError", "parse_symbols", "region_from", "require", "unique_names"]
+__all__ = ["DEFAULTS", "FUNCTION_NAME_MAX", "IAM_ROLE_NAME_MAX", "MIN_LAMBDA_PYTHON", "STACK_TAG_KEY", "Settings",
+           "SettingsError", "Sources", "describe_source", "known_regions", "parse_symbols", "region_from", "require",
+           "runtime_name", "unique_names"]
