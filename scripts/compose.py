@@ -8,8 +8,13 @@
 Before `up` (and `build`, `check`) it checks, each failure one line saying what to do:
 ENGINE is an engine we have, PRODUCER_SOURCE and ENGINE_PORT make sense, Docker runs, the port is
 free, a LocalStack image newer than 4.14.0 has a LOCALSTACK_AUTH_TOKEN, and the images exist or
-can be pulled. When `up` fails anyway (the engine rejects its token, init fails) it reads the
-containers' state and logs and says which and why.
+can be pulled. For LocalStack also: DOCKER_SOCKET is a Docker socket, and the Lambda runtime image
+(public.ecr.aws/lambda/python:<LAMBDA_RUNTIME's version>) is here or can be pulled, since without
+it LocalStack leaves every function Pending. `up` creates the external volume LOCALSTACK_VOLUME
+(LocalStack's /var/lib/localstack, where 4.14.0 installs kinesis-mock from npm), which `down -v`
+keeps. When `up` fails anyway (the engine rejects its token, init fails) it reads the containers'
+state and logs and says which and why. `down` first removes LocalStack's own Lambda containers
+(not compose's; they outlive their engine and hold the network).
 
 Exit codes: 2 = the configuration needs fixing (.env), 3 = this machine cannot run it (no Docker,
 an image that is not here and cannot be pulled); otherwise compose's own. Standard library only:
@@ -24,8 +29,10 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +44,12 @@ DEFAULTS = {
     "PRODUCER_SOURCE": "synthetic",
     "LOCALSTACK_IMAGE": "localstack/localstack:4.14.0",
     "PYTHON_IMAGE": "python:3.11-slim-bookworm",
+    "LAMBDA_RUNTIME": "python3.12",
+    "DOCKER_SOCKET": "/var/run/docker.sock",
+    "LOCALSTACK_VOLUME": "stockpipe-localstack-cache",
 }
+# Where LocalStack (4.x) takes a function's runtime image from: public.ecr.aws/lambda/python:3.12.
+LAMBDA_IMAGE_PREFIX = "public.ecr.aws/lambda/"
 # The last LocalStack image that starts without an account; later ones exit without a token.
 LAST_FREE_LOCALSTACK = (4, 14, 0)
 # What our images are tagged (docker-compose.yml, docker-compose.engines.yml).
@@ -81,9 +93,11 @@ def configuration(environ: dict[str, str] | None = None) -> dict[str, str]:
     return {**DEFAULTS, **{k: v for k, v in merged.items() if v != "" or k not in DEFAULTS}}
 
 
-def where(variable: str, environ: dict[str, str] | None = None) -> str:
+def where(variable: str, environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
-    return "in the environment" if variable in environ else "in .env"
+    if variable in environ:
+        return "in the environment"
+    return "in .env" if read_dotenv(ROOT / ".env").get(variable) else "the default"
 
 
 def check_choice(config: dict[str, str], variable: str, allowed: tuple[str, ...], what: str) -> None:
@@ -108,6 +122,8 @@ def check_settings(config: dict[str, str]) -> None:
             "4.14.0 (March 2026) do not start without an account. Set LOCALSTACK_AUTH_TOKEN in .env "
             "(app.localstack.cloud, Auth Token), or use LOCALSTACK_IMAGE=localstack/localstack:4.14.0, "
             "or ENGINE=ministack")
+    if engine == "localstack":
+        runtime_image(config)  # a LAMBDA_RUNTIME LocalStack has no image for: say so before any pull
 
 
 def localstack_needs_token(image: str) -> bool:
@@ -127,8 +143,8 @@ def localstack_needs_token(image: str) -> bool:
 # -- docker ------------------------------------------------------------------------------------
 
 
-def run(command: list[str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
+def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def last_line(text: str) -> str:
@@ -161,22 +177,78 @@ def image_here(image: str) -> bool:
     return run(["docker", "image", "inspect", image], timeout=30).returncode == 0
 
 
-def check_image(image: str, variable: str, hint: str) -> None:
-    """Present, or pulled now (what compose would do next anyway)."""
+def check_image(image: str, variable: str, hint: str, *, label: str | None = None) -> None:
+    """Present, or pulled now (what compose would do next anyway). `label` names the image in the
+    messages when it is not the value of `variable` itself."""
     if image_here(image):
         return
+    what = label or f"{variable}={image}"
     print(f"compose: pulling {image} ...", file=sys.stderr, flush=True)
     try:
         pulled = run(["docker", "pull", "--quiet", image], timeout=900)
     except subprocess.TimeoutExpired:
-        raise Problem(f"{variable}={image}: pulling it took over 15 minutes; {hint}", 3) from None
+        raise Problem(f"{what}: pulling it took over 15 minutes; {hint}", 3) from None
     if pulled.returncode != 0:
         reason = last_line(pulled.stderr).removeprefix("Error response from daemon: ")
-        if re.search(r"unauthorized|denied|authentication required", reason, re.I):
-            raise Problem(f"{variable}={image} cannot be pulled: the registry wants a login "
-                          f"(docker login), or the name is wrong ({reason[:160]})", 2)
+        if re.search(r"unauthorized|denied|authentication required|token has expired", reason, re.I):
+            login = ("an expired public.ecr.aws login (docker logout public.ecr.aws)"
+                     if image.startswith("public.ecr.aws/") else "a login (docker login)")
+            raise Problem(f"{what} cannot be pulled: the registry wants {login}, or the name is wrong "
+                          f"({reason[:160]})", 2)
         reason = reason.rsplit(": ", 1)[-1]  # the cause, without the registry URL around it
-        raise Problem(f"{variable}={image} is not on this machine and cannot be pulled ({reason[:120]}); {hint}", 3)
+        raise Problem(f"{what} is not on this machine and cannot be pulled ({reason[:120]}); {hint}", 3)
+
+
+def runtime_image(config: Mapping[str, str]) -> str:
+    """The image LocalStack runs a LAMBDA_RUNTIME function in (4.14.0: public.ecr.aws/lambda/ + python:3.12)."""
+    runtime = config["LAMBDA_RUNTIME"]
+    version = re.fullmatch(r"python(3\.\d{1,2})", runtime)
+    if version is None:
+        raise Problem(f"LAMBDA_RUNTIME={runtime!r} ({where('LAMBDA_RUNTIME')}) is not a Python Lambda runtime: "
+                      "use one such as python3.12")
+    return f"{LAMBDA_IMAGE_PREFIX}python:{version.group(1)}"
+
+
+def check_runtime_image(config: Mapping[str, str]) -> None:
+    """LocalStack pulls it at CreateFunction and leaves the function Pending until it has it: without
+    it, init would wait minutes for nothing. Here or pulled now, or one line."""
+    image = runtime_image(config)
+    check_image(image, "LAMBDA_RUNTIME",
+                "LocalStack runs every Lambda in it and leaves them Pending without it: pull it where a registry "
+                "is reachable and bring it here (docker save | docker load), or use ENGINE=ministack",
+                label=f"the Lambda runtime image {image} (LAMBDA_RUNTIME={config['LAMBDA_RUNTIME']})")
+
+
+def docker_endpoint() -> str:
+    """Where the docker client talks to the daemon: DOCKER_HOST, else the current context's host."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    done = run(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"], timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def check_socket(config: Mapping[str, str]) -> None:
+    """DOCKER_SOCKET must be the daemon's socket: compose would mount whatever is there (or make an empty
+    directory there), LocalStack would start, and every Lambda would fail later, far from the cause."""
+    path = config["DOCKER_SOCKET"]
+    endpoint = docker_endpoint()
+    if endpoint and not endpoint.startswith("unix://"):
+        return  # a remote daemon (tcp://, ssh://): the path is on that machine, not checkable here
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISSOCK(mode):
+        return
+    if mode is None and path == DEFAULTS["DOCKER_SOCKET"] and "Docker Desktop" in run(
+            ["docker", "info", "--format", "{{.OperatingSystem}}"], timeout=30).stdout:
+        return  # Docker Desktop serves /var/run/docker.sock inside its VM, whatever this machine has
+    state = "a directory" if mode is not None and stat.S_ISDIR(mode) else "missing" if mode is None else "not a socket"
+    daemon = endpoint.removeprefix("unix://")
+    listens = f" (this Docker listens on {daemon})" if daemon and daemon != path else ""
+    raise Problem(f"DOCKER_SOCKET={path} ({where('DOCKER_SOCKET')}) is {state}: LocalStack needs the Docker socket "
+                  f"to run Lambdas. Set DOCKER_SOCKET in .env to your Docker's socket{listens}, "
+                  "or use ENGINE=ministack")
 
 
 def check_images(config: dict[str, str], *, engine_only: bool, building: bool) -> None:
@@ -185,6 +257,7 @@ def check_images(config: dict[str, str], *, engine_only: bool, building: bool) -
     if config["ENGINE"] == "localstack":
         check_image(config["LOCALSTACK_IMAGE"], "LOCALSTACK_IMAGE",
                     "use MiniStack instead (ENGINE=ministack; for the tests --engine compose or embedded)")
+        check_runtime_image(config)
         if engine_only:
             return
     needs_base = building or engine_only or any(not image_here(image) for image in built_images(config))
@@ -240,11 +313,65 @@ def check(config: dict[str, str], project: str, *, engine_only: bool = False, bu
     check_settings(config)
     check_docker()
     compose = compose_command()
+    if config["ENGINE"] == "localstack":
+        check_socket(config)
     if port:
         check_port(config, project)
     check_images(config, engine_only=engine_only, building=building)
     return compose
 
+
+def ensure_volume(config: Mapping[str, str]) -> None:
+    """The external volume docker-compose.yml declares (LocalStack's /var/lib/localstack): created once,
+    kept by `down -v`, so kinesis-mock, which 4.14.0 installs from npm at first use, survives offline.
+    Created whatever the engine: docker-compose v1 wants every declared external volume to exist."""
+    name = config["LOCALSTACK_VOLUME"]
+    if run(["docker", "volume", "inspect", name], timeout=30).returncode == 0:
+        return
+    created = run(["docker", "volume", "create", "--label", "org.stockpipe.cache=localstack", name], timeout=30)
+    if created.returncode != 0:
+        reason = last_line(created.stderr).removeprefix("Error response from daemon: ")
+        raise Problem(f"LOCALSTACK_VOLUME={name} ({where('LOCALSTACK_VOLUME')}): docker volume create failed "
+                      f"({reason[:160]}); set LOCALSTACK_VOLUME to a valid volume name in .env", 2)
+
+
+def lambda_containers(project: str) -> list[tuple[str, str]]:
+    """LocalStack's own Lambda containers for this project's engine, as (id, name). LocalStack 4.x names
+    them <engine container>-lambda-<function>-<executor id> with every '_' made '-' (compose v2 names the
+    engine stockpipe-engine-1, v1 stockpipe_engine_1: both give stockpipe-engine-1-lambda-...), sets no
+    label, and starts them on the engine's networks. Compose's own containers are never among them."""
+    pattern = re.compile(rf"{re.escape(project.replace('_', '-'))}-engine-\d+-lambda-")
+    listed = run(["docker", "ps", "--all", "--filter", "name=-lambda-", "--format",
+                  '{{.ID}}\t{{.Names}}\t{{.Label "com.docker.compose.project"}}'], timeout=30)
+    found = []
+    for line in listed.stdout.splitlines():
+        container, name, compose_project = (line.split("\t") + ["", "", ""])[:3]
+        if container and not compose_project and pattern.match(name.lstrip("/")):
+            found.append((container, name))
+    return found
+
+
+def remove_lambda_containers(project: str) -> list[str]:
+    """Remove what lambda_containers finds (they would stay up LAMBDA_KEEPALIVE_MS and keep `down` from
+    removing the network). Returns their names."""
+    found = lambda_containers(project)
+    if not found:
+        return []
+    names = [name for _, name in found]
+    print(f"compose: removing {len(names)} LocalStack Lambda container(s) of {project}: {', '.join(names)}",
+          file=sys.stderr, flush=True)
+    run(["docker", "rm", "--force", *(container for container, _ in found)], timeout=120)
+    return names
+
+
+def down(compose: list[str], global_options: list[str], rest: list[str], project: str) -> int:
+    """`down`, with LocalStack's Lambda containers removed first; once more if the engine started new
+    ones while it stopped (the network cannot go while they are on it)."""
+    remove_lambda_containers(project)
+    done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT)
+    if remove_lambda_containers(project):
+        done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT)
+    return done.returncode
 
 # -- after a failed `up` -----------------------------------------------------------------------
 
@@ -311,18 +438,23 @@ def main(argv: list[str]) -> int:
         if command in ("up", "build", "create", "run"):
             compose = check(config, project, building=command == "build" or "--build" in rest,
                             port=command == "up")
+            if command != "build":
+                ensure_volume(config)
         else:
             check_docker()
             compose = compose_command()
     except Problem as problem:
         print(f"compose: error: {problem}", file=sys.stderr)
         return problem.code
+    if command == "down":
+        return down(compose, global_options, rest, project)
     done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT)
     if done.returncode != 0 and command == "up":
         reason = diagnose(config, project)
         if reason:
             print(f"compose: error: {reason}", file=sys.stderr)
     return done.returncode
+
 
 
 if __name__ == "__main__":

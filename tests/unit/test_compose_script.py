@@ -1,0 +1,345 @@
+"""scripts/compose.py (`make up` / `down` / `logs`) without Docker: every docker call goes to a fake that
+answers as Docker would, so the checks, their one-line messages and the exit codes are proven here."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "compose.py"
+RUNTIME_IMAGE = "public.ecr.aws/lambda/python:3.12"
+NO_HOST = ('Error response from daemon: Get "https://public.ecr.aws/v2/": dial tcp: lookup public.ecr.aws '
+           "on 127.0.0.53:53: no such host")
+# What compose.py reads; a developer's environment must not leak into these tests.
+VARIABLES = ("ENGINE", "ENGINE_PORT", "PRODUCER_SOURCE", "LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "PYTHON_IMAGE",
+             "LAMBDA_RUNTIME", "DOCKER_SOCKET", "LOCALSTACK_VOLUME", "COMPOSE_PROJECT_NAME", "DOCKER_HOST")
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compose_script_under_test", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def done(command: list[str], code: int = 0, stdout: str = "", stderr: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(command, code, stdout, stderr)
+
+
+class FakeDocker:
+    """The docker CLI as compose.py calls it through `run`, and compose itself through subprocess.run."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.images = {"localstack/localstack:4.14.0", RUNTIME_IMAGE, "python:3.11-slim-bookworm",
+                       "stockpipe:synthetic", "stockpipe-ministack:local"}
+        self.pull_error = NO_HOST
+        self.endpoint = "unix:///var/run/docker.sock"
+        self.volumes: set[str] = set()
+        self.lambda_listings: list[list[str]] = []  # what each `docker ps --filter name=-lambda-` answers
+        self.compose_code = 0
+
+    def __call__(self, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        self.calls.append(command)
+        match command:
+            case ["docker", "info", *_]:
+                return done(command, stdout="20.10.24\n")
+            case ["docker", "compose", "version"]:
+                return done(command, stdout="Docker Compose version v2.29.0\n")
+            case ["docker", "context", "inspect", *_]:
+                return done(command, stdout=self.endpoint + "\n")
+            case ["docker", "image", "inspect", image]:
+                return done(command, 0 if image in self.images else 1)
+            case ["docker", "pull", "--quiet", image]:
+                return done(command, 1, stderr=self.pull_error + "\n")
+            case ["docker", "volume", "inspect", name]:
+                return done(command, 0 if name in self.volumes else 1)
+            case ["docker", "volume", "create", *_, name]:
+                self.volumes.add(name)
+                return done(command, stdout=name)
+            case ["docker", "ps", "--all", "--filter", "name=-lambda-", *_]:
+                lines = self.lambda_listings.pop(0) if self.lambda_listings else []
+                return done(command, stdout="".join(line + "\n" for line in lines))
+            case ["docker", "ps", *_] | ["docker", "rm", *_]:
+                return done(command)
+        raise AssertionError(f"unexpected docker call: {command}")
+
+    def compose(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        """subprocess.run for compose itself (main passes cwd=ROOT)."""
+        self.calls.append(command)
+        return done(command, self.compose_code)
+
+    def named(self, *prefix: str) -> list[list[str]]:
+        return [call for call in self.calls if call[:len(prefix)] == list(prefix)]
+
+
+@pytest.fixture
+def compose(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
+    module = load()
+    monkeypatch.setattr(module, "ROOT", tmp_path)  # no .env of a developer's
+    for variable in VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "stockpipe")
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    yield module
+
+
+@pytest.fixture
+def docker(compose: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    fake = FakeDocker()
+    monkeypatch.setattr(compose, "run", fake)
+    monkeypatch.setattr(compose.subprocess, "run", fake.compose)
+    return fake
+
+
+@pytest.fixture
+def docker_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real unix socket (bound, never connected), short enough a path for AF_UNIX."""
+    directory = tempfile.mkdtemp(prefix="sp-")
+    path = f"{directory}/docker.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    monkeypatch.setenv("DOCKER_SOCKET", path)
+    yield path
+    server.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def error_lines(captured: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in captured.readouterr().err.splitlines() if line.startswith("compose: error:")]
+
+
+# -- DOCKER_SOCKET -----------------------------------------------------------------------------
+
+
+def test_missing_socket_is_one_line_with_the_fix(compose, docker, monkeypatch, capsys, tmp_path):
+    missing = str(tmp_path / "nowhere.sock")
+    docker.endpoint = "unix:///run/user/1000/docker.sock"
+    monkeypatch.setenv("DOCKER_SOCKET", missing)
+
+    assert compose.main(["up", "-d", "--build"]) == 2
+    errors = error_lines(capsys)
+    assert errors == [
+        f"compose: error: DOCKER_SOCKET={missing} (in the environment) is missing: LocalStack needs the Docker "
+        "socket to run Lambdas. Set DOCKER_SOCKET in .env to your Docker's socket (this Docker listens on "
+        "/run/user/1000/docker.sock), or use ENGINE=ministack"]
+    assert not docker.named("docker", "compose", "up"), "compose must not start with a broken socket"
+
+
+def test_a_directory_where_the_socket_should_be_is_named(compose, docker, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_SOCKET", str(tmp_path))  # what a bind mount of a missing path leaves behind
+    with pytest.raises(compose.Problem, match=r"is a directory: LocalStack needs the Docker socket") as raised:
+        compose.check_socket(compose.configuration())
+    assert raised.value.code == 2
+
+
+def test_socket_present_or_remote_daemon_passes(compose, docker, docker_socket, monkeypatch, tmp_path):
+    compose.check_socket(compose.configuration())
+    monkeypatch.setenv("DOCKER_SOCKET", str(tmp_path / "absent.sock"))
+    docker.endpoint = "tcp://build-host:2376"  # the path is on that host: nothing to check here
+    compose.check_socket(compose.configuration())
+
+
+def test_ministack_needs_no_socket(compose, docker, monkeypatch, tmp_path):
+    monkeypatch.setenv("ENGINE", "ministack")
+    monkeypatch.setenv("DOCKER_SOCKET", str(tmp_path / "absent.sock"))
+    compose.check(compose.configuration(), "stockpipe", port=False)
+    assert not docker.named("docker", "context")
+
+
+# -- the Lambda runtime image ------------------------------------------------------------------
+
+
+def test_runtime_image_missing_is_one_line_naming_it(compose, docker, docker_socket, capsys):
+    docker.images.discard(RUNTIME_IMAGE)
+
+    assert compose.main(["up", "-d", "--build"]) == 3
+    assert ["docker", "image", "inspect", RUNTIME_IMAGE] in docker.calls
+    assert ["docker", "pull", "--quiet", RUNTIME_IMAGE] in docker.calls
+    assert error_lines(capsys) == [
+        f"compose: error: the Lambda runtime image {RUNTIME_IMAGE} (LAMBDA_RUNTIME=python3.12) is not on this "
+        "machine and cannot be pulled (no such host); LocalStack runs every Lambda in it and leaves them Pending "
+        "without it: pull it where a registry is reachable and bring it here (docker save | docker load), "
+        "or use ENGINE=ministack"]
+    assert not docker.named("docker", "compose", "up")
+
+
+def test_runtime_image_follows_lambda_runtime(compose, docker, docker_socket, monkeypatch):
+    monkeypatch.setenv("LAMBDA_RUNTIME", "python3.11")
+    docker.images.add("public.ecr.aws/lambda/python:3.11")
+    compose.check(compose.configuration(), "unused", engine_only=True, port=False)
+    assert ["docker", "image", "inspect", "public.ecr.aws/lambda/python:3.11"] in docker.calls
+    assert not docker.named("docker", "pull")
+
+    monkeypatch.setenv("LAMBDA_RUNTIME", "nodejs20.x")
+    with pytest.raises(compose.Problem, match=r"LAMBDA_RUNTIME='nodejs20.x' \(in the environment\) is not a Python"):
+        compose.check(compose.configuration(), "unused", engine_only=True, port=False)
+
+
+def test_expired_ecr_login_says_logout(compose, docker, docker_socket):
+    docker.images.discard(RUNTIME_IMAGE)
+    docker.pull_error = "Error response from daemon: denied: Your authorization token has expired."
+    with pytest.raises(compose.Problem, match=r"docker logout public\.ecr\.aws") as raised:
+        compose.check_runtime_image(compose.configuration())
+    assert raised.value.code == 2
+
+
+def test_ministack_does_not_ask_for_the_runtime_image(compose, docker, monkeypatch):
+    monkeypatch.setenv("ENGINE", "ministack")
+    docker.images.discard(RUNTIME_IMAGE)
+    compose.check(compose.configuration(), "stockpipe", port=False)
+    assert not [call for call in docker.calls if RUNTIME_IMAGE in call]
+
+
+# -- exit codes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["up", "-d", "--build"], ["down", "-v", "--remove-orphans"], ["logs", "-f"]])
+def test_compose_exit_code_is_the_script_exit_code(compose, docker, docker_socket, monkeypatch, argv):
+    monkeypatch.setenv("ENGINE_PORT", free_port())
+    docker.compose_code = 17
+    assert compose.main(argv) == 17
+    docker.compose_code = 0
+    assert compose.main(argv) == 0
+
+
+def test_script_exit_codes_reach_the_shell(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "ENGINE": "ministak", "HOME": str(tmp_path)}
+    bad = subprocess.run([sys.executable, str(SCRIPT), "up", "-d"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "compose: error: ENGINE='ministak' (in the environment) is not an engine: use localstack or ministack "
+        "(did you mean ministack?)"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make here")
+@pytest.mark.parametrize("target", ["up", "down", "logs"])
+def test_make_reports_the_script_exit_code(tmp_path, target):
+    """GNU make itself always exits 2 on a failed recipe; the script's code must reach its last line,
+    not be hidden by a recipe that runs something after it."""
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/argv\"\nexit 3\n")
+    fake_python.chmod(0o755)
+    made = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), target, f"PYTHON={fake_python}"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 2
+    assert made.stderr.strip().splitlines()[-1].endswith(f"{target}] Error 3")
+    assert (tmp_path / "argv").read_text().startswith(f"scripts/compose.py {target}")
+
+
+# -- the LocalStack cache volume ---------------------------------------------------------------
+
+
+def compose_files() -> tuple[dict, dict]:
+    yaml = pytest.importorskip("yaml")
+    return (yaml.safe_load((ROOT / "docker-compose.yml").read_text()),
+            yaml.safe_load((ROOT / "docker-compose.engines.yml").read_text()))
+
+
+def test_localstack_mounts_an_external_cache_volume():
+    main, engines = compose_files()
+    localstack = engines["services"]["localstack"]
+    assert "localstack-cache:/var/lib/localstack" in localstack["volumes"]
+    assert "${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock" in localstack["volumes"]
+    assert localstack["environment"]["DEBUG"] == "${LOCALSTACK_DEBUG:-0}"
+    assert "volumes" not in engines["services"]["ministack"]
+    for declared in (main["volumes"]["localstack-cache"], engines["volumes"]["localstack-cache"]):
+        # external: `down -v` (make down) never removes it, so kinesis-mock survives offline
+        assert declared == {"external": True, "name": "${LOCALSTACK_VOLUME:-stockpipe-localstack-cache}"}
+    assert load().DEFAULTS["LOCALSTACK_VOLUME"] == "stockpipe-localstack-cache"
+
+
+def test_env_example_documents_the_compose_variables():
+    example = (ROOT / ".env.example").read_text()
+    compose_section = example[example.index("# --- docker compose"):]
+    for line in ("DOCKER_SOCKET=/var/run/docker.sock", "LOCALSTACK_DEBUG=0",
+                 "LOCALSTACK_VOLUME=stockpipe-localstack-cache"):
+        assert f"\n{line}\n" in compose_section
+
+
+def test_up_creates_the_cache_volume_once(compose, docker, docker_socket, monkeypatch):
+    monkeypatch.setenv("ENGINE_PORT", free_port())
+    assert compose.main(["up", "-d"]) == 0
+    assert docker.volumes == {"stockpipe-localstack-cache"}
+    assert len(docker.named("docker", "volume", "create")) == 1
+    assert compose.main(["up", "-d"]) == 0
+    assert len(docker.named("docker", "volume", "create")) == 1
+    # created before compose runs: docker-compose v1 refuses a missing external volume
+    calls = docker.calls
+    assert calls.index(docker.named("docker", "volume", "create")[0]) < calls.index(docker.named("docker", "compose")[1])
+
+
+# -- LocalStack's Lambda containers at `down` --------------------------------------------------
+
+LEFTOVERS = [
+    "a1\tstockpipe-engine-1-lambda-process-ticks-4f1c2e\t",      # LocalStack's, compose v2 engine name
+    "a2\tstockpipe-engine-1-lambda-trend-alerts-77aa01\t",       # LocalStack's
+    "b1\tstockpipe-engine-1\tstockpipe",                         # compose's own (no -lambda- anyway)
+    "b2\tstockpipe-engine-1-lambda-x-1\tstockpipe",              # has a compose label: not LocalStack's
+    "c1\tother-engine-1-lambda-process-ticks-0b0b0b\t",          # another project's
+    "c2\tstockpipe-test-1a2b-engine-1-lambda-process-ticks-1\t",  # another project's, same prefix
+]
+
+
+def test_lambda_containers_are_this_projects_localstack_ones(compose, docker):
+    docker.lambda_listings = [LEFTOVERS]
+    assert compose.lambda_containers("stockpipe") == [
+        ("a1", "stockpipe-engine-1-lambda-process-ticks-4f1c2e"), ("a2", "stockpipe-engine-1-lambda-trend-alerts-77aa01")]
+    # docker-compose v1 names the engine my_proj_engine_1; LocalStack turns every '_' into '-'
+    docker.lambda_listings = [["d1\tmy-proj-engine-1-lambda-process-ticks-9\t"]]
+    assert compose.lambda_containers("my_proj") == [("d1", "my-proj-engine-1-lambda-process-ticks-9")]
+
+
+def test_down_removes_leftover_lambda_containers_before_compose_down(compose, docker, capsys):
+    docker.lambda_listings = [LEFTOVERS, []]
+    assert compose.main(["down", "-v", "--remove-orphans"]) == 0
+    removed = docker.named("docker", "rm")
+    assert removed == [["docker", "rm", "--force", "a1", "a2"]]
+    assert docker.calls.index(removed[0]) < docker.calls.index(["docker", "compose", "down", "-v", "--remove-orphans"])
+    assert len(docker.named("docker", "compose", "down")) == 1
+    assert ("compose: removing 2 LocalStack Lambda container(s) of stockpipe: stockpipe-engine-1-lambda-process-ticks-"
+            "4f1c2e, stockpipe-engine-1-lambda-trend-alerts-77aa01") in capsys.readouterr().err
+
+
+def test_down_again_when_the_engine_started_more_while_stopping(compose, docker, monkeypatch):
+    late = ["e1\tstockpipe-engine-1-lambda-process-ticks-late01\t"]
+    docker.lambda_listings = [[], late]
+    compose_calls = []  # the first down fails: a Lambda container was still on the network
+
+    def compose_run(command, **kwargs):
+        compose_calls.append(command)
+        return done(command, 1 if len(compose_calls) == 1 else 0)
+
+    monkeypatch.setattr(compose.subprocess, "run", compose_run)
+    assert compose.main(["-p", "stockpipe", "down", "-v"]) == 0
+    assert docker.named("docker", "rm") == [["docker", "rm", "--force", "e1"]]
+    assert compose_calls == [["docker", "compose", "-p", "stockpipe", "down", "-v"]] * 2
+
+
+# -- what tests/engines.py uses ----------------------------------------------------------------
+
+
+def test_engines_interface_still_there(compose, docker, docker_socket):
+    for name in ("configuration", "check", "Problem", "image_here", "TOKEN_WORDS"):
+        assert hasattr(compose, name), name
+    config = compose.configuration({"ENGINE": "localstack", "DOCKER_SOCKET": docker_socket})
+    assert compose.check(config, "unused", engine_only=True, port=False) == ["docker", "compose"]
+    assert compose.image_here(RUNTIME_IMAGE)
