@@ -62,9 +62,13 @@ clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
 # --- docker compose: the same pipeline in containers (docker-compose.yml, docs/compose.md) ------
-# scripts/compose.py checks .env first (ENGINE, port, Docker, LocalStack token, images): one line
-# saying what to do instead of a compose stack trace. ENGINE, PYTHON_IMAGE and the rest come from
+# scripts/compose.py checks .env first (ENGINE, port, Docker, socket, LocalStack token, images): one
+# line saying what to do instead of a compose stack trace. ENGINE, PYTHON_IMAGE and the rest come from
 # .env or the environment; `make up PYTHON_IMAGE=local/python:3.11-bookworm` works too.
+# Exit codes: GNU make exits 2 whenever a recipe fails, whatever the recipe returned (make allows only
+# 0, 1 and 2), so the script's own code (2 = fix .env, 3 = this machine cannot run it) is the N of
+# make's last line, `make: *** [Makefile:..: up] Error N`; a caller that needs it runs the script:
+# `python3 scripts/compose.py up -d --build` exits with exactly that code.
 PYTHON_IMAGE ?=
 COMPOSE := $(if $(PYTHON_IMAGE),PYTHON_IMAGE='$(PYTHON_IMAGE)') $(PYTHON) scripts/compose.py
 .PHONY: up down logs
@@ -73,7 +77,7 @@ up: ## docker compose: engine, init, producer, alerts in the background (ENGINE 
 	$(COMPOSE) up -d --build
 	@echo "up: 'make logs' follows the flow, 'make down' removes it all"
 
-down: ## stop the compose project and remove its containers, network and volumes
+down: ## remove the compose project: containers (LocalStack's Lambdas too), network, volumes but the cache
 	$(COMPOSE) down -v --remove-orphans
 
 logs: ## follow the compose project: init's resources, the producer's ticks, the alerts
