@@ -1,103 +1,66 @@
-"""IAM documents for the two functions: each may touch only what it uses."""
+"""IAM documents, derived from the resource list: each role grants exactly the calls its function's
+code makes (the function's ``needs``), what its trigger needs (read the source, send to the
+on-failure queue) and writing to its own log group. Nothing else; nothing listed by hand twice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from stockpipe.aws.locate import Located
+from stockpipe.provision.functions import Function, LogGroup, Mapping
+from stockpipe.provision.model import Need, Resource, Run
+from stockpipe.provision.storage import Bucket, GlueTable
 
-LAMBDA_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
+Statement = dict[str, Any]
 
 
-def _logs(where: Located, function: str) -> dict[str, Any]:
-    return {
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": where.arn("logs", f"log-group:/aws/lambda/{function}:*"),
-    }
+def resource_arns(resource: Resource, run: Run, within: str = "") -> list[str]:
+    """The ARNs a grant on ``resource`` names."""
+    where = run.aws.where
+    if isinstance(resource, Bucket):
+        return [where.bucket_arn(f"/{within}" if within else "")]
+    if isinstance(resource, GlueTable):
+        return [where.arn("glue", "catalog"), where.arn("glue", f"database/{resource.database}"),
+                where.arn("glue", f"table/{resource.database}/{resource.name}")]
+    arn = getattr(resource, "arn", None)
+    if arn is None:
+        raise TypeError(f"{resource!r} cannot be named in a policy")
+    return [str(arn(run))]
 
 
-def process_ticks_policy(where: Located) -> dict[str, Any]:
-    s = where.settings
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _logs(where, s.process_function_name),
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "kinesis:GetRecords",
-                    "kinesis:GetShardIterator",
-                    "kinesis:DescribeStream",
-                    "kinesis:DescribeStreamSummary",
-                    "kinesis:ListShards",
-                    "kinesis:ListStreams",
-                ],
-                "Resource": where.stream_arn,
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"],
-                "Resource": where.table_arn,
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": f"arn:{where.partition}:s3:::{where.raw_bucket}/{s.raw_prefix}/*",
-            },
-            {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": where.dlq_arn},
-            {
-                "Effect": "Allow",
-                "Action": ["glue:GetTable", "glue:BatchCreatePartition"],
-                "Resource": where.glue_arns,
-            },
-        ],
-    }
+def role_policy(function: Function, resources: Sequence[Resource], run: Run) -> dict[str, Any]:
+    by_key = {r.key: r for r in resources}
+    statements: list[Statement] = [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{r.arn(run)}:*"}
+        for r in resources if isinstance(r, LogGroup) and r.name == f"/aws/lambda/{function.name}"
+    ]
+    statements += [_grant(need, by_key[need.key], run) for need in function.needs]
+    for resource in resources:
+        if isinstance(resource, Mapping) and resource.function is function:
+            statements += resource.grants(run)
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def trend_alerts_policy(where: Located) -> dict[str, Any]:
-    s = where.settings
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _logs(where, s.trends_function_name),
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams",
-                ],
-                "Resource": f"{where.table_arn}/stream/*",
-            },
-            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": where.table_arn},
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem"],
-                "Resource": where.ledger_arn,
-            },
-            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": where.topic_arn},
-            {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": where.dlq_arn},
-        ],
-    }
+def _grant(need: Need, resource: Resource, run: Run) -> Statement:
+    arns = resource_arns(resource, run, need.within)
+    return {"Effect": "Allow", "Action": list(need.actions), "Resource": arns[0] if len(arns) == 1 else arns}
 
 
 def queue_policy_for_topic(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The alerts inbox accepts messages from the topic, and only from it."""
     return {
         "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
-        ],
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+        }],
     }
+
+
+def granted(policy: dict[str, Any]) -> set[str]:
+    """Every action a policy allows (for the tests that hold policies to the calls made)."""
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions

@@ -19,10 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stockpipe.aws.context import AwsContext
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.charts import timeline
 from stockpipe.domain import PricePoint, crossovers, is_anomaly
 from stockpipe.engine import EmbeddedEngine, free_port
+from stockpipe.errors import StockpipeError
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings, unique_names
 from stockpipe.status import Pipeline
@@ -30,7 +32,7 @@ from stockpipe.status import Pipeline
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
 
-class BenchError(RuntimeError):
+class BenchError(StockpipeError):
     """The flow did not finish in time; the message gives the counts it reached."""
 
 
@@ -92,23 +94,23 @@ def run_bench(settings: Settings, *, ticks: int, symbols: tuple[str, ...], timeo
     expected = expected_alert_count(market, per_symbol, settings)
 
     names = unique_names(f"bench{uuid.uuid4().hex[:6]}")
-    saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", *names)}
     engine = EmbeddedEngine(free_port(), region=settings.region)
     console.print(f"starting the embedded engine; {len(records)} ticks over {len(symbols)} symbols, "
                   f"{expected} alerts expected")
     try:
         engine.start()
-        os.environ.update({"AWS_ENDPOINT_URL": engine.url, **names})
-        bench_settings = Settings.from_env()
-        from stockpipe.provision import Provisioner
+        # Its own engine and names, carried by the context: os.environ is left alone.
+        bench_settings = Settings.from_env({**os.environ, **names, "AWS_ENDPOINT_URL": engine.url})
+        aws = AwsContext(bench_settings)
+        from stockpipe.provision import Stack
 
-        Provisioner(bench_settings, report=lambda line: None).up()
-        pipeline = Pipeline(bench_settings)
+        Stack(aws, report=lambda line: None).up()
+        pipeline = Pipeline(aws)
         assert engine.process is not None
         rss_before = tree_rss_mb(engine.process.pid)
 
         started = time.monotonic()
-        KinesisSender(bench_settings.stream_name).send(records)
+        KinesisSender(aws, bench_settings.stream_name).send(records)
         put_seconds = time.monotonic() - started
 
         first_alert = all_stored = None
@@ -147,11 +149,6 @@ def run_bench(settings: Settings, *, ticks: int, symbols: tuple[str, ...], timeo
         )
     finally:
         engine.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def print_figures(figures: Figures, console: Console | None = None) -> None:

@@ -17,12 +17,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stockpipe.settings import Settings, SettingsError, parse_symbols
+from stockpipe.aws.context import AwsContext
+from stockpipe.errors import StockpipeError
+from stockpipe.settings import Settings, parse_symbols
 
 log = logging.getLogger("stockpipe")
 
 
-class UsageError(RuntimeError):
+class UsageError(StockpipeError):
     """Bad arguments or state the user can fix; printed as one line."""
 
 
@@ -32,19 +34,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _load_dotenv() -> None:
-    """A .env in the working directory fills in what the environment does not set."""
-    try:
-        from dotenv import load_dotenv
-    except ImportError:  # pragma: no cover - python-dotenv is a dependency
-        return
-    load_dotenv(Path.cwd() / ".env", override=False)
+def _load_dotenv() -> dict[str, str]:
+    """A .env in the working directory fills in what the environment does not set. Returns where
+    each variable it set came from (".env line 9"), for the messages that name a variable."""
+    from stockpipe import dotenv
+
+    loaded = dotenv.load(Path.cwd() / ".env", os.environ)
+    note = loaded.skipped_note()
+    if note:
+        print(f"stockpipe: {note}", file=sys.stderr)
+    return loaded.sources
 
 
 # -- subcommands ----------------------------------------------------------------------------
 
 
-def cmd_emulator(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_emulator(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.engine import EmbeddedEngine
 
     port = args.port or settings.engine_port
@@ -63,20 +69,45 @@ def cmd_emulator(args: argparse.Namespace, settings: Settings) -> int:
         engine.stop()
 
 
-def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from stockpipe.provision import Provisioner
+def cmd_init(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.provision import Stack
 
-    provisioner = Provisioner(settings)
-    if args.teardown:
-        provisioner.down()
-        return 0
+    stack = Stack(aws)
     started = time.monotonic()
-    outcome = provisioner.up()
+    if args.teardown:
+        results = stack.down()
+        deleted = sum(result.startswith("deleted") for result in results.values())
+        kept = sum(result.startswith("kept") for result in results.values())
+        print(f"removed in {time.monotonic() - started:.1f}s: {deleted} deleted, {kept} kept (not ours or not "
+              f"empty), {len(results) - deleted - kept} absent")
+        return 0
+    outcome = stack.up()
+    skipped = f", {len(outcome.skipped)} skipped" if outcome.skipped else ""
     print(
         f"ready in {time.monotonic() - started:.1f}s: {len(outcome.created)} created, "
-        f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged"
+        f"{len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged{skipped}"
     )
     return 0
+
+
+def cmd_plan(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.provision import Action, Stack
+
+    stack = Stack(aws)
+    steps = stack.plan()
+    stack.describe_plan(steps)
+    return 1 if any(step.action is Action.REFUSE for step in steps) else 0
+
+
+def cmd_replay_failed(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.aws.onfailure import OnFailureQueue
+
+    queue = OnFailureQueue(aws)
+    replayed = queue.replay(limit=args.limit, dry_run=args.dry_run, report=lambda line: print(line, flush=True))
+    print(f"{replayed.batches} failed batch(es), {replayed.records} record(s) "
+          f"{'would be replayed' if args.dry_run else 'replayed'}; {replayed.left} left in "
+          f"{aws.settings.onfailure_queue_name}", file=sys.stderr)
+    return 1 if replayed.errors else 0
 
 
 def _source(args: argparse.Namespace, settings: Settings):
@@ -104,7 +135,8 @@ def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
     return settings.producer_rate if args.source == "synthetic" else None
 
 
-def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.aws.stream import DeliveryError, KinesisSender
     from stockpipe.producer import produce
     from stockpipe.producer.producer import FLUSH_SECONDS
@@ -113,7 +145,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "replay":
         records = list(records)  # reads and checks the whole file before sending anything
     rate = _rate(args, settings)
-    sender = KinesisSender(settings.stream_name)
+    sender = KinesisSender(aws, settings.stream_name)
     sender.check()
     total = len(records) if isinstance(records, list) else args.count
     print(f"streaming to {settings.stream_name} ({args.source}"
@@ -175,11 +207,11 @@ def _format_alert(alert: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_alerts(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.aws.alerts import AlertInbox
-    from stockpipe.aws.locate import locate
 
-    inbox = AlertInbox(locate(settings).queue_url(settings.alerts_queue_name))
+    inbox = AlertInbox(aws, aws.queue_url(settings.alerts_queue_name))
     shown = 0
     try:
         while True:
@@ -204,11 +236,11 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_dead_letters(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.aws.deadletter import DeadLetterQueue
-    from stockpipe.aws.locate import locate
 
-    messages = DeadLetterQueue(locate(settings).queue_url(settings.dlq_name)).browse(args.limit)
+    messages = DeadLetterQueue(aws, aws.queue_url(settings.dlq_name)).browse(args.limit)
     for message in messages:
         message.pop("sent_at_ms", None)
         if args.json:
@@ -223,10 +255,11 @@ def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.status import Pipeline
 
-    status = Pipeline(settings).status()
+    status = Pipeline(aws).status()
     if args.json:
         print(json.dumps(status.as_dict(), sort_keys=True))
         return 0
@@ -235,6 +268,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         ("items in the table", status.table_items, settings.table_name),
         ("raw records in S3", status.raw_records, f"{status.raw_objects} objects"),
         ("dead-letter messages", status.dead_letters, settings.dlq_name),
+        ("failed stream batches", status.failed_batches, settings.onfailure_queue_name),
         ("alerts sent", status.alerts_sent, settings.topic_name),
     ]
     from stockpipe.charts import bar
@@ -247,10 +281,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_query(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.aws.archive import RawArchive
     from stockpipe.aws.catalog import QUERIES, Athena, PartitionCatalog, named_query, partitions_of
-    from stockpipe.aws.locate import locate
 
     if args.list:
         for name, (title, _sql) in QUERIES.items():
@@ -260,15 +294,15 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"give one query: a name ({', '.join(QUERIES)}) or --sql 'SELECT ...'")
     if args.name and args.name not in QUERIES:
         raise UsageError(f"no query named {args.name!r}; choose one of {', '.join(QUERIES)} (or --sql)")
-    bucket = locate(settings).raw_bucket
+    bucket = aws.where.raw_bucket
     if args.repair:
-        archive = RawArchive(bucket, settings.raw_prefix)
+        archive = RawArchive(aws, bucket, settings.raw_prefix)
         found = partitions_of(archive.keys(), archive.prefix + "/")
-        added = PartitionCatalog(settings.athena_database, settings.athena_table,
+        added = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
                                  settings.raw_location(bucket)).register(found)
         print(f"{len(found)} partition(s) in s3://{bucket}/{archive.prefix}/, {added} registered", file=sys.stderr)
     sql = args.sql or named_query(args.name, settings.athena_table, settings.anomaly_threshold_percent)
-    result = Athena(settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(sql)
+    result = Athena(aws, settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(sql)
     if args.json:
         for row in result.rows:
             print(json.dumps(dict(zip(result.columns, row, strict=True))))
@@ -284,7 +318,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from dataclasses import asdict
 
     from stockpipe.bench import print_figures, run_bench
@@ -298,7 +333,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_demo(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
     from stockpipe.demo import run_demo
 
     return run_demo(settings, seconds=args.seconds, rate=args.rate, symbols=args.symbols)
@@ -321,9 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in a container)")
     p.set_defaults(run=cmd_emulator)
 
+    p = sub.add_parser("plan", help="print the target and what init would do to each resource; changes nothing")
+    p.set_defaults(run=cmd_plan)
+
     p = sub.add_parser("init", help="create every resource (idempotent), or remove them with --teardown")
-    p.add_argument("--teardown", action="store_true", help="delete every resource instead")
+    p.add_argument("--teardown", action="store_true",
+                   help="delete what init created (tagged stockpipe:stack=STACK_NAME), and nothing else")
     p.set_defaults(run=cmd_init)
+
+    p = sub.add_parser("replay-failed", help="process again the stream batches AWS gave up on (the on-failure queue)")
+    p.add_argument("--limit", type=int, default=100, help="at most this many failed batches (default 100)")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
+    p.set_defaults(run=cmd_replay_failed)
 
     p = sub.add_parser("produce", help="stream ticks into Kinesis")
     p.add_argument("--source", choices=["synthetic", "replay", "yfinance"], default="synthetic")
@@ -390,26 +435,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"stockpipe {args.command}: %(levelname)s: %(message)s",
     )
     logging.addLevelName(logging.WARNING, "warning")
-    _load_dotenv()
-    from stockpipe.aws.catalog import QueryError
+    aws: AwsContext | None = None
     from stockpipe.aws.errors import explain
-    from stockpipe.aws.stream import DeliveryError
-    from stockpipe.bench import BenchError
-    from stockpipe.engine import EngineError
-    from stockpipe.producer.sources import SourceError
-    from stockpipe.provision import ProvisionError
 
     try:
-        settings = Settings.from_env()
+        sources = _load_dotenv()
+        settings = Settings.from_env(sources=sources)
+        aws = AwsContext(settings, sources=sources)
         if args.command not in ("demo", "emulator", "bench"):
-            _check_target(settings)
-        return int(args.run(args, settings) or 0)
-    except (SettingsError, SourceError, ProvisionError, EngineError, UsageError, DeliveryError,
-            QueryError, BenchError) as error:
+            aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
+        return int(args.run(args, aws) or 0)
+    except StockpipeError as error:
         print(f"stockpipe {args.command}: error: {error}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as error:
-        message = explain(error) or f"{type(error).__name__}: {error}"
+        target, region = (aws.target_name, aws.region) if aws else ("AWS", "?")
+        message = explain(error, target, region) or f"{type(error).__name__}: {error}"
         print(f"stockpipe {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -418,24 +459,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`stockpipe alerts | head`): not an error, and no traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-def _check_target(settings: Settings) -> None:
-    """Say where we are going before anything talks to it: an unreachable endpoint is one line."""
-    if settings.endpoint_url:
-        from stockpipe.engine import healthy
-
-        if not healthy(settings.endpoint_url, timeout=3):
-            # Not every engine has the health path (real AWS-compatible ones may not); try a cheap call.
-            from stockpipe.aws import client
-
-            try:
-                client("sts").get_caller_identity()
-            except BotoCoreError:
-                raise UsageError(
-                    f"cannot reach the AWS engine at AWS_ENDPOINT_URL={settings.endpoint_url}: "
-                    "start it (stockpipe emulator, make up) or unset AWS_ENDPOINT_URL for real AWS"
-                ) from None
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ Everything it starts it stops again, on Ctrl-C or after --seconds.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console, Group
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stockpipe.aws.alerts import AlertInbox
+from stockpipe.aws.context import AwsContext
 from stockpipe.aws.stream import KinesisSender
 from stockpipe.charts import sparkline
 from stockpipe.domain import sma
@@ -115,14 +115,15 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
     try:
         console.print(f"starting the embedded AWS engine (MiniStack) on port {port} …")
         engine.start()
-        os.environ["AWS_ENDPOINT_URL"] = engine.url  # this process and its children only
-        settings = Settings.from_env()
-        from stockpipe.provision import Provisioner
+        # The demo's own engine, whatever AWS_ENDPOINT_URL says: the context carries it, not os.environ.
+        settings = replace(settings, endpoint_url=engine.url)
+        aws = AwsContext(settings)
+        from stockpipe.provision import Stack
 
-        Provisioner(settings, report=lambda line: console.print(line, highlight=False)).up()
-        pipeline = Pipeline(settings)
-        inbox = AlertInbox(pipeline.alerts_queue_url)
-        sender = KinesisSender(settings.stream_name)
+        Stack(aws, report=lambda line: console.print(line, highlight=False)).up()
+        pipeline = Pipeline(aws)
+        inbox = AlertInbox(aws, pipeline.alerts_queue_url)
+        sender = KinesisSender(aws, settings.stream_name)
         pace = rate or settings.producer_rate
 
         def run_producer() -> None:

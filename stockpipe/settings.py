@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from stockpipe.errors import StockpipeError
+
 DEFAULT_REGION = "us-east-1"
 
 # The oldest Lambda Python runtime the zip imports on: the package uses 3.11 features (datetime.UTC,
@@ -98,7 +100,7 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
 REGION_PATTERN = re.compile(r"[a-z]{2,4}(-[a-z]+){1,3}-\d{1,2}")
 
 
-class SettingsError(ValueError):
+class SettingsError(StockpipeError, ValueError):
     """A configuration value that cannot work. The message names the variable; `variables` lists
     the variables at fault, so that `located` can say where they were set."""
 
@@ -399,9 +401,14 @@ class Settings:
         """Athena's result files, beside the raw data but outside the table's folder."""
         return f"s3://{bucket}/athena-results/"
 
-    def lambda_environment(self, *, raw_bucket: str, dlq_url: str, topic_arn: str) -> dict[str, str]:
-        """What the functions need, passed as their environment: the same variables, resolved."""
+    def lambda_environment(self, *, raw_bucket: str, dlq_url: str, topic_arn: str,
+                           partial_batch_response: bool) -> dict[str, str]:
+        """What the functions need, passed as their environment: the same variables, resolved.
+
+        ``partial_batch_response``: the engine honours a stream trigger's ReportBatchItemFailures
+        (AWS, LocalStack), so a handler may report where a failed batch must resume instead of raising."""
         return {
+            "PARTIAL_BATCH_RESPONSE": "true" if partial_batch_response else "false",
             "TABLE_NAME": self.table_name,
             "ALERTS_LEDGER_TABLE": self.alerts_ledger_table,
             "RAW_BUCKET": raw_bucket,

@@ -11,6 +11,19 @@ from stockpipe.domain import Alert, PricePoint, Tick
 from stockpipe.domain.ticks import Rejected
 
 
+class Clients:
+    """An AWS context that hands out the given clients (for adapters tested on a fake client)."""
+
+    def __init__(self, **clients: Any) -> None:
+        self.clients = clients
+
+    def client(self, service: str) -> Any:
+        return self.clients[service]
+
+    def resource(self, service: str) -> Any:
+        return self.clients[service]
+
+
 class FakeTable:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}

@@ -1,7 +1,15 @@
 """Lambda #1 (Kinesis trigger): decode, validate, archive raw to S3, enrich, write to DynamoDB.
 
-Thin adapter: settings and clients are built once per cold start; the work is
-stockpipe.processing.process_batch. Bad records go to the dead-letter queue, never up as errors.
+Thin adapter: the work is stockpipe.processing.process_batch; the adapters are built once per
+cold start, lazily, by ``adapters()`` (tests call ``handle`` with fakes instead).
+
+Failures take one of two paths (README, "When something fails"):
+- a bad record is quarantined in the dead-letter queue with its reason, and the batch goes on;
+- anything else (an AWS error that outlived botocore's retries) fails the batch: where the engine
+  honours partial batch responses (AWS, LocalStack) the handler reports the batch's first record,
+  so Lambda retries it, bisects it and finally records its position in the on-failure queue;
+  elsewhere (MiniStack, which would skip a batch reported that way) it raises, and the engine
+  retries the batch until it succeeds. Every effect is keyed, so a retry repeats nothing.
 """
 
 from __future__ import annotations
@@ -9,27 +17,50 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from stockpipe.aws.archive import RawArchive
 from stockpipe.aws.catalog import PartitionCatalog
+from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
-from stockpipe.processing import RawRecord, process_batch
+from stockpipe.processing import Archive, DeadLetters, RawRecord, TickStore, process_batch
 from stockpipe.settings import Settings, require
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
 log = logging.getLogger("process-ticks")
 
-_env = require(os.environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
-_settings = Settings.from_env()
-_table = TickTable(_env["TABLE_NAME"])
-_catalog = PartitionCatalog(_settings.athena_database, _settings.athena_table,
-                            _settings.raw_location(_env["RAW_BUCKET"]))
-_archive = RawArchive(_env["RAW_BUCKET"], _settings.raw_prefix, catalog=_catalog)
-_dead_letters = DeadLetterQueue(_env["DLQ_URL"])
+
+@dataclass(frozen=True)
+class Ports:
+    store: TickStore
+    archive: Archive
+    dead_letters: DeadLetters
+    window: int
+    threshold_percent: Decimal
+    partial_batch_response: bool
+
+
+@cache
+def adapters() -> Ports:
+    """The AWS adapters, from the function's environment, once per container."""
+    env = require(os.environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
+    settings = Settings.from_env()
+    aws = AwsContext(settings)
+    catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
+                               settings.raw_location(env["RAW_BUCKET"]))
+    return Ports(
+        store=TickTable(aws, env["TABLE_NAME"]),
+        archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
+        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
+        window=settings.moving_average_window,
+        threshold_percent=Decimal(settings.anomaly_threshold_percent),
+        partial_batch_response=os.environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+    )
 
 
 def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:
@@ -50,14 +81,25 @@ def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:
     return records
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    result = process_batch(
-        kinesis_records(event),
-        _table,
-        _archive,
-        _dead_letters,
-        window=_settings.moving_average_window,
-        threshold_percent=Decimal(_settings.anomaly_threshold_percent),
-    )
+def failed_batch(first_sequence: str | None, error: Exception, partial_batch_response: bool) -> dict[str, Any]:
+    """The batch could not be finished: say so the way the engine understands (see the module doc)."""
+    if not partial_batch_response or not first_sequence:
+        raise error
+    log.error("batch failed, to be retried from record %s: %s: %s", first_sequence, type(error).__name__, error)
+    return {"batchItemFailures": [{"itemIdentifier": first_sequence}]}
+
+
+def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    records = kinesis_records(event)
+    try:
+        result = process_batch(records, ports.store, ports.archive, ports.dead_letters,
+                               window=ports.window, threshold_percent=ports.threshold_percent)
+    except Exception as error:  # not a bad record (those are quarantined): the batch must be retried
+        first = records[0].context.get("sequence_number") if records else None
+        return failed_batch(first, error, ports.partial_batch_response)
     log.info(result.summary())
-    return vars(result)
+    return {"batchItemFailures": [], **vars(result)}
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, adapters())

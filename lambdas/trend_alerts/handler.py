@@ -1,8 +1,10 @@
 """Lambda #2 (DynamoDB Streams trigger): SMA crossovers and anomalies of new ticks, published to SNS.
 
-Thin adapter around stockpipe.trending. Each alert is published once, even when the stream
-delivers a batch again (see AlertPublisher). An image that cannot be read goes to the
-dead-letter queue instead of failing the batch.
+Thin adapter around stockpipe.trending, with the adapters built once per cold start by
+``adapters()``. Each alert is published once, even when the stream delivers a batch again (see
+AlertPublisher). An image that cannot be read goes to the dead-letter queue instead of failing the
+batch; any other failure fails the batch as process-ticks does (partial batch response where the
+engine honours it, an exception where it does not).
 """
 
 from __future__ import annotations
@@ -10,27 +12,51 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from stockpipe.aws.alerts import AlertPublisher
+from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.domain.ticks import Rejected
+from stockpipe.processing import DeadLetters
 from stockpipe.settings import Settings, require
-from stockpipe.trending import StoredTick, publish_alerts
+from stockpipe.trending import PriceHistory, Publisher, StoredTick, publish_alerts
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
 log = logging.getLogger("trend-alerts")
-
-_env = require(os.environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL")
-_settings = Settings.from_env()
-_table = TickTable(_env["TABLE_NAME"])
-_publisher = AlertPublisher(_env["TOPIC_ARN"], _env["ALERTS_LEDGER_TABLE"])
-_dead_letters = DeadLetterQueue(_env["DLQ_URL"])
 _deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class Ports:
+    history: PriceHistory
+    publisher: Publisher
+    dead_letters: DeadLetters
+    short: int
+    long: int
+    partial_batch_response: bool
+
+
+@cache
+def adapters() -> Ports:
+    """The AWS adapters, from the function's environment, once per container."""
+    env = require(os.environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL")
+    settings = Settings.from_env()
+    aws = AwsContext(settings)
+    return Ports(
+        history=TickTable(aws, env["TABLE_NAME"]),
+        publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
+        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
+        short=settings.sma_short,
+        long=settings.sma_long,
+        partial_batch_response=os.environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+    )
 
 
 def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected]]:
@@ -49,10 +75,22 @@ def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected
     return ticks, rejected
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
     ticks, rejected = stored_ticks(event)
-    if rejected:
-        _dead_letters.send(rejected)
-    result = publish_alerts(ticks, _table, _publisher, short=_settings.sma_short, long=_settings.sma_long)
+    try:
+        if rejected:
+            ports.dead_letters.send(rejected)
+        result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long)
+    except Exception as error:  # an AWS failure, not bad input: the batch must be retried
+        records = event.get("Records") or [{}]
+        first = records[0].get("dynamodb", {}).get("SequenceNumber")
+        if not ports.partial_batch_response or not first:
+            raise
+        log.error("stream batch failed, to be retried from record %s: %s: %s", first, type(error).__name__, error)
+        return {"batchItemFailures": [{"itemIdentifier": first}]}
     log.info("%s rejected=%d", result.summary(), len(rejected))
-    return {**vars(result), "rejected": len(rejected)}
+    return {"batchItemFailures": [], **vars(result), "rejected": len(rejected)}
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, adapters())

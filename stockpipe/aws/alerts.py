@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from stockpipe.aws import client, resource
+from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
 from stockpipe.domain import Alert
 from stockpipe.domain.ticks import dumps
@@ -19,10 +19,10 @@ class AlertPublisher:
     publish fails the claim is released and the error propagates, so the batch is retried.
     """
 
-    def __init__(self, topic_arn: str, ledger_table: str, sns: Any = None, dynamodb: Any = None) -> None:
+    def __init__(self, aws: ClientSource, topic_arn: str, ledger_table: str) -> None:
         self.topic_arn = topic_arn
-        self._sns = sns or client("sns")
-        self._ledger = (dynamodb or resource("dynamodb")).Table(ledger_table)
+        self._sns = aws.client("sns")
+        self._ledger = aws.resource("dynamodb").Table(ledger_table)
 
     def publish_once(self, alert: Alert) -> bool:
         record = alert.to_record()
@@ -65,9 +65,9 @@ class AlertPublisher:
 class AlertInbox:
     """The SQS queue subscribed to the topic with raw delivery: each body is one alert record."""
 
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+    def __init__(self, aws: ClientSource, queue_url: str) -> None:
         self.url = queue_url
-        self._sqs = sqs or client("sqs")
+        self._sqs = aws.client("sqs")
 
     def receive(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
         """Up to 10 alerts, removed from the queue."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
-from stockpipe.aws import client
 from stockpipe.aws.catalog import PartitionCatalog
+from stockpipe.aws.context import ClientSource
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
@@ -21,10 +20,10 @@ def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: S
 class RawArchive:
     """``catalog``: optional; told of each (date, symbol) partition written, for Athena."""
 
-    def __init__(self, bucket: str, prefix: str, s3: Any = None, catalog: PartitionCatalog | None = None) -> None:
+    def __init__(self, aws: ClientSource, bucket: str, prefix: str, catalog: PartitionCatalog | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self._s3 = s3 or client("s3")
+        self._s3 = aws.client("s3")
         self._catalog = catalog
 
     def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str:

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stockpipe.aws import client
+from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import unsupported
+from stockpipe.errors import StockpipeError
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,9 @@ class PartitionCatalog:
     registers every partition again).
     """
 
-    def __init__(self, database: str, table: str, location: str, glue: Any = None) -> None:
+    def __init__(self, aws: ClientSource, database: str, table: str, location: str) -> None:
         self.database, self.table, self.location = database, table, location.rstrip("/") + "/"
-        self._glue = glue or client("glue")
+        self._glue = aws.client("glue")
         self._known: set[tuple[str, str]] = set()  # per warm container: one call per new partition
         self._absent = False  # the engine has no Glue (LocalStack community): stop asking
 
@@ -130,14 +131,14 @@ class QueryResult:
     scanned_bytes: int
 
 
-class QueryError(RuntimeError):
+class QueryError(StockpipeError):
     """A query that Athena refused or that failed; the message is Athena's reason."""
 
 
 class Athena:
-    def __init__(self, database: str, output_location: str, workgroup: str = "primary", athena: Any = None) -> None:
+    def __init__(self, aws: ClientSource, database: str, output_location: str, workgroup: str = "primary") -> None:
         self.database, self.output_location, self.workgroup = database, output_location, workgroup
-        self._athena = athena or client("athena")
+        self._athena = aws.client("athena")
 
     def run(self, sql: str, timeout: float = 120.0, poll: float = 0.25) -> QueryResult:
         started = time.monotonic()

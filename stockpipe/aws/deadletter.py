@@ -6,16 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from stockpipe.aws import client
+from stockpipe.aws.context import ClientSource
 from stockpipe.domain.ticks import Rejected
 
 SEND_BATCH_LIMIT = 10
 
 
 class DeadLetterQueue:
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+    def __init__(self, aws: ClientSource, queue_url: str) -> None:
         self.url = queue_url
-        self._sqs = sqs or client("sqs")
+        self._sqs = aws.client("sqs")
 
     def send(self, rejected: Sequence[Rejected]) -> None:
         pending = [(str(index), item) for index, item in enumerate(rejected)]

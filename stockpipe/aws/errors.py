@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -33,16 +31,12 @@ def unsupported(error: BaseException) -> bool:
     )
 
 
-def explain(error: BaseException) -> str | None:
-    """A one-line explanation for errors a user can fix, or None for anything else."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    where = f"the AWS engine at {endpoint}" if endpoint else f"AWS in {region}"
+def explain(error: BaseException, where: str, region: str) -> str | None:
+    """A one-line explanation for errors a user can fix, or None for anything else. ``where``: the
+    target as the context names it ("the AWS engine at AWS_ENDPOINT_URL=... (from .env line 9)")."""
     if isinstance(error, EndpointConnectionError):
-        if endpoint:
-            return (
-                f"cannot reach {where}: start it (stockpipe emulator, or make up) or fix AWS_ENDPOINT_URL"
-            )
+        if "AWS_ENDPOINT_URL" in where:
+            return f"cannot reach {where}: start it (stockpipe emulator, or make up) or fix AWS_ENDPOINT_URL"
         return f"cannot reach {where}: check the network and AWS_REGION={region}"
     if isinstance(error, ReadTimeoutError):
         return f"{where} did not answer in time: is it overloaded or still starting?"
@@ -54,7 +48,7 @@ def explain(error: BaseException) -> str | None:
     message = str(error.response.get("Error", {}).get("Message", "")) if isinstance(error, ClientError) else ""
     if code in {"ResourceNotFoundException", "NoSuchBucket", "AWS.SimpleQueueService.NonExistentQueue",
                 "QueueDoesNotExist", "NotFound", "NotFoundException"}:
-        return f"{message or code} (in {where}): run 'stockpipe init', and check AWS_REGION={region} matches"
+        return f"{message or code} (in {where}): run 'stockpipe init', and check that AWS_REGION={region} matches"
     if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
                 "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException"}:
         return f"{where} refused the credentials ({code}): {message}"

@@ -6,13 +6,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from stockpipe.aws import client
+from stockpipe.aws.context import ClientSource
 from stockpipe.domain import Tick
+from stockpipe.errors import StockpipeError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Outgoing:
         return cls(tick.symbol, tick.to_json().encode(), tick.id)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(StockpipeError):
     """Records that could not be delivered after every retry. They are listed, never dropped silently."""
 
     def __init__(self, message: str, unsent: Sequence[Outgoing]) -> None:
@@ -52,8 +52,8 @@ class DeliveryError(RuntimeError):
 class KinesisSender:
     def __init__(
         self,
+        aws: ClientSource,
         stream_name: str,
-        kinesis: Any = None,
         *,
         max_attempts: int = 8,
         base_delay: float = 0.2,
@@ -61,7 +61,7 @@ class KinesisSender:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.stream_name = stream_name
-        self._kinesis = kinesis or client("kinesis")
+        self._kinesis = aws.client("kinesis")
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -123,9 +123,9 @@ class KinesisSender:
         )
 
 
-def count_stream_records(stream_name: str, kinesis: Any = None, max_records: int = 1_000_000) -> int:
+def count_stream_records(aws: ClientSource, stream_name: str, max_records: int = 1_000_000) -> int:
     """Records currently retained in the stream, read from TRIM_HORIZON on every shard."""
-    kinesis = kinesis or client("kinesis")
+    kinesis = aws.client("kinesis")
     total = 0
     shards = kinesis.list_shards(StreamName=stream_name)["Shards"]
     for shard in shards:

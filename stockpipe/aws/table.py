@@ -8,16 +8,16 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from stockpipe.aws import resource
+from stockpipe.aws.context import ClientSource
 from stockpipe.domain import PricePoint, Tick
 
 BATCH_GET_LIMIT = 100
 
 
 class TickTable:
-    def __init__(self, name: str, dynamodb: Any = None) -> None:
+    def __init__(self, aws: ClientSource, name: str) -> None:
         self.name = name
-        self._dynamodb = dynamodb or resource("dynamodb")
+        self._dynamodb = aws.resource("dynamodb")
         self._table = self._dynamodb.Table(name)
 
     def existing_ids(self, ticks: Sequence[Tick]) -> set[str]:
@@ -47,8 +47,11 @@ class TickTable:
         return [item["price"] for item in reversed(items)]
 
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
-        """The latest ``limit`` points of ``symbol`` at or before ``timestamp``, oldest first."""
-        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit)
+        """The latest ``limit`` points of ``symbol`` at or before ``timestamp``, oldest first.
+
+        Strongly consistent: trend-alerts runs on the stream of the very writes it must see (on AWS an
+        eventually consistent read may miss them, and the crossover would be missed silently)."""
+        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit, consistent=True)
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
     def latest(self, symbol: str, limit: int) -> list[dict[str, Any]]:
@@ -70,9 +73,10 @@ class TickTable:
                 return total
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _query_desc(self, condition: Any, limit: int) -> list[dict[str, Any]]:
+    def _query_desc(self, condition: Any, limit: int, *, consistent: bool = False) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False}
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False,
+                                  "ConsistentRead": consistent}
         while len(items) < limit:
             page = self._table.query(Limit=limit - len(items), **kwargs)
             items.extend(page["Items"])

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from stockpipe.provision import Provisioner
+from stockpipe.aws.context import AwsContext
+from stockpipe.provision import Stack
 from stockpipe.settings import Settings
 from stockpipe.status import Pipeline
 
@@ -18,9 +19,10 @@ def settings(engine, names) -> Settings:
 @pytest.fixture
 def pipeline(settings: Settings) -> Iterator[Pipeline]:
     """Every resource created by init for this test, and removed after it."""
-    provisioner = Provisioner(settings, report=lambda line: None)
-    provisioner.up()
+    aws = AwsContext(settings)
+    stack = Stack(aws, report=lambda line: None)
+    stack.up()
     try:
-        yield Pipeline(settings)
+        yield Pipeline(aws)
     finally:
-        provisioner.down()
+        stack.down()

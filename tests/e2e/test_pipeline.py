@@ -16,7 +16,7 @@ from stockpipe.aws.catalog import Athena, named_query
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.domain import Tick, parse_tick
 from stockpipe.producer.sources import SyntheticMarket
-from stockpipe.provision import Provisioner
+from stockpipe.provision import Stack
 from tests.helpers import wait_for
 from tests.reference import expected_alerts, frame
 
@@ -62,7 +62,7 @@ def test_seeded_series_gives_exact_counts_and_exactly_the_predicted_alerts(pipel
     records = [Outgoing.of(tick) for tick in valid]
     for offset, (payload, _) in enumerate(INVALID):  # bad records mixed in among the good
         records.insert(30 * offset + 7, Outgoing("AAPL", payload, f"bad-{offset}"))
-    KinesisSender(settings.stream_name).send(records)
+    KinesisSender(pipeline.aws, settings.stream_name).send(records)
 
     status = wait_for(
         lambda: pipeline.status(),
@@ -72,7 +72,7 @@ def test_seeded_series_gives_exact_counts_and_exactly_the_predicted_alerts(pipel
     )
     assert status.stream_records == len(records)
 
-    received = drain(AlertInbox(pipeline.alerts_queue_url), len(expected))
+    received = drain(AlertInbox(pipeline.aws, pipeline.alerts_queue_url), len(expected))
     keys = [(a["symbol"], a["signal"], a["timestamp"]) for a in received]
     assert Counter(keys) == Counter(expected)  # exactly the predicted alerts, none twice
 
@@ -104,16 +104,16 @@ def test_athena_answers_the_seeds_queries_over_the_raw_archive(engine, pipeline,
     if engine.name == "localstack":
         pytest.skip("LocalStack community has no Glue/Athena (init skips the catalog)")
     valid = list(SyntheticMarket(["AAPL", "MSFT", "AMZN"], seed=7, start=START).ticks(180))
-    KinesisSender(settings.stream_name).send([Outgoing.of(tick) for tick in valid])
+    KinesisSender(pipeline.aws, settings.stream_name).send([Outgoing.of(tick) for tick in valid])
     wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(valid), what="every tick stored")
 
     # The partitions process-ticks registered, one per day and symbol.
-    glue = pipeline.session.client("glue")
+    glue = pipeline.aws.client("glue")
     registered = glue.get_partitions(DatabaseName=settings.athena_database, TableName=settings.athena_table)
     assert sorted(p["Values"] for p in registered["Partitions"]) == [["2026-03-02", s] for s in ("AAPL", "AMZN", "MSFT")]
 
     # The seeds' queries answer exactly what an offline computation over the ticks sent says.
-    athena = Athena(settings.athena_database, settings.athena_output(pipeline.where.raw_bucket),
+    athena = Athena(pipeline.aws, settings.athena_database, settings.athena_output(pipeline.where.raw_bucket),
                     settings.athena_workgroup)
     volume = athena.run(named_query("avg-volume", settings.athena_table, 5))
     by_symbol: dict[str, list[int]] = {}
@@ -137,9 +137,9 @@ def test_resent_ticks_change_nothing_and_raise_no_alert_twice(pipeline, settings
     market = SyntheticMarket(["AAPL"], seed=3, start=START)
     ticks = market.series("AAPL", 60)
     expected = expected_alerts(frame(ticks))
-    sender = KinesisSender(settings.stream_name)
+    sender = KinesisSender(pipeline.aws, settings.stream_name)
     sender.send([Outgoing.of(t) for t in ticks])
-    inbox = AlertInbox(pipeline.alerts_queue_url)
+    inbox = AlertInbox(pipeline.aws, pipeline.alerts_queue_url)
     first = drain(inbox, len(expected))
 
     # The producer retries (the same ticks again), then one marker tick: a planted anomaly on a new
@@ -161,19 +161,19 @@ def test_a_stream_batch_delivered_again_publishes_each_alert_once(pipeline, sett
         "previous_close": {"N": "100"}, "change_percent": {"N": "20"}, "anomaly": {"BOOL": True},
     }
     event = {"Records": [{"eventID": "1", "eventName": "INSERT", "dynamodb": {"NewImage": image}}]}
-    lam = pipeline.session.client("lambda")
+    lam = pipeline.aws.client("lambda")
     for _ in range(2):
         response = lam.invoke(FunctionName=settings.trends_function_name, Payload=json.dumps(event).encode(),
                               LogType="Tail")
         assert "FunctionError" not in response, base64.b64decode(response.get("LogResult", "")).decode()
     results = json.loads(response["Payload"].read())
     assert results["published"] == 0 and results["repeated"] == 1
-    received = drain(AlertInbox(pipeline.alerts_queue_url), 1)
+    received = drain(AlertInbox(pipeline.aws, pipeline.alerts_queue_url), 1)
     assert [(a["symbol"], a["signal"]) for a in received] == [("QQQ", "ANOMALY")]
     assert pipeline.ledger.count() == 1
 
 
 def test_init_twice_changes_nothing(pipeline, settings):
-    outcome = Provisioner(settings, report=lambda line: None).up()
+    outcome = Stack(pipeline.aws, report=lambda line: None).up()
     assert not outcome.changed, outcome
-    assert len(outcome.unchanged) == 18
+    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == 19

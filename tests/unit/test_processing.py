@@ -112,9 +112,10 @@ class GlueWithout:
 
 def test_an_engine_without_glue_is_asked_once_and_never_blocks_the_batch():
     from stockpipe.aws.catalog import PartitionCatalog
+    from tests.fakes import Clients
 
     glue = GlueWithout()
-    catalog = PartitionCatalog("stock_data", "stock_data_table", "s3://raw/raw-data/", glue=glue)
+    catalog = PartitionCatalog(Clients(glue=glue), "stock_data", "stock_data_table", "s3://raw/raw-data/")
     assert catalog.register([("2026-03-02", "AAPL")]) == 0
     assert catalog.register([("2026-03-02", "MSFT")]) == 0
     assert glue.calls == 1

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from stockpipe.aws.stream import DeliveryError, KinesisSender, Outgoing
 from stockpipe.producer import ProduceStats, produce
+from tests.fakes import Clients
 
 STREAM = "ticks"
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -69,7 +70,7 @@ class Waits(list):
 
 def sender_for(kinesis: FakeKinesis, **options: Any) -> tuple[KinesisSender, Waits]:
     waits = Waits()
-    return KinesisSender(STREAM, kinesis, sleep=waits, **options), waits
+    return KinesisSender(Clients(kinesis=kinesis), STREAM, sleep=waits, **options), waits
 
 
 # --------------------------------------------------------------------------------------------

@@ -98,8 +98,10 @@ def test_wrong_values_fail_naming_the_variable(env, message):
 
 
 def test_lambda_environment_carries_resolved_names():
-    env = Settings.from_env({}).lambda_environment(raw_bucket="raw-b", dlq_url="u", topic_arn="a")
+    env = Settings.from_env({}).lambda_environment(raw_bucket="raw-b", dlq_url="u", topic_arn="a",
+                                                   partial_batch_response=True)
     assert env["TABLE_NAME"] == "stock-market-data" and env["RAW_BUCKET"] == "raw-b" and env["TOPIC_ARN"] == "a"
+    assert env["PARTIAL_BATCH_RESPONSE"] == "true"
     assert Settings.from_env(env).table_name == "stock-market-data"
 
 

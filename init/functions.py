@@ -1,0 +1,358 @@
+"""The two Lambda functions and what each needs: a log group with a retention, an execution role whose
+policy is derived from the resource list, the function itself, and the stream trigger that feeds it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stockpipe.aws.errors import error_code
+from stockpipe.provision import packaging, waits
+from stockpipe.provision.messaging import Queue
+from stockpipe.provision.model import TAG_KEY, Found, Need, ProvisionError, Resource, Run
+from stockpipe.provision.streams import Stream
+from stockpipe.provision.tables import Table
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+POLICY_NAME = "stockpipe"
+TIMEOUT_SECONDS = 60
+MEMORY_MB = 256
+
+
+def _missing(error: ClientError) -> bool:
+    return error_code(error) in ("ResourceNotFoundException", "NoSuchEntity")
+
+
+class LogGroup(Resource):
+    """Made before the function, so Lambda does not make one that keeps logs forever. An untagged
+    group of this name holds only the logs of a function of that name: it may be adopted."""
+
+    kind = "log group"
+
+    def __init__(self, key: str, name: str, variable: str, *, retention_days: int) -> None:
+        super().__init__(key, name, variable)
+        self.retention_days = retention_days
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.log_group_arn(self.name)
+
+    def settings(self, run: Run) -> dict[str, object]:
+        return {"retention": f"{self.retention_days} days"}
+
+    def find(self, run: Run) -> Found | None:
+        logs = run.aws.client("logs")
+        groups = [g for g in logs.describe_log_groups(logGroupNamePrefix=self.name).get("logGroups", [])
+                  if g["logGroupName"] == self.name]
+        if not groups:
+            return None
+        owner = (logs.list_tags_log_group(logGroupName=self.name).get("tags") or {}).get(TAG_KEY)
+        current = groups[0].get("retentionInDays")
+        drift = () if current == self.retention_days else (
+            f"retention: {current or 'forever'} -> {self.retention_days} days",)
+        return Found(owner, drift=drift)
+
+    def create(self, run: Run) -> None:
+        logs = run.aws.client("logs")
+        try:
+            logs.create_log_group(logGroupName=self.name, tags=run.tags)
+        except ClientError as error:
+            if error_code(error) != "ResourceAlreadyExistsException":
+                raise
+        logs.put_retention_policy(logGroupName=self.name, retentionInDays=self.retention_days)
+
+    def update(self, run: Run, found: Found) -> None:
+        logs = run.aws.client("logs")
+        logs.tag_log_group(logGroupName=self.name, tags=run.tags)
+        if found.drift:
+            logs.put_retention_policy(logGroupName=self.name, retentionInDays=self.retention_days)
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("logs").delete_log_group(logGroupName=self.name)
+        return "deleted"
+
+
+class Role(Resource):
+    """The execution role of one function. ``policy`` is derived from the whole resource list
+    (policies.py): exactly the calls the function makes, plus what its trigger needs."""
+
+    kind = "iam role"
+    adoptable = False  # someone's role is never ours to rewrite
+
+    def __init__(self, key: str, name: str, variable: str, *, function: str,
+                 policy: Callable[[Run], dict[str, Any]]) -> None:
+        super().__init__(key, name, variable)
+        self.function, self.policy = function, policy
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.role_arn(self.name)
+
+    def settings(self, run: Run) -> dict[str, object]:
+        statements = self.policy(run)["Statement"]
+        return {"trusts": "lambda.amazonaws.com", "policy": "; ".join(
+            f"{', '.join(_as_list(s['Action']))} on {', '.join(_short(r) for r in _as_list(s['Resource']))}"
+            for s in statements)}
+
+    def find(self, run: Run) -> Found | None:
+        iam = run.aws.client("iam")
+        try:
+            role = iam.get_role(RoleName=self.name)["Role"]
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        tags = role.get("Tags")
+        if tags is None:
+            tags = iam.list_role_tags(RoleName=self.name).get("Tags", [])
+        owner = {t["Key"]: t["Value"] for t in tags}.get(TAG_KEY)
+        try:
+            current = iam.get_role_policy(RoleName=self.name, PolicyName=POLICY_NAME)["PolicyDocument"]
+            current = json.loads(current) if isinstance(current, str) else current
+        except ClientError as error:
+            if not _missing(error):
+                raise
+            current = None
+        drift = () if current == self.policy(run) else ("policy: differs -> derived from the resources",)
+        return Found(owner, empty=False, drift=drift)
+
+    def create(self, run: Run) -> None:
+        iam = run.aws.client("iam")
+        iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
+                        Description=f"stockpipe: execution role of {self.function}",
+                        Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+        self._put_policy(run)
+
+    def _put_policy(self, run: Run) -> None:
+        run.aws.client("iam").put_role_policy(RoleName=self.name, PolicyName=POLICY_NAME,
+                                              PolicyDocument=json.dumps(self.policy(run), sort_keys=True))
+
+    def update(self, run: Run, found: Found) -> None:
+        if found.drift:
+            self._put_policy(run)
+
+    def delete(self, run: Run, found: Found) -> str:
+        iam = run.aws.client("iam")
+        for name in iam.list_role_policies(RoleName=self.name).get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=self.name, PolicyName=name)
+        iam.delete_role(RoleName=self.name)
+        return "deleted"
+
+
+class Function(Resource):
+    kind = "lambda function"
+    adoptable = False
+
+    def __init__(self, key: str, name: str, variable: str, *, folder: str, role: Role, runtime: str,
+                 environment: Callable[[Run], dict[str, str]],
+                 needs: tuple[Need, ...]) -> None:
+        """``needs``: each call the handler makes, on which resource: its role's policy."""
+        super().__init__(key, name, variable, depends_on=(role.key,))
+        self.folder, self.role, self.runtime, self.environment, self.needs = folder, role, runtime, environment, needs
+        self._package: packaging.Package | None = None
+
+    @property
+    def package(self) -> packaging.Package:
+        if self._package is None:
+            self._package = packaging.build(self.folder)
+        return self._package
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.function_arn(self.name)
+
+    def config(self, run: Run) -> dict[str, Any]:
+        return {"Runtime": self.runtime, "Role": self.role.arn(run), "Handler": "handler.lambda_handler",
+                "Timeout": TIMEOUT_SECONDS, "MemorySize": MEMORY_MB,
+                "Environment": {"Variables": self.environment(run)}}
+
+    def settings(self, run: Run) -> dict[str, object]:
+        return {"runtime": self.runtime, "code": f"lambdas/{self.folder} ({len(self.package.data) // 1024} KiB zip)",
+                "memory": f"{MEMORY_MB} MB", "timeout": f"{TIMEOUT_SECONDS} s", "role": self.role.name}
+
+    def find(self, run: Run) -> Found | None:
+        lam = run.aws.client("lambda")
+        try:
+            answer = lam.get_function(FunctionName=self.name)
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        current = answer["Configuration"]
+        tags = answer.get("Tags")
+        if tags is None:
+            tags = lam.list_tags(Resource=current["FunctionArn"]).get("Tags", {})
+        drift: list[str] = []
+        if current.get("CodeSha256") != self.package.sha256:
+            drift.append("code: differs -> this build")
+        for key, value in self.config(run).items():
+            if key == "Environment":
+                have = (current.get("Environment") or {}).get("Variables", {})
+                if have != value["Variables"]:
+                    names = sorted(k for k in set(have) | set(value["Variables"])
+                                   if have.get(k) != value["Variables"].get(k))
+                    drift.append(f"environment: {', '.join(names)}")
+            elif current.get(key) != value:
+                drift.append(f"{key}: {current.get(key)} -> {value}")
+        if current.get("State") == "Failed" or current.get("LastUpdateStatus") == "Failed":
+            drift.append(f"state: failed ({current.get('StateReason') or current.get('LastUpdateStatusReason')})")
+        return Found((tags or {}).get(TAG_KEY), empty=False, drift=tuple(drift))
+
+    def create(self, run: Run) -> None:
+        lam = run.aws.client("lambda")
+        waits.retry_while(f"{self.label} (its new role is not assumable yet)", lambda: lam.create_function(
+            FunctionName=self.name, Code={"ZipFile": self.package.data}, Description="stockpipe",
+            Tags=run.tags, **self.config(run)), waits.role_not_ready)
+
+    def update(self, run: Run, found: Found) -> None:
+        lam = run.aws.client("lambda")
+        if any(change.startswith(("code:", "state:")) for change in found.drift):
+            lam.update_function_code(FunctionName=self.name, ZipFile=self.package.data)
+            self.wait_ready(run)
+        if any(not change.startswith(("code:", "adopt")) for change in found.drift):
+            waits.retry_while(f"{self.label} (its role is not assumable yet)", lambda: lam.update_function_configuration(
+                FunctionName=self.name, **self.config(run)), waits.role_not_ready)
+
+    def wait_ready(self, run: Run) -> None:
+        lam = run.aws.client("lambda")
+
+        def ready() -> bool:
+            config = lam.get_function_configuration(FunctionName=self.name)
+            if config.get("State") == "Failed":
+                raise ProvisionError(f"{self.label} failed: {config.get('StateReason')}")
+            if config.get("LastUpdateStatus") == "Failed":
+                raise ProvisionError(f"{self.label}: the last update failed: {config.get('LastUpdateStatusReason')}")
+            return bool(config.get("State", "Active") == "Active"
+                        and config.get("LastUpdateStatus", "Successful") == "Successful")
+
+        waits.wait_until(self.label, ready)
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("lambda").delete_function(FunctionName=self.name)
+        return "deleted"
+
+    def wait_gone(self, run: Run) -> None:
+        waits.wait_until(f"deletion of {self.label}", lambda: self.find(run) is None, timeout=60)
+
+
+class Mapping(Resource):
+    """A stream trigger: Kinesis -> process-ticks or the table's stream -> trend-alerts.
+
+    Safe on AWS: a failing batch is retried ``retries`` times, bisected to isolate what fails,
+    records older than ``max_age`` are not retried, and the position of what is given up lands in
+    the on-failure queue (``stockpipe replay-failed`` puts it back). Engines that ignore these
+    settings (MiniStack) retry a failing batch forever instead: nothing is lost there either.
+    """
+
+    kind = "event source mapping"
+
+    def __init__(self, key: str, name: str, variable: str, *, function: Function, source: Stream | Table,
+                 batch_size: int, window: int, retries: int, max_age: int, on_failure: Queue) -> None:
+        super().__init__(key, name, variable, depends_on=(function.key, source.key, on_failure.key))
+        self.function, self.source, self.on_failure = function, source, on_failure
+        self.batch_size, self.window, self.retries, self.max_age = batch_size, window, retries, max_age
+
+    def source_arn(self, run: Run) -> str:
+        """The stream's ARN; for a table, its stream's (empty until the table exists)."""
+        return self.source.stream_arn(run) if isinstance(self.source, Table) else self.source.arn(run)
+
+    def grants(self, run: Run) -> list[dict[str, Any]]:
+        """What the function's role needs for this trigger: read the source, send to the on-failure queue."""
+        if isinstance(self.source, Table):
+            read = [{"Effect": "Allow", "Resource": f"{self.source.arn(run)}/stream/*",
+                     "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]},
+                    # ListStreams cannot be scoped to a table: it is granted on "*" or not at all.
+                    {"Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"}]
+        else:
+            read = [{"Effect": "Allow", "Resource": self.source.arn(run),
+                     "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                                "kinesis:GetShardIterator", "kinesis:ListShards"]}]
+        return [*read, {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": self.on_failure.arn(run)}]
+
+    def wanted(self, run: Run) -> dict[str, Any]:
+        return {
+            "BatchSize": self.batch_size,
+            "MaximumBatchingWindowInSeconds": self.window,
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": self.retries,
+            "MaximumRecordAgeInSeconds": self.max_age,
+            "DestinationConfig": {"OnFailure": {"Destination": self.on_failure.arn(run)}},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        }
+
+    def settings(self, run: Run) -> dict[str, object]:
+        source = self.source_arn(run) or f"(the stream of {self.source.name}, once created)"
+        engine = run.aws.engine
+        ignored = "" if engine.honours_stream_failures else f" (ignored by {engine.name}: it retries forever)"
+        return {"source": source, "batch size": self.batch_size, "window": f"{self.window} s",
+                "start": "TRIM_HORIZON", "retries": f"{self.retries}, bisecting on error{ignored}",
+                "max record age": f"{self.max_age} s", "on failure": self.on_failure.arn(run),
+                "partial batch response": "ReportBatchItemFailures"}
+
+    def _current(self, run: Run) -> dict[str, Any] | None:
+        source = self.source_arn(run)
+        if not source:
+            return None
+        try:
+            mappings = run.aws.client("lambda").list_event_source_mappings(
+                FunctionName=self.function.name, EventSourceArn=source).get("EventSourceMappings", [])
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        live = [m for m in mappings if m.get("State") != "Deleting"]
+        return dict(live[0]) if live else None
+
+    def find(self, run: Run) -> Found | None:
+        current = self._current(run)
+        if current is None:
+            return None
+        function = self.function.find(run)
+        drift = [f"{key}: {current.get(key)} -> {value}" for key, value in self.wanted(run).items()
+                 # An engine that does not report a setting has nothing to update.
+                 if key in current and current[key] != value]
+        if current.get("State") in ("Disabled", "Disabling"):
+            drift.append("state: disabled -> enabled")
+        return Found(function.owner if function else None, empty=False, drift=tuple(drift), detail=current)
+
+    def create(self, run: Run) -> None:
+        lam = run.aws.client("lambda")
+        # TRIM_HORIZON: LATEST can miss the records put just after the mapping is created.
+        # The role was just given the source's permissions: retry until Lambda sees them.
+        waits.retry_while(f"{self.label} (its role cannot read the source yet)", lambda: lam.create_event_source_mapping(
+            FunctionName=self.function.name, EventSourceArn=self.source_arn(run), StartingPosition="TRIM_HORIZON",
+            Enabled=True, **self.wanted(run)), waits.role_not_ready)
+
+    def update(self, run: Run, found: Found) -> None:
+        if not found.drift:
+            return
+        wanted = self.wanted(run)
+        changed = {change.split(":")[0] for change in found.drift}
+        request = {key: wanted[key] for key in changed if key in wanted}
+        if "state" in changed:
+            request["Enabled"] = True
+        lam = run.aws.client("lambda")
+        waits.retry_while(self.label, lambda: lam.update_event_source_mapping(UUID=found.detail["UUID"], **request),
+                          waits.role_not_ready)
+
+    def wait_ready(self, run: Run) -> None:
+        waits.wait_until(self.label, lambda: (self._current(run) or {}).get("State") == "Enabled")
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("lambda").delete_event_source_mapping(UUID=found.detail["UUID"])
+        return "deleted"
+
+    def wait_gone(self, run: Run) -> None:
+        waits.wait_until(f"deletion of {self.label}", lambda: self._current(run) is None, timeout=120)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _short(arn: str) -> str:
+    """The resource part of an ARN, for people."""
+    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn

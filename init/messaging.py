@@ -1,0 +1,202 @@
+"""Queues and the alert topic: the dead-letter queue (bad records with their reason), the on-failure
+queue (stream batches AWS gave up on), the SNS topic and the SQS inbox subscribed to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stockpipe.aws.errors import error_code
+from stockpipe.provision import waits
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+
+RETENTION_SECONDS = str(14 * 24 * 3600)
+_NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+_NO_TOPIC = {"NotFound", "NotFoundException"}
+SNS_KMS_KEY = "alias/aws/sns"
+
+
+def _normal(value: Any) -> Any:
+    """Queue attributes come back as strings; policies may come back re-serialised."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class Queue(Resource):
+    """``policy``: a resource policy computed from the ARNs (the inbox lets the topic send to it)."""
+
+    kind = "sqs queue"
+
+    def __init__(self, key: str, name: str, variable: str, *, purpose: str,
+                 policy: Callable[[Run], dict[str, Any]] | None = None) -> None:
+        super().__init__(key, name, variable)
+        self.purpose, self.policy = purpose, policy
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.queue_arn(self.name)
+
+    def attributes(self, run: Run) -> dict[str, str]:
+        wanted = {"MessageRetentionPeriod": RETENTION_SECONDS, "SqsManagedSseEnabled": "true"}
+        if self.policy is not None:
+            wanted["Policy"] = json.dumps(self.policy(run), sort_keys=True)
+        return wanted
+
+    def settings(self, run: Run) -> dict[str, object]:
+        shape: dict[str, object] = {"for": self.purpose, "retention": "14 days", "encryption": "SSE-SQS"}
+        if self.policy is not None:
+            shape["policy"] = "the topic may send"
+        return shape
+
+    def url(self, run: Run) -> str | None:
+        """Its URL, or None when it does not exist."""
+        return self._url(run)
+
+    def _url(self, run: Run) -> str | None:
+        try:
+            return str(run.aws.client("sqs").get_queue_url(QueueName=self.name)["QueueUrl"])
+        except ClientError as error:
+            if error_code(error) in _NO_QUEUE:
+                return None
+            raise
+
+    def find(self, run: Run) -> Found | None:
+        url = self._url(run)
+        if url is None:
+            return None
+        sqs = run.aws.client("sqs")
+        owner = (sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}).get(TAG_KEY)
+        current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        waiting = sum(int(current.get(k, 0)) for k in ("ApproximateNumberOfMessages",
+                                                         "ApproximateNumberOfMessagesNotVisible",
+                                                         "ApproximateNumberOfMessagesDelayed"))
+        drift = tuple(
+            f"{key}: {'differs' if key in current else 'unset'} -> ours"
+            for key, value in self.attributes(run).items()
+            # An engine that does not report SSE has none to set; a missing policy is drift.
+            if (key in current or key == "Policy") and _normal(current.get(key)) != _normal(value)
+        )
+        return Found(owner, empty=waiting == 0, drift=drift, detail=url)
+
+    def create(self, run: Run) -> None:
+        sqs = run.aws.client("sqs")
+        # A queue deleted less than 60 s ago cannot be created again yet (teardown, then init at once).
+        waits.retry_while(f"{self.label}", lambda: sqs.create_queue(
+            QueueName=self.name, Attributes=self.attributes(run), tags=run.tags),
+            lambda error: error_code(error) in ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"),
+            timeout=75, interval=5)
+
+    def update(self, run: Run, found: Found) -> None:
+        sqs, url = run.aws.client("sqs"), found.detail
+        sqs.tag_queue(QueueUrl=url, Tags=run.tags)
+        wanted = self.attributes(run)
+        changed = {change.split(":")[0] for change in found.drift if not change.startswith("adopt")}
+        if changed:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={k: wanted[k] for k in changed if k in wanted})
+
+    def wait_ready(self, run: Run) -> None:
+        waits.wait_until(self.label, lambda: self._url(run) is not None, timeout=60)
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("sqs").delete_queue(QueueUrl=found.detail)
+        return "deleted"
+
+    def wait_gone(self, run: Run) -> None:
+        waits.wait_until(f"deletion of {self.label}", lambda: self._url(run) is None, timeout=90, interval=1)
+
+
+class Topic(Resource):
+    kind = "sns topic"
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.topic_arn
+
+    def settings(self, run: Run) -> dict[str, object]:
+        return {"encryption": f"KMS {SNS_KMS_KEY}"}
+
+    def find(self, run: Run) -> Found | None:
+        sns = run.aws.client("sns")
+        try:
+            attributes = sns.get_topic_attributes(TopicArn=self.arn(run))["Attributes"]
+        except ClientError as error:
+            if error_code(error) in _NO_TOPIC:
+                return None
+            raise
+        owner = {t["Key"]: t["Value"] for t in
+                 sns.list_tags_for_resource(ResourceArn=self.arn(run)).get("Tags", [])}.get(TAG_KEY)
+        drift = () if attributes.get("KmsMasterKeyId") == SNS_KMS_KEY else (
+            f"encryption: {attributes.get('KmsMasterKeyId') or 'none'} -> KMS {SNS_KMS_KEY}",)
+        empty = True if owner else not int(attributes.get("SubscriptionsConfirmed", 0) or 0) \
+            + int(attributes.get("SubscriptionsPending", 0) or 0)
+        return Found(owner, empty=empty, drift=drift)
+
+    def create(self, run: Run) -> None:
+        run.aws.client("sns").create_topic(Name=self.name, Attributes={"KmsMasterKeyId": SNS_KMS_KEY},
+                                           Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+
+    def update(self, run: Run, found: Found) -> None:
+        sns = run.aws.client("sns")
+        sns.tag_resource(ResourceArn=self.arn(run), Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+        if found.drift and any(c.startswith("encryption") for c in found.drift):
+            sns.set_topic_attributes(TopicArn=self.arn(run), AttributeName="KmsMasterKeyId",
+                                     AttributeValue=SNS_KMS_KEY)
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("sns").delete_topic(TopicArn=self.arn(run))  # its subscriptions go with it
+        return "deleted"
+
+    def wait_gone(self, run: Run) -> None:
+        waits.wait_until(f"deletion of {self.label}", lambda: self.find(run) is None, timeout=60)
+
+
+class Subscription(Resource):
+    """A subscription of the topic; ours when the topic is ours (subscriptions carry no tags)."""
+
+    kind = "sns subscription"
+
+    def __init__(self, key: str, name: str, variable: str, *, topic: Topic, protocol: str,
+                 endpoint: Callable[[Run], str], attributes: dict[str, str] | None = None) -> None:
+        super().__init__(key, name, variable, depends_on=(topic.key,))
+        self.topic, self.protocol, self.endpoint, self.attributes = topic, protocol, endpoint, attributes or {}
+
+    def settings(self, run: Run) -> dict[str, object]:
+        shape: dict[str, object] = {"protocol": self.protocol, "endpoint": self.endpoint(run)}
+        if self.attributes.get("RawMessageDelivery") == "true":
+            shape["delivery"] = "raw"
+        if self.protocol == "email":
+            shape["note"] = "AWS e-mails the address a link to confirm"
+        return shape
+
+    def find(self, run: Run) -> Found | None:
+        topic = self.topic.find(run)
+        if topic is None:
+            return None
+        pages = run.aws.client("sns").get_paginator("list_subscriptions_by_topic").paginate(
+            TopicArn=self.topic.arn(run))
+        endpoint = self.endpoint(run)
+        for page in pages:
+            for sub in page.get("Subscriptions", []):
+                if sub["Protocol"] == self.protocol and sub["Endpoint"] == endpoint:
+                    arn = str(sub["SubscriptionArn"])  # "PendingConfirmation" until the address confirms
+                    return Found(topic.owner, detail=arn if arn.startswith("arn:") else None)
+        return None
+
+    def create(self, run: Run) -> None:
+        run.aws.client("sns").subscribe(TopicArn=self.topic.arn(run), Protocol=self.protocol,
+                                        Endpoint=self.endpoint(run), Attributes=self.attributes,
+                                        ReturnSubscriptionArn=True)
+
+    def update(self, run: Run, found: Found) -> None:
+        """Nothing to change: a subscription has no settings of ours beyond what found it."""
+
+    def delete(self, run: Run, found: Found) -> str:
+        if not found.detail:
+            return "left pending (AWS removes unconfirmed subscriptions itself)"
+        run.aws.client("sns").unsubscribe(SubscriptionArn=found.detail)
+        return "deleted"

@@ -1,0 +1,104 @@
+"""DynamoDB tables: the tick table (symbol + timestamp, with a NEW_IMAGE stream that triggers
+trend-alerts) and the alert ledger (one item per alert published)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stockpipe.aws.errors import error_code
+from stockpipe.provision import waits
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+
+WAITER = {"Delay": 1, "MaxAttempts": 120}
+Key = tuple[str, str, str]  # attribute, type (S/N/B), HASH or RANGE
+
+
+class Table(Resource):
+    kind = "dynamodb table"
+
+    def __init__(self, key: str, name: str, variable: str, *, keys: tuple[Key, ...],
+                 stream_view: str | None = None) -> None:
+        super().__init__(key, name, variable)
+        self.keys, self.stream_view = keys, stream_view
+
+    def arn(self, run: Run) -> str:
+        return run.aws.where.table_arn(self.name)
+
+    def settings(self, run: Run) -> dict[str, object]:
+        shape: dict[str, object] = {"keys": " + ".join(f"{a} ({k.lower()})" for a, _, k in self.keys),
+                                    "billing": "on demand", "encryption": "AWS owned key (DynamoDB default)"}
+        if self.stream_view:
+            shape["stream"] = self.stream_view
+        return shape
+
+    def _describe(self, run: Run) -> dict[str, Any] | None:
+        try:
+            return dict(run.aws.client("dynamodb").describe_table(TableName=self.name)["Table"])
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                return None
+            raise
+
+    def find(self, run: Run) -> Found | None:
+        table = self._describe(run)
+        if table is None:
+            return None
+        if table.get("TableStatus") == "DELETING":
+            self.wait_gone(run)
+            return None
+        dynamodb = run.aws.client("dynamodb")
+        tags = {t["Key"]: t["Value"]
+                for t in dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])}
+        owner = tags.get(TAG_KEY)
+        keys = {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}
+        wanted = {a: k for a, _, k in self.keys}
+        if keys != wanted:
+            return Found(owner, conflict=f"{self.label} exists with keys {keys}; it needs {wanted}: "
+                         f"set {self.variable} to another name")
+        drift: list[str] = []
+        spec = table.get("StreamSpecification") or {}
+        if self.stream_view and not (spec.get("StreamEnabled") and spec.get("StreamViewType") in
+                                     (self.stream_view, "NEW_AND_OLD_IMAGES")):
+            drift.append(f"stream: {spec.get('StreamViewType', 'off')} -> {self.stream_view}")
+        empty = True
+        if owner is None:
+            empty = not dynamodb.scan(TableName=self.name, Limit=1, Select="COUNT").get("Count")
+        return Found(owner, empty=empty, drift=tuple(drift), detail=table)
+
+    def create(self, run: Run) -> None:
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t, _ in self.keys],
+            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, _, k in self.keys],
+            "BillingMode": "PAY_PER_REQUEST",
+            "Tags": [{"Key": k, "Value": v} for k, v in run.tags.items()],
+        }
+        if self.stream_view:
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view}
+        run.aws.client("dynamodb").create_table(**request)
+
+    def update(self, run: Run, found: Found) -> None:
+        dynamodb = run.aws.client("dynamodb")
+        dynamodb.tag_resource(ResourceArn=found.detail["TableArn"],
+                              Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+        if any(change.startswith("stream:") for change in found.drift):
+            dynamodb.update_table(TableName=self.name,
+                                  StreamSpecification={"StreamEnabled": True, "StreamViewType": self.stream_view})
+
+    def wait_ready(self, run: Run) -> None:
+        run.aws.client("dynamodb").get_waiter("table_exists").wait(TableName=self.name, WaiterConfig=WAITER)
+        if self.stream_view:
+            waits.wait_until(f"stream of {self.label}", lambda: bool(self.stream_arn(run)))
+
+    def stream_arn(self, run: Run) -> str:
+        table = self._describe(run) or {}
+        return str(table.get("LatestStreamArn", "")) if table.get("TableStatus") == "ACTIVE" else ""
+
+    def delete(self, run: Run, found: Found) -> str:
+        run.aws.client("dynamodb").delete_table(TableName=self.name)
+        return "deleted"
+
+    def wait_gone(self, run: Run) -> None:
+        run.aws.client("dynamodb").get_waiter("table_not_exists").wait(TableName=self.name, WaiterConfig=WAITER)
