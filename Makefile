@@ -34,8 +34,9 @@ test-unit: $(STAMP) ## unit tests only (no network)
 test-e2e: $(STAMP) ## end-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff
-	$(BIN)/ruff check stockpipe services init lambdas tests
+lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pyproject.toml)
+	$(BIN)/ruff check stockpipe services init lambdas tests scripts
+	$(BIN)/mypy --strict
 
 bench: $(STAMP) ## measure the whole flow on a fresh embedded engine: rates, latency, memory
 	$(BIN)/stockpipe bench $(BENCH_ARGS)

@@ -50,7 +50,7 @@ def healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def wait_healthy(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+def wait_healthy(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not healthy(url):
         if process is not None and process.poll() is not None:
@@ -69,7 +69,7 @@ class EmbeddedEngine:
         self.host = host
         self.region = region
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"stockpipe-engine-{port}.log"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

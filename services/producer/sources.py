@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, tick_from_mapping
@@ -121,7 +121,7 @@ class ReplayStats:
     invalid: int = 0
 
 
-def _number_or_text(text: str) -> Any:
+def _number_or_text(text: str) -> Decimal | str | None:
     text = text.strip()
     if text == "":
         return None
@@ -219,19 +219,35 @@ class Quote:
     volume: int | None
 
 
+class FastInfo(Protocol):
+    """yfinance's FastInfo, read like a dict (previousClose and the like)."""
+
+    def get(self, key: str, /) -> Any: ...
+
+
+class Ticker(Protocol):
+    """What YahooQuotes uses of a yfinance.Ticker. history() returns a pandas DataFrame, left
+    untyped: pandas comes with yfinance, not with stockpipe."""
+
+    @property
+    def fast_info(self) -> FastInfo: ...
+
+    def history(self, *, period: str, interval: str, auto_adjust: bool, raise_errors: bool) -> Any: ...
+
+
 class YahooQuotes:
     """Latest quote per symbol through yfinance: the last 1-minute bar of today, and the previous close.
 
     ``ticker_factory`` is yfinance.Ticker in production and a recording in tests.
     """
 
-    def __init__(self, ticker_factory: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, ticker_factory: Callable[[str], Ticker] | None = None) -> None:
         if ticker_factory is None:
             import yfinance
 
             ticker_factory = yfinance.Ticker
         self._factory = ticker_factory
-        self._tickers: dict[str, Any] = {}
+        self._tickers: dict[str, Ticker] = {}
 
     def quote(self, symbol: str) -> Quote | None:
         ticker = self._tickers.get(symbol)

@@ -50,8 +50,8 @@ class Alert:
         move = f"{self.change_percent:+.2f}%" if self.change_percent is not None else "an unusual move"
         return f"{self.symbol} moved {move} against the previous close (price {self.price})."
 
-    def to_record(self) -> dict:
-        record = {
+    def to_record(self) -> dict[str, str | Decimal]:
+        record: dict[str, str | Decimal | None] = {
             "id": self.id,
             "symbol": self.symbol,
             "signal": self.signal.value,

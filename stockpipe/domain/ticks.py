@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 # Yahoo-style symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, RDS.A
 SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9][A-Z0-9.=\-]{0,14}$")
@@ -117,9 +117,9 @@ class Tick:
             return None
         return (self.price - self.previous_close) / self.previous_close * 100
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, str | Decimal | int]:
         """The JSON object the producer sends (seeds: price, previous_close, change, change_percent, volume)."""
-        record: dict[str, Any] = {
+        record: dict[str, str | Decimal | int | None] = {
             "id": self.id,
             "symbol": self.symbol,
             "timestamp": self.timestamp,
@@ -146,9 +146,13 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=_json_number)
 
 
-def _json_number(value: Any) -> Any:
+def _json_number(value: object) -> int | float:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        exponent = value.as_tuple().exponent
+        # A str exponent ('n', 'N', 'F') is NaN or Infinity, which no JSON number can hold;
+        # the domain never makes them (_decimal refuses them).
+        if isinstance(exponent, int):
+            return int(value) if value == value.to_integral_value() and exponent >= 0 else float(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
@@ -188,7 +192,7 @@ def parse_tick(payload: bytes | str) -> Tick:
     return tick_from_mapping(data)
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise InvalidTick(f"payload: {name} is not a number a tick may carry")
 
 
