@@ -14,7 +14,7 @@ from stockpipe.provision import waits
 from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
 
 RETENTION_SECONDS = str(14 * 24 * 3600)
-_NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 _NO_TOPIC = {"NotFound", "NotFoundException"}
 SNS_KMS_KEY = "alias/aws/sns"
 
@@ -62,7 +62,7 @@ class Queue(Resource):
         try:
             return str(run.aws.client("sqs").get_queue_url(QueueName=self.name)["QueueUrl"])
         except ClientError as error:
-            if error_code(error) in _NO_QUEUE:
+            if error_code(error) in NO_QUEUE:
                 return None
             raise
 

@@ -13,10 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.errors import unsupported
+from stockpipe.aws.errors import error_code, unsupported
 from stockpipe.provision import policies
 from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
-from stockpipe.provision.messaging import Queue, Subscription, Topic
+from stockpipe.provision.messaging import NO_QUEUE, Queue, Subscription, Topic
 from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Resource, Run, Step, decide
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
@@ -52,7 +52,13 @@ def resources(aws: AwsContext) -> list[Resource]:
                                    topic=topic, protocol="email", endpoint=lambda run: s.alert_email))
 
     def environment(run: Run) -> dict[str, str]:
-        return s.lambda_environment(raw_bucket=bucket.name, dlq_url=dlq.url(run) or "(created by init)",
+        try:
+            dlq_url = run.aws.queue_url(dlq.name)
+        except ClientError as error:
+            if error_code(error) not in NO_QUEUE:
+                raise
+            dlq_url = "(created by init)"
+        return s.lambda_environment(raw_bucket=bucket.name, dlq_url=dlq_url,
                                     topic_arn=topic.arn(run),
                                     partial_batch_response=run.aws.engine.honours_stream_failures)
 

@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from stockpipe.errors import StockpipeError
+
 HEALTH_PATH = "/_localstack/health"
 
 
@@ -26,7 +28,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class EngineError(RuntimeError):
+class EngineError(StockpipeError):
     """The engine could not start; the message says why and what to do."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -45,12 +46,10 @@ class Ports:
     partial_batch_response: bool
 
 
-@cache
-def adapters() -> Ports:
-    """The AWS adapters, from the function's environment, once per container."""
-    env = require(os.environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
-    settings = Settings.from_env()
-    aws = AwsContext(settings)
+def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
+    """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
+    env = require(environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
+    settings = aws.settings
     catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
                                settings.raw_location(env["RAW_BUCKET"]))
     return Ports(
@@ -59,8 +58,14 @@ def adapters() -> Ports:
         dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
         window=settings.moving_average_window,
         threshold_percent=Decimal(settings.anomaly_threshold_percent),
-        partial_batch_response=os.environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+        partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
     )
+
+
+@cache
+def adapters() -> Ports:
+    """Built once per container, at the first invocation: one session, one client per service."""
+    return build(AwsContext(Settings.from_env()), os.environ)
 
 
 def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -43,20 +44,24 @@ class Ports:
     partial_batch_response: bool
 
 
-@cache
-def adapters() -> Ports:
-    """The AWS adapters, from the function's environment, once per container."""
-    env = require(os.environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL")
-    settings = Settings.from_env()
-    aws = AwsContext(settings)
+def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
+    """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
+    env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL")
+    settings = aws.settings
     return Ports(
         history=TickTable(aws, env["TABLE_NAME"]),
         publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
         dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
         short=settings.sma_short,
         long=settings.sma_long,
-        partial_batch_response=os.environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+        partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
     )
+
+
+@cache
+def adapters() -> Ports:
+    """Built once per container, at the first invocation: one session, one client per service."""
+    return build(AwsContext(Settings.from_env()), os.environ)
 
 
 def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected]]:

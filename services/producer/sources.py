@@ -22,13 +22,14 @@ from typing import Any, Protocol
 
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, tick_from_mapping
+from stockpipe.errors import StockpipeError
 
 log = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 
 
-class SourceError(ValueError):
+class SourceError(StockpipeError, ValueError):
     """A source that cannot produce: the message names the file, line or symbol at fault."""
 
 

@@ -111,9 +111,12 @@ class AwsContext:
         return current
 
     def client(self, service: str) -> Any:
+        """One client per service. STS answers only "who am I?", the first call to a target: it
+        fails fast (PROBE_CONFIG) instead of retrying for half a minute."""
         if service not in self._clients:
+            config = PROBE_CONFIG if service == "sts" else CLIENT_CONFIG
             self._clients[service] = self.session.client(service, region_name=self.region,
-                                                         endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+                                                         endpoint_url=self.endpoint_url, config=config)
         return self._clients[service]
 
     def resource(self, service: str) -> Any:
@@ -126,9 +129,8 @@ class AwsContext:
     @cached_property
     def identity(self) -> Identity:
         """Who we are there; the first call to the target, and so the reachability check."""
-        sts = self.session.client("sts", region_name=self.region, endpoint_url=self.endpoint_url, config=PROBE_CONFIG)
         try:
-            answer = sts.get_caller_identity()
+            answer = self.client("sts").get_caller_identity()
         except NoCredentialsError:
             raise TargetError(f"no AWS credentials for {self.target_name}: set AWS_PROFILE or "
                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None

@@ -1,0 +1,165 @@
+"""Init, plan and teardown on a real engine: every call they make is valid for AWS, teardown removes
+exactly what init created (and waits, so init works again at once), each role's policy grants exactly
+what its function calls, and a batch AWS gave up on is replayed from the on-failure queue."""
+
+from __future__ import annotations
+
+import base64
+import os
+from decimal import Decimal
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from stockpipe.aws.context import AwsContext
+from stockpipe.aws.stream import Outgoing
+from stockpipe.domain import PricePoint, Tick, crossovers
+from stockpipe.lambdas.process_ticks import handler as process
+from stockpipe.lambdas.trend_alerts import handler as trends
+from stockpipe.provision import Action, ProvisionError, Stack
+from stockpipe.provision.functions import Mapping, Role
+from stockpipe.provision.model import TAG_KEY
+from stockpipe.provision.policies import granted
+from stockpipe.settings import Settings
+from tests.recording import EmptyAccount, Recorder, aws_target
+
+
+def recorded(settings: Settings) -> tuple[AwsContext, Recorder]:
+    aws = AwsContext(settings)
+    return aws, Recorder().attach(aws.session)
+
+
+def kinds_and_names(stack: Stack) -> list[tuple[str, str]]:
+    return [(r.kind, r.name) for r in stack.resources]
+
+
+def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_works_again(settings):
+    aws, recorder = recorded(settings)
+    stack = Stack(aws, report=lambda line: None)
+    steps = stack.plan()
+    assert [s.action for s in steps] == [Action.CREATE] * len(stack.resources)
+    assert recorder.mutating() == []  # plan changes nothing
+    stack.up()
+    assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+    results = stack.down()
+    assert set(results.values()) == {"deleted"} | {r for r in results.values() if r.startswith("deleted (")}
+    # Gone when teardown returns: init right after it works, and makes everything again.
+    outcome = stack.up()
+    assert len(outcome.created) == len(stack.resources)
+    stack.down()
+    assert recorder.invalid == []
+    assert not any(r.startswith("kept") for r in results.values())
+
+
+def test_a_bucket_that_is_not_ours_is_refused_and_survives_teardown_with_every_object(settings):
+    aws = AwsContext(settings)
+    s3 = aws.client("s3")
+    bucket = aws.where.raw_bucket
+    s3.create_bucket(Bucket=bucket)
+    for key in ("raw-data/theirs.jsonl", "athena-results/x.csv", "notes/readme.txt"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"theirs")
+    stack = Stack(aws, report=lambda line: None)
+    with pytest.raises(ProvisionError, match=f"s3 bucket {bucket} holds data and is not tagged {TAG_KEY}=.*RAW_BUCKET"):
+        stack.up()
+    # Refused before anything was made.
+    assert [s.action for s in stack.plan() if s.resource.kind != "s3 bucket"] == [Action.CREATE] * 18
+    results = stack.down()
+    assert results[f"s3 bucket {bucket}"] == f"kept: not ours ({TAG_KEY}=unset)"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == ["athena-results/x.csv", "notes/readme.txt", "raw-data/theirs.jsonl"]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    s3.delete_bucket(Bucket=bucket)
+
+
+def test_teardown_of_another_stack_deletes_nothing_and_ours_keeps_foreign_objects(settings, names):
+    ours = AwsContext(settings)
+    stack = Stack(ours, report=lambda line: None)
+    stack.up()
+    s3, sqs = ours.client("s3"), ours.client("sqs")
+    s3.put_object(Bucket=ours.where.raw_bucket, Key="notes/keep-me.txt", Body=b"someone's")
+    sqs.send_message(QueueUrl=ours.queue_url(settings.dlq_name), MessageBody="{}")
+
+    other = AwsContext(Settings.from_env({**os.environ, **names, "STACK_NAME": "someone-else"}))
+    results = Stack(other, report=lambda line: None).down()
+    assert {r for r in results.values()} == {f"kept: not ours ({TAG_KEY}={settings.stack_name})"}
+    assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+
+    results = stack.down()
+    bucket = f"s3 bucket {ours.where.raw_bucket}"
+    assert results[bucket].startswith("kept: 1 object(s) outside raw-data/, athena-results/")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=ours.where.raw_bucket)["Contents"]] == ["notes/keep-me.txt"]
+    assert all(result.startswith("deleted") for label, result in results.items() if label != bucket)
+    s3.delete_object(Bucket=ours.where.raw_bucket, Key="notes/keep-me.txt")
+    s3.delete_bucket(Bucket=ours.where.raw_bucket)
+
+
+def test_plan_lists_the_same_resources_on_the_engine_and_on_real_aws(settings, names):
+    engine_stack = Stack(AwsContext(settings), report=lambda line: None)
+    aws, recorder = aws_target({k: v for k, v in names.items()}, region="eu-west-1")
+    EmptyAccount(aws)
+    aws_stack = Stack(aws, report=lambda line: None)
+    assert kinds_and_names(engine_stack) == kinds_and_names(aws_stack)
+    assert [s.action for s in engine_stack.plan()] == [s.action for s in aws_stack.plan()]
+    assert recorder.invalid == []
+
+
+def test_each_role_grants_exactly_what_its_function_calls(settings):
+    """Both handlers run here, in-process, on the engine's resources, with every path that calls AWS
+    taken (a bad record, a new partition, an alert, a publish that fails); each call is recorded."""
+    setup = AwsContext(settings)
+    stack = Stack(setup, report=lambda line: None)
+    stack.up()
+    try:
+        for mapping in (r for r in stack.resources if isinstance(r, Mapping)):
+            found = mapping.find(stack.run)
+            assert found is not None  # the test drives the functions itself
+            setup.client("lambda").update_event_source_mapping(UUID=found.detail["UUID"], Enabled=False)
+        function_env = {**os.environ, **settings.lambda_environment(
+            raw_bucket=setup.where.raw_bucket, dlq_url=setup.queue_url(settings.dlq_name),
+            topic_arn=setup.where.topic_arn, partial_batch_response=False)}
+
+        # process-ticks: 25 ticks of which one jumps 7 %, and one bad record.
+        aws, recorder = recorded(Settings.from_env(function_env))
+        ticks = [Tick("AAPL", f"2026-03-02T15:{n:02d}:00.000Z", Decimal(100 + n % 3 + (7 if n == 20 else 0)),
+                      Decimal(100), 10, "test") for n in range(25)]
+        payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad"]
+        event = {"Records": [{"kinesis": {"sequenceNumber": str(n), "partitionKey": "AAPL",
+                                          "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
+        answer = process.handle(event, process.build(aws, function_env))
+        assert (answer["stored"], answer["rejected"]) == (25, 1)
+        process_calls = recorder.actions
+
+        # trend-alerts: the stored items as stream images, and one unreadable image; then once more
+        # with a topic that is gone (the ledger claim is released).
+        aws, recorder = recorded(Settings.from_env(function_env))
+        items = setup.resource("dynamodb").Table(settings.table_name).scan()["Items"]
+        serialize = TypeSerializer().serialize
+        images = [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(n),
+                                                       "NewImage": {k: serialize(v) for k, v in item.items()}}}
+                  for n, item in enumerate(items)]
+        unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?"}}}}
+        answer = trends.handle({"Records": [*images, unreadable]}, trends.build(aws, function_env))
+        expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
+        assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
+        assert (answer["published"], answer["rejected"]) == (expected, 1)
+        gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
+        anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
+        setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
+            "alert_id": {"S": f"AAPL#{ticks[20].timestamp}#ANOMALY"}})
+        with pytest.raises(ClientError, match="NotFound|not exist"):
+            trends.handle({"Records": anomaly}, trends.build(aws, gone))
+        trend_calls = recorder.actions
+    finally:
+        stack.down()
+
+    for function, calls in ((settings.process_function_name, process_calls),
+                            (settings.trends_function_name, trend_calls)):
+        role = next(r for r in stack.resources if isinstance(r, Role) and r.function == function)
+        # The statements the trigger needs (Lambda's poller calls those) and the log group's aside.
+        trigger = [s for m in stack.resources if isinstance(m, Mapping) and m.function.name == function
+                   for s in m.grants(stack.run)]
+        statements = [s for s in role.policy(stack.run)["Statement"]
+                      if s not in trigger and not str(s["Resource"]).startswith("arn:aws:logs:")]
+        own = granted({"Statement": statements})
+        assert calls == own, f"{function}: called, not granted: {calls - own}; granted, never called: {own - calls}"

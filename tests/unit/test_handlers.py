@@ -1,0 +1,136 @@
+"""Both handlers on fakes, with events shaped as AWS documents them: what each returns to its trigger.
+
+A bad record is quarantined and the batch succeeds; any other failure fails the batch the way the
+engine understands: a partial batch response naming the first record where the engine honours it
+(AWS, LocalStack), an exception where it does not (MiniStack would skip a batch reported as failed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from stockpipe.lambdas.process_ticks import handler as process
+from stockpipe.lambdas.trend_alerts import handler as trends
+from tests.fakes import FakeArchive, FakeDeadLetters, FakePublisher, FakeTable
+
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/stock-market-stream"
+TABLE_STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/stock-market-data/stream/2026-11-30T00:00:00.000"
+
+
+def kinesis_event(*payloads: bytes) -> dict[str, Any]:
+    """A Kinesis event as the Lambda developer guide shows it."""
+    return {"Records": [{
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "AAPL",
+                    "sequenceNumber": f"4959031393265937165727419358064849707213600337390223{n:02d}",
+                    "data": base64.b64encode(payload).decode(), "approximateArrivalTimestamp": 1764460800.5},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": f"shardId-000000000000:4959031393265937165727419358064849707213600337390223{n:02d}",
+        "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/process-ticks-role",
+        "awsRegion": "us-east-1", "eventSourceARN": STREAM_ARN,
+    } for n, payload in enumerate(payloads)]}
+
+
+def tick(n: int, price: str = "100") -> bytes:
+    return json.dumps({"symbol": "AAPL", "timestamp": f"2026-03-02T15:{n:02d}:00Z", "price": float(price),
+                       "previous_close": 100, "volume": 10}).encode()
+
+
+def process_ports(store: Any = None, partial: bool = True) -> process.Ports:
+    return process.Ports(store=store or FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(),
+                         window=5, threshold_percent=Decimal(5), partial_batch_response=partial)
+
+
+class TableDown(FakeTable):
+    def put(self, items: Any) -> None:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                          "BatchWriteItem")
+
+
+def test_a_good_batch_reports_no_failure_and_its_counts():
+    ports = process_ports()
+    answer = process.handle(kinesis_event(tick(1), tick(2), b"not json"), ports)
+    assert answer["batchItemFailures"] == []
+    assert (answer["received"], answer["stored"], answer["rejected"]) == (3, 2, 1)
+    assert [r.reason.split(" (")[0] for r in ports.dead_letters.messages] == ["payload: not JSON"]
+
+
+def test_an_aws_error_reports_the_batch_from_its_first_record_where_the_engine_honours_it():
+    event = kinesis_event(tick(1), tick(2))
+    answer = process.handle(event, process_ports(TableDown()))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]}
+
+
+def test_an_aws_error_raises_where_the_engine_ignores_partial_responses():
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+        process.handle(kinesis_event(tick(1)), process_ports(TableDown(), partial=False))
+
+
+def stream_event(*prices: str) -> dict[str, Any]:
+    """A DynamoDB Streams event (NEW_IMAGE) as the Lambda developer guide shows it."""
+    return {"Records": [{
+        "eventID": f"c4ca4238a0b923820dcc509a6f75849{n}", "eventName": "INSERT", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": TABLE_STREAM_ARN,
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1764460800, "SequenceNumber": f"11100000000012345678{n:02d}",
+            "SizeBytes": 120, "StreamViewType": "NEW_IMAGE",
+            "Keys": {"symbol": {"S": "AAPL"}, "timestamp": {"S": f"2026-03-02T15:{n:02d}:00.000Z"}},
+            "NewImage": {"symbol": {"S": "AAPL"}, "timestamp": {"S": f"2026-03-02T15:{n:02d}:00.000Z"},
+                         "price": {"N": price}, "change_percent": {"N": "7"}, "anomaly": {"BOOL": True}},
+        },
+    } for n, price in enumerate(prices)]}
+
+
+class TopicDown(FakePublisher):
+    def publish_once(self, alert: Any) -> bool:
+        raise ClientError({"Error": {"Code": "NotFound", "Message": "Topic does not exist"}}, "Publish")
+
+
+def trend_ports(publisher: Any, partial: bool = True) -> trends.Ports:
+    return trends.Ports(history=FakeTable(), publisher=publisher, dead_letters=FakeDeadLetters(), short=5, long=20,
+                        partial_batch_response=partial)
+
+
+def test_trend_alerts_publishes_and_reports_no_failure():
+    publisher = FakePublisher()
+    answer = trends.handle(stream_event("107", "107.5"), trend_ports(publisher))
+    assert answer["batchItemFailures"] == [] and answer["published"] == 2
+    assert [a.signal.value for a in publisher.published] == ["ANOMALY", "ANOMALY"]
+
+
+def test_trend_alerts_reports_the_first_record_when_publishing_fails():
+    event = stream_event("107")
+    answer = trends.handle(event, trend_ports(TopicDown()))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["dynamodb"]["SequenceNumber"]}]}
+    with pytest.raises(ClientError):
+        trends.handle(event, trend_ports(TopicDown(), partial=False))
+
+
+def test_adapters_are_built_once_per_container(monkeypatch):
+    built = []
+    monkeypatch.setenv("TABLE_NAME", "t-ticks")
+    monkeypatch.setenv("RAW_BUCKET", "raw-bucket")
+    monkeypatch.setenv("DLQ_URL", "http://127.0.0.1:1/q")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    process.adapters.cache_clear()
+    monkeypatch.setattr(process, "AwsContext", lambda settings: built.append(settings) or _NoClients())
+    assert process.adapters() is process.adapters()
+    assert len(built) == 1
+    process.adapters.cache_clear()
+
+
+class _NoClients:
+    def client(self, service: str) -> object:
+        return object()
+
+    def resource(self, service: str) -> Any:
+        class Resource:
+            def Table(self, name: str) -> object:  # noqa: N802 - boto3's name
+                return object()
+        return Resource()
