@@ -4,6 +4,8 @@ it that Athena queries (the seeds' ``stock_data.stock_data_table``)."""
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -73,7 +75,7 @@ class Bucket(Resource):
 
     def _drift(self, run: Run) -> list[str]:
         s3, drift = run.aws.client("s3"), []
-        checks = (
+        checks: tuple[tuple[str, Callable[[], Any], tuple[str, ...]], ...] = (
             ("encryption", lambda: s3.get_bucket_encryption(Bucket=self.name)["ServerSideEncryptionConfiguration"],
              ("ServerSideEncryptionConfigurationNotFoundError",)),
             ("policy", lambda: json.loads(s3.get_bucket_policy(Bucket=self.name)["Policy"]), ("NoSuchBucketPolicy",)),
@@ -119,7 +121,7 @@ class Bucket(Resource):
     def _configure(self, run: Run, other_tags: list[tuple[str, str]]) -> None:
         s3 = run.aws.client("s3")
         tags = dict(other_tags) | run.tags
-        steps = (
+        steps: tuple[tuple[str, Callable[[], Any]], ...] = (
             ("tags", lambda: s3.put_bucket_tagging(
                 Bucket=self.name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})),
             # Raw market data is nobody's public business.
@@ -160,6 +162,9 @@ class Bucket(Resource):
 
 class _Glue(Resource):
     """Glue has no tags on tables; ownership is a parameter of the database and of the table."""
+
+    @abstractmethod
+    def _find(self, run: Run) -> Found | None: ...
 
     def find(self, run: Run) -> Found | None:
         try:

@@ -10,16 +10,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpipe.aws.context import AwsContext
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings, parse_symbols
+
+if TYPE_CHECKING:
+    from stockpipe.aws.stream import Outgoing
 
 log = logging.getLogger("stockpipe")
 
@@ -110,7 +113,7 @@ def cmd_replay_failed(args: argparse.Namespace, aws: AwsContext) -> int:
     return 1 if replayed.errors else 0
 
 
-def _source(args: argparse.Namespace, settings: Settings):
+def _source(args: argparse.Namespace, settings: Settings) -> Iterator[Outgoing]:
     from stockpipe.producer import sources
 
     symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
@@ -141,7 +144,7 @@ def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
     from stockpipe.producer import produce
     from stockpipe.producer.producer import FLUSH_SECONDS
 
-    records = _source(args, settings)
+    records: Iterable[Outgoing] = _source(args, settings)
     if args.source == "replay":
         records = list(records)  # reads and checks the whole file before sending anything
     rate = _rate(args, settings)
@@ -169,7 +172,7 @@ def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
     return 0
 
 
-def _progress(total: int | None):
+def _progress(total: int | None) -> Callable[[int | None], None]:
     """A progress bar on a terminal; a line every few seconds otherwise."""
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

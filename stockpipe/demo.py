@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -37,7 +37,7 @@ class DemoState:
     started: float = field(default_factory=time.monotonic)
     sent: int = 0
     first_alert_after: float | None = None
-    alerts: deque = field(default_factory=lambda: deque(maxlen=12))
+    alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=12))
     alert_count: int = 0
     status: PipelineStatus | None = None
     producer_error: str | None = None
@@ -65,8 +65,9 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
     if state.first_alert_after is not None:
         flow.append(f"   first alert after {state.first_alert_after:.1f}s", style="dim")
     table = Table(expand=True, box=None, header_style="bold")
-    for column, justify in (("symbol", "left"), ("price", "right"), ("chg %", "right"), ("SMA-5", "right"),
-                            ("SMA-20", "right"), (f"last {HISTORY} ticks", "left"), ("trend", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("symbol", "left"), ("price", "right"), ("chg %", "right"), ("SMA-5", "right"),
+                            ("SMA-20", "right"), (f"last {HISTORY} ticks", "left"), ("trend", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)
     for symbol in symbols:
         items = pipeline.table.latest(symbol, HISTORY)

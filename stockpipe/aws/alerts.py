@@ -56,7 +56,7 @@ class AlertPublisher:
         total, kwargs = 0, {"Select": "COUNT"}
         while True:
             page = self._ledger.scan(**kwargs)
-            total += page["Count"]
+            total += int(page["Count"])
             if "LastEvaluatedKey" not in page:
                 return total
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -98,7 +98,8 @@ def parse_alert_body(body: str) -> dict[str, Any]:
     data = json.loads(body, parse_float=Decimal)
     if isinstance(data, dict) and data.get("Type") == "Notification" and "Message" in data:
         try:
-            return json.loads(data["Message"], parse_float=Decimal)
+            inner: dict[str, Any] = json.loads(data["Message"], parse_float=Decimal)
+            return inner
         except ValueError:
             attributes = data.get("MessageAttributes", {})
             return {
@@ -106,4 +107,6 @@ def parse_alert_body(body: str) -> dict[str, Any]:
                 "signal": attributes.get("signal", {}).get("Value"),
                 "message": data["Message"],
             }
+    if not isinstance(data, dict):
+        raise ValueError(f"an alert is a JSON object, got {type(data).__name__}")
     return data

@@ -119,21 +119,24 @@ class OnFailureQueue:
 
     def read(self, batch: FailedBatch) -> list[dict[str, Any]]:
         """The batch's records, from the stream, in the shape Lambda hands the function."""
+        read: Callable[[str], dict[str, Any]]
+        sequence: Callable[[dict[str, Any]], str]
+        shape: Callable[[FailedBatch, dict[str, Any]], dict[str, Any]]
         if batch.source == "kinesis":
             client = self.aws.client("kinesis")
             iterator = client.get_shard_iterator(StreamARN=batch.stream_arn, ShardId=batch.shard_id,
                                                  ShardIteratorType="AT_SEQUENCE_NUMBER",
                                                  StartingSequenceNumber=batch.start)["ShardIterator"]
-            read = lambda it: client.get_records(ShardIterator=it, StreamARN=batch.stream_arn)  # noqa: E731
-            sequence = lambda record: record["SequenceNumber"]  # noqa: E731
+            read = lambda it: dict(client.get_records(ShardIterator=it, StreamARN=batch.stream_arn))  # noqa: E731
+            sequence = lambda record: str(record["SequenceNumber"])  # noqa: E731
             shape = self._kinesis_record
         else:
             client = self.aws.client("dynamodbstreams")
             iterator = client.get_shard_iterator(StreamArn=batch.stream_arn, ShardId=batch.shard_id,
                                                  ShardIteratorType="AT_SEQUENCE_NUMBER",
                                                  SequenceNumber=batch.start)["ShardIterator"]
-            read = lambda it: client.get_records(ShardIterator=it)  # noqa: E731
-            sequence = lambda record: record["dynamodb"]["SequenceNumber"]  # noqa: E731
+            read = lambda it: dict(client.get_records(ShardIterator=it))  # noqa: E731
+            sequence = lambda record: str(record["dynamodb"]["SequenceNumber"])  # noqa: E731
             shape = self._stream_record
         records: list[dict[str, Any]] = []
         end = int(batch.end)

@@ -68,7 +68,7 @@ class TickTable:
         total, kwargs = 0, {"Select": "COUNT"}
         while True:
             page = self._table.scan(**kwargs)
-            total += page["Count"]
+            total += int(page["Count"])
             if "LastEvaluatedKey" not in page:
                 return total
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
