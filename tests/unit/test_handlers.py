@@ -119,13 +119,16 @@ def test_adapters_are_built_once_per_container(monkeypatch):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     process.adapters.cache_clear()
-    monkeypatch.setattr(process, "AwsContext", lambda settings: built.append(settings) or _NoClients())
+    monkeypatch.setattr(process, "AwsContext", lambda settings: built.append(settings) or _NoClients(settings))
     assert process.adapters() is process.adapters()
     assert len(built) == 1
     process.adapters.cache_clear()
 
 
 class _NoClients:
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
     def client(self, service: str) -> object:
         return object()
 
