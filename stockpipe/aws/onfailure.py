@@ -124,10 +124,11 @@ class OnFailureQueue:
         shape: Callable[[FailedBatch, dict[str, Any]], dict[str, Any]]
         if batch.source == "kinesis":
             client = self.aws.client("kinesis")
-            iterator = client.get_shard_iterator(StreamARN=batch.stream_arn, ShardId=batch.shard_id,
+            # By name: every engine knows it (StreamARN parameters are recent).
+            iterator = client.get_shard_iterator(StreamName=batch.stream_arn.rsplit("/", 1)[-1], ShardId=batch.shard_id,
                                                  ShardIteratorType="AT_SEQUENCE_NUMBER",
                                                  StartingSequenceNumber=batch.start)["ShardIterator"]
-            read = lambda it: dict(client.get_records(ShardIterator=it, StreamARN=batch.stream_arn))  # noqa: E731
+            read = lambda it: dict(client.get_records(ShardIterator=it))  # noqa: E731
             sequence = lambda record: str(record["SequenceNumber"])  # noqa: E731
             shape = self._kinesis_record
         else:

@@ -5,7 +5,10 @@ what its function calls, and a batch AWS gave up on is replayed from the on-fail
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -13,7 +16,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.stream import Outgoing
+from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.domain import PricePoint, Tick, crossovers
 from stockpipe.lambdas.process_ticks import handler as process
 from stockpipe.lambdas.trend_alerts import handler as trends
@@ -22,6 +25,7 @@ from stockpipe.provision.functions import Mapping, Role
 from stockpipe.provision.model import TAG_KEY
 from stockpipe.provision.policies import granted
 from stockpipe.settings import Settings
+from tests.helpers import wait_for
 from tests.recording import EmptyAccount, Recorder, aws_target
 
 
@@ -163,3 +167,65 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
                       if s not in trigger and not str(s["Resource"]).startswith("arn:aws:logs:")]
         own = granted({"Statement": statements})
         assert calls == own, f"{function}: called, not granted: {calls - own}; granted, never called: {own - calls}"
+
+
+def on_failure_record(kind: str, stream_arn: str, shard: str, first: str, last: str, size: int,
+                      function_arn: str) -> str:
+    """An on-failure destination record, as the Lambda developer guide shows one."""
+    info = "KinesisBatchInfo" if kind == "kinesis" else "DDBStreamBatchInfo"
+    return json.dumps({
+        "requestContext": {"requestId": "c9b8fa9f-5a7f-4b5d-af9c-0c604cde93a5", "functionArn": function_arn,
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 6},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0", "timestamp": "2026-11-30T00:38:06.021Z",
+        info: {"shardId": shard, "startSequenceNumber": first, "endSequenceNumber": last,
+               "approximateArrivalOfFirstRecord": "2026-11-30T00:38:04.835Z",
+               "approximateArrivalOfLastRecord": "2026-11-30T00:38:05.580Z", "batchSize": size,
+               "streamArn": stream_arn},
+    })
+
+
+def test_replay_failed_puts_a_batch_aws_gave_up_on_through_again(pipeline, settings, names, tmp_path):
+    """As if AWS had given up on the middle one of three batches (its table write and its raw object
+    never happened, its position is in the on-failure queue): `stockpipe replay-failed` reads its
+    records back from the stream and stores each once."""
+    aws = pipeline.aws
+    ticks = [Tick("AAPL", f"2026-03-02T15:{n:02d}:00.000Z", Decimal(100 + n), Decimal(100), 10, "test")
+             for n in range(12)]
+    sender = KinesisSender(aws, settings.stream_name)
+    for batch, total in ((ticks[:1], 1), (ticks[1:11], 11), (ticks[11:], 12)):
+        sender.send([Outgoing.of(t) for t in batch])
+        wait_for(lambda: pipeline.status(full=False).table_items, lambda n, total=total: n == total,
+                 what=f"{total} ticks stored")
+    middle = ticks[1:11]
+    objects = [key for key in pipeline.archive.keys() if "T1501" in key]  # noqa: SIM118 - a method, not a dict
+    assert len(objects) == 1
+    aws.client("s3").delete_object(Bucket=pipeline.archive.bucket, Key=objects[0])
+    table = aws.resource("dynamodb").Table(settings.table_name)
+    for tick in middle:
+        table.delete_item(Key={"symbol": tick.symbol, "timestamp": tick.timestamp})
+    status = pipeline.status()
+    assert (status.table_items, status.raw_records) == (2, 2)
+
+    kinesis = aws.client("kinesis")
+    found = []
+    for shard in kinesis.list_shards(StreamName=settings.stream_name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(StreamName=settings.stream_name, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator)["Records"]
+        if records:
+            found.append((shard["ShardId"], records))
+    [(shard_id, records)] = found  # one symbol: one shard
+    lost = records[1:11]
+    aws.client("sqs").send_message(QueueUrl=aws.queue_url(settings.onfailure_queue_name), MessageBody=on_failure_record(
+        "kinesis", aws.where.stream_arn, shard_id, lost[0]["SequenceNumber"], lost[-1]["SequenceNumber"], 10,
+        aws.where.function_arn(settings.process_function_name)))
+    assert pipeline.status(full=False).failed_batches == 1
+
+    done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "replay-failed"], env={**os.environ, **names},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"✓ replayed kinesis {shard_id}" in done.stdout and "(10 records, RetryAttemptsExhausted)" in done.stdout
+    assert "1 failed batch(es), 10 record(s) replayed; 0 left" in done.stderr
+    status = pipeline.status()
+    assert (status.table_items, status.raw_records, status.raw_objects, status.failed_batches) == (12, 12, 3, 0)
