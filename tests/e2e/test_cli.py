@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from stockpipe.engine import free_port
 from tests.helpers import wait_for
-
 
 def stockpipe(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     # cwd is a scratch folder, so a developer's own .env never leaks into the test.
@@ -64,6 +65,54 @@ def test_unreachable_endpoint_is_one_line(engine, tmp_path):
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
     line = one_error_line(stockpipe("status", env=env, cwd=tmp_path))
     assert "cannot reach the AWS engine at AWS_ENDPOINT_URL=http://127.0.0.1:" in line
+
+
+@pytest.mark.parametrize("command", ["status", "init", "plan"])
+def test_an_endpoint_that_never_answers_fails_in_under_3_seconds(engine, tmp_path, command):
+    """A port that accepts connections and never answers (a hung engine): botocore's retries would
+    take half a minute; the first call to a target is one attempt with short timeouts."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        started = time.monotonic()
+        line = one_error_line(stockpipe(command, env=env, cwd=tmp_path))
+        elapsed = time.monotonic() - started
+    assert "cannot reach the AWS engine at AWS_ENDPOINT_URL=http://127.0.0.1:" in line
+    assert elapsed < 3, elapsed  # the whole command, interpreter start included (about 2 s here)
+
+
+def test_an_endpoint_from_dotenv_is_named_with_its_line(engine, tmp_path):
+    (tmp_path / ".env").write_text(f"# mine\nAWS_REGION=us-east-1\nAWS_ENDPOINT_URL=http://127.0.0.1:{free_port()}\n")
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    line = one_error_line(stockpipe("status", env=env, cwd=tmp_path))
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:" in line and "(from .env line 3)" in line
+
+
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("AWS_REGION", "us-east-1\n", "AWS_REGION='us-east-1\\n' is not an AWS region name"),
+    ("ALERT_EMAIL", "ops\u200b@example.com", "ALERT_EMAIL='ops\\u200b@example.com' contains the hidden character U+200B"),
+    ("TRENDS_FUNCTION_NAME", "t" * 60, "TRENDS_FUNCTION_NAME='" + "t" * 60 + "' is 60 characters; at most 59"),
+    ("LAMBDA_RUNTIME", "python3.10", "LAMBDA_RUNTIME='python3.10' is too old: the stockpipe zip imports only on python3.11"),
+])
+def test_a_setting_that_cannot_work_is_refused_at_start_naming_it(engine, tmp_path, variable, value, words):
+    started = time.monotonic()
+    line = one_error_line(stockpipe("init", env={**os.environ, variable: value}, cwd=tmp_path))
+    assert words in line
+    assert time.monotonic() - started < 3
+
+
+def test_plan_prints_the_target_and_every_resource_and_changes_nothing(pipeline, settings, names, tmp_path):
+    done = stockpipe("plan", env={**os.environ, **names, "SMA_LONG": "30"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("target: MiniStack") and f"at {settings.endpoint_url}" in lines[0]
+    assert f"stack '{names['STACK_NAME']}'" in lines[1]
+    assert "  ~ update    lambda function       " + settings.process_function_name in lines
+    assert "      ~ environment: SMA_LONG" in lines
+    assert lines[-1] == "plan: 2 to update, 17 unchanged"
+    again = stockpipe("plan", env={**os.environ, **names}, cwd=tmp_path)
+    assert again.stdout.splitlines()[-1] == "plan: 19 unchanged"  # the first plan changed nothing
 
 
 def test_wrong_region_names_the_region(pipeline, names, tmp_path):
