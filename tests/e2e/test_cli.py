@@ -9,12 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from stockpipe.domain import Tick, canonical_timestamp
 from stockpipe.engine import free_port
 from tests.helpers import wait_for
+from tests.reference import expected_alerts, frame
+
 
 def stockpipe(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     # cwd is a scratch folder, so a developer's own .env never leaks into the test.
@@ -42,8 +46,12 @@ def test_produce_replay_and_read_status_and_alerts(pipeline, settings, names, tm
     assert done.returncode == 0, done.stderr
     assert "sent 33 record(s)" in done.stderr
 
+    # The alerts an independent computation (pandas) predicts for the 31 valid rows.
+    valid = [Tick("AAPL", canonical_timestamp(row.split(",")[0]), Decimal(row.split(",")[2]), Decimal(100), 1, "replay")
+             for row in rows[1:32]]
+    expected = expected_alerts(frame(valid))
     status = wait_for(lambda: json.loads(stockpipe("status", "--json", env=env, cwd=tmp_path).stdout),
-                      lambda s: s["table_items"] == 31 and s["dead_letters"] == 2 and s["alerts_sent"] >= 1,
+                      lambda s: (s["table_items"], s["dead_letters"], s["alerts_sent"]) == (31, 2, len(expected)),
                       what="the replayed file processed")
     assert (status["stream_records"], status["raw_records"]) == (33, 31)
 
@@ -58,7 +66,8 @@ def test_produce_replay_and_read_status_and_alerts(pipeline, settings, names, tm
     assert alerts.returncode == 0, alerts.stderr
     parsed = [json.loads(line) for line in alerts.stdout.splitlines()]
     assert ("AAPL", "ANOMALY", "2026-03-02T15:00:00.000Z") in {(a["symbol"], a["signal"], a["timestamp"]) for a in parsed}
-    assert len(parsed) == status["alerts_sent"]
+    assert {(a["symbol"], a["signal"], a["timestamp"]) for a in parsed} == expected
+    assert len(parsed) == status["alerts_sent"] == len(expected)
 
 
 def test_unreachable_endpoint_is_one_line(engine, tmp_path):
