@@ -94,9 +94,9 @@ class Role(Resource):
 
     def settings(self, run: Run) -> dict[str, object]:
         statements = self.policy(run)["Statement"]
-        return {"trusts": "lambda.amazonaws.com", "policy": "; ".join(
+        return {"trusts": "lambda.amazonaws.com", "grants": [
             f"{', '.join(_as_list(s['Action']))} on {', '.join(_short(r) for r in _as_list(s['Resource']))}"
-            for s in statements)}
+            for s in statements]}
 
     def find(self, run: Run) -> Found | None:
         iam = run.aws.client("iam")

@@ -148,7 +148,12 @@ class Stack:
         for step in steps:
             self.report(f"  {SYMBOLS[step.action]} {step.action.value:<9} {step.resource.kind:<21} {step.resource.name}")
             for key, value in step.resource.settings(self.run).items():
-                self.report(f"      {key}: {value}")
+                if isinstance(value, list):
+                    self.report(f"      {key}:")
+                    for line in value:
+                        self.report(f"        {line}")
+                else:
+                    self.report(f"      {key}: {value}")
             for change in step.changes:
                 self.report(f"      ~ {change}")
             if step.reason:
