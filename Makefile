@@ -37,6 +37,7 @@ test-e2e: $(STAMP) ## end-to-end tests only
 lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check stockpipe services init lambdas tests scripts
 	$(BIN)/mypy --strict
+	$(BIN)/mypy --strict scripts
 
 bench: $(STAMP) ## measure the whole flow on a fresh embedded engine: rates, latency, memory
 	$(BIN)/stockpipe bench $(BENCH_ARGS)
