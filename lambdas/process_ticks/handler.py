@@ -23,6 +23,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from stockpipe import batches
 from stockpipe.aws.archive import RawArchive
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import AwsContext
@@ -86,14 +87,6 @@ def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:
     return records
 
 
-def failed_batch(first_sequence: str | None, error: Exception, partial_batch_response: bool) -> dict[str, Any]:
-    """The batch could not be finished: say so the way the engine understands (see the module doc)."""
-    if not partial_batch_response or not first_sequence:
-        raise error
-    log.error("batch failed, to be retried from record %s: %s: %s", first_sequence, type(error).__name__, error)
-    return {"batchItemFailures": [{"itemIdentifier": first_sequence}]}
-
-
 def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
     records = kinesis_records(event)
     try:
@@ -101,9 +94,9 @@ def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
                                window=ports.window, threshold_percent=ports.threshold_percent)
     except Exception as error:  # not a bad record (those are quarantined): the batch must be retried
         first = records[0].context.get("sequence_number") if records else None
-        return failed_batch(first, error, ports.partial_batch_response)
+        return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
     log.info(result.summary())
-    return {"batchItemFailures": [], **vars(result)}
+    return batches.succeeded(**vars(result))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from stockpipe import batches
 from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
@@ -87,14 +88,10 @@ def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
             ports.dead_letters.send(rejected)
         result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long)
     except Exception as error:  # an AWS failure, not bad input: the batch must be retried
-        records = event.get("Records") or [{}]
-        first = records[0].get("dynamodb", {}).get("SequenceNumber")
-        if not ports.partial_batch_response or not first:
-            raise
-        log.error("stream batch failed, to be retried from record %s: %s: %s", first, type(error).__name__, error)
-        return {"batchItemFailures": [{"itemIdentifier": first}]}
+        first = (event.get("Records") or [{}])[0].get("dynamodb", {}).get("SequenceNumber")
+        return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
     log.info("%s rejected=%d", result.summary(), len(rejected))
-    return {"batchItemFailures": [], **vars(result), "rejected": len(rejected)}
+    return batches.succeeded(**vars(result), rejected=len(rejected))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,0 +1,26 @@
+"""How a stream handler says its batch failed, on every engine (README, "When something fails").
+
+Where the engine honours partial batch responses (AWS, LocalStack: init sets the function's
+PARTIAL_BATCH_RESPONSE=true), the handler answers ``batchItemFailures`` naming the batch's first
+record: Lambda retries from there, bisects, and after the last retry records the batch's position
+in the on-failure queue. Where it does not (MiniStack skips a batch answered that way), the error is
+raised and the engine retries the batch until it succeeds. Either way nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+
+def succeeded(**counts: int) -> dict[str, Any]:
+    return {"batchItemFailures": [], **counts}
+
+
+def failed(first_record: str | None, error: Exception, *, partial_batch_response: bool,
+           log: logging.Logger) -> dict[str, Any]:
+    """The answer for a batch that could not be finished (re-raises ``error`` where it must)."""
+    if not partial_batch_response or not first_record:
+        raise error
+    log.error("batch failed, to be retried from record %s: %s: %s", first_record, type(error).__name__, error)
+    return {"batchItemFailures": [{"itemIdentifier": first_record}]}
