@@ -287,9 +287,10 @@ class Mapping(Resource):
         source = self.source_arn(run) or f"(the stream of {self.source.name}, once created)"
         engine = run.aws.engine
         ignored = "" if engine.honours_stream_failures else f" (ignored by {engine.name}: it retries forever)"
+        unused = "" if engine.honours_stream_failures else f" (never used by {engine.name})"
         return {"source": source, "batch size": self.batch_size, "window": f"{self.window} s",
                 "start": "TRIM_HORIZON", "retries": f"{self.retries}, bisecting on error{ignored}",
-                "max record age": f"{self.max_age} s", "on failure": self.on_failure.arn(run),
+                "max record age": f"{self.max_age} s", "on failure": self.on_failure.arn(run) + unused,
                 "partial batch response": "ReportBatchItemFailures"}
 
     def _current(self, run: Run) -> dict[str, Any] | None:
