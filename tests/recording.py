@@ -9,8 +9,10 @@ clients are stubbed with botocore's Stubber, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.model import OperationModel
@@ -68,17 +70,58 @@ class Recorder:
         return [op for op in self.operations if not op.split(":", 1)[1].startswith(reads)]
 
 
-def aws_target(env: dict[str, str] | None = None, region: str = "eu-west-1") -> tuple[AwsContext, Recorder]:
+def aws_target(env: dict[str, str] | None = None, region: str = "eu-west-1", *,
+               account: str | None = ACCOUNT) -> tuple[AwsContext, Recorder]:
     """An AwsContext for real AWS in ``region`` of account 123456789012, recording every call.
-    Stub its clients with ``stub(aws, service)`` before use: an unstubbed call fails."""
+    Stub its clients with ``stub(aws, service)`` before use: an unstubbed call fails.
+    ``account=None``: whoever answers STS is the account (``PlayedBy``)."""
     settings = Settings.from_env({"AWS_REGION": region, **(env or {})})
     assert settings.endpoint_url is None
     session = boto3.Session(region_name=region, aws_access_key_id="AKIAEXAMPLEEXAMPLE00",
                             aws_secret_access_key="example")
     recorder = Recorder().attach(session)
     aws = AwsContext(settings, session=session)
-    aws.__dict__["identity"] = Identity(ACCOUNT, "aws", f"arn:aws:iam::{ACCOUNT}:user/deployer")
+    if account:
+        aws.__dict__["identity"] = Identity(account, "aws", f"arn:aws:iam::{account}:user/deployer")
     return aws, recorder
+
+
+class PlayedBy:
+    """Real AWS played by an engine: each request botocore signed for AWS's own endpoint (the region's
+    host, virtual-host S3 addresses) is sent to the engine instead, with the same method, path,
+    headers and body. What init and teardown do on AWS then runs whole, every call recorded."""
+
+    def __init__(self, aws: AwsContext, engine_url: str) -> None:
+        import urllib3
+
+        self.engine = urlsplit(engine_url)
+        self.http = urllib3.PoolManager()
+        aws.session.events.register("before-send", self._send)
+
+    def _send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        url = urlsplit(request.url)
+        path = url.path or "/"
+        virtual = re.match(r"^(?P<bucket>[a-z0-9.-]+)\.s3[.-]", url.netloc)
+        if virtual:  # bucket.s3.eu-west-1.amazonaws.com/key -> engine/bucket/key
+            path = f"/{virtual['bucket']}{'' if path == '/' else path}"
+        target = urlunsplit((self.engine.scheme, self.engine.netloc, path, url.query, ""))
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        answer = self.http.request(request.method, target, body=body, headers=headers, retries=False,
+                                   redirect=False, preload_content=True)
+        return AWSResponse(target, answer.status, dict(answer.headers), _Raw(answer.data))
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self.data
 
 
 def stub(aws: AwsContext, service: str) -> Stubber:

@@ -26,7 +26,7 @@ from stockpipe.provision.model import TAG_KEY
 from stockpipe.provision.policies import granted
 from stockpipe.settings import Settings
 from tests.helpers import wait_for
-from tests.recording import EmptyAccount, Recorder, aws_target
+from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target
 
 
 def recorded(settings: Settings) -> tuple[AwsContext, Recorder]:
@@ -229,3 +229,27 @@ def test_replay_failed_puts_a_batch_aws_gave_up_on_through_again(pipeline, setti
     assert "1 failed batch(es), 10 record(s) replayed; 0 left" in done.stderr
     status = pipeline.status()
     assert (status.table_items, status.raw_records, status.raw_objects, status.failed_batches) == (12, 12, 3, 0)
+
+
+def test_init_plan_and_teardown_on_real_aws_played_by_the_engine(engine, names):
+    """The real-AWS path whole (a region with a location constraint, no endpoint anywhere), every
+    call recorded and valid for AWS's models; the engine answers in AWS's place."""
+    if engine.url is None:
+        pytest.skip("--engine aws runs the real thing; this plays AWS with an engine")
+    aws, recorder = aws_target(names, region="eu-west-1", account=None)
+    PlayedBy(aws, engine.url)
+    stack = Stack(aws, report=lambda line: None)
+    assert aws.describe().startswith("target: real AWS, account ")
+    stack.up()
+    assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+    results = stack.down()
+    assert all(result.startswith("deleted") for result in results.values()), results
+    assert [s.action for s in stack.plan()] == [Action.CREATE] * len(stack.resources)
+    assert recorder.invalid == []
+    bucket = next(c for c in recorder.calls if c.operation == "CreateBucket")
+    assert bucket.params["CreateBucketConfiguration"] == {"LocationConstraint": "eu-west-1"}
+    function = next(c for c in recorder.calls if c.operation == "CreateFunction")
+    assert function.params["Environment"]["Variables"]["PARTIAL_BATCH_RESPONSE"] == "true"
+    operations = set(recorder.operations)
+    assert {"kinesis:StartStreamEncryption", "s3:PutBucketEncryption", "s3:PutBucketPolicy", "sqs:DeleteQueue",
+            "lambda:DeleteEventSourceMapping", "iam:DeleteRole"} <= operations
