@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-e2e lint bench emulator init teardown status alerts query clean
+.PHONY: help install demo test test-unit test-e2e test-reliability lint bench emulator init teardown status alerts query clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,9 @@ test-unit: $(STAMP) ## unit tests only (no network)
 
 test-e2e: $(STAMP) ## end-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test-reliability: $(STAMP) ## the fault suite on the embedded engine, ending with its table of figures
+	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check stockpipe services init lambdas tests scripts

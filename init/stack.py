@@ -21,9 +21,9 @@ from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Res
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
+from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX
 
 Report = Callable[[str], None]
-ATHENA_RESULTS_PREFIX = "athena-results"
 
 
 def resources(aws: AwsContext) -> list[Resource]:
@@ -33,7 +33,8 @@ def resources(aws: AwsContext) -> list[Resource]:
     stream = Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards)
     ticks = Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE")
     ledger = Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),))
-    bucket = Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET", prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX))
+    bucket = Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
+                    prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX))
     database = GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE")
     glue_table = GlueTable("glue-table", s.athena_table, "ATHENA_TABLE", database=s.athena_database,
                            location=s.raw_location(aws.where.raw_bucket))
@@ -67,6 +68,7 @@ def resources(aws: AwsContext) -> list[Resource]:
             Need("ticks", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query")),
             Need("bucket", ("s3:PutObject",), within=f"{s.raw_prefix}/*"),
             Need("dlq", ("sqs:SendMessage",)),
+            Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
             Need("glue-table", ("glue:BatchCreatePartition",)),
         )),
         ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (
@@ -74,6 +76,7 @@ def resources(aws: AwsContext) -> list[Resource]:
             Need("ledger", ("dynamodb:PutItem", "dynamodb:DeleteItem")),
             Need("topic", ("sns:Publish",)),
             Need("dlq", ("sqs:SendMessage",)),
+            Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),
         )),
     )
     made: dict[str, Function] = {}

@@ -250,6 +250,9 @@ def cmd_dead_letters(args: argparse.Namespace, aws: AwsContext) -> int:
             print(json.dumps(message, sort_keys=True), flush=True)
         else:
             payload = message.get("payload", message.get("payload_base64", ""))
+            if "payload_s3" in message:  # too large for a message: kept whole in S3
+                payload = (f"{message['payload_excerpt']} (all {message['payload_bytes']} bytes: "
+                           f"{message['payload_s3']})")
             where = message.get("sequence_number") or message.get("event_id") or ""
             print(f"{message.get('stage', '?'):<14} {message.get('reason', '?')}\n"
                   f"{'':<14} payload: {payload[:200]}{'…' if len(payload) > 200 else ''}"

@@ -87,10 +87,6 @@ def process_batch(
             continue
         accepted[tick.id] = (tick, record)
 
-    # Quarantine first: if the queue is down we raise before anything is written, and the retry is clean.
-    if rejected:
-        dead_letters.send(rejected)
-        result.rejected = len(rejected)
 
     already = store.existing_ids([tick for tick, _ in accepted.values()]) if accepted else set()
     result.duplicates += len(already)
@@ -126,4 +122,9 @@ def process_batch(
     if items:
         store.put(items)
     result.stored = len(items)
+    # Quarantine last: a batch retried because a write above failed would otherwise quarantine its
+    # bad records once per attempt. Only a failing queue repeats them (and each carries its key).
+    if rejected:
+        dead_letters.send(rejected)
+        result.rejected = len(rejected)
     return result

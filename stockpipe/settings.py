@@ -28,6 +28,10 @@ ROLE_SUFFIX = "-role"
 FUNCTION_NAME_MAX = IAM_ROLE_NAME_MAX - len(ROLE_SUFFIX)
 # Every resource init creates carries the tag stockpipe:stack=<STACK_NAME>.
 STACK_TAG_KEY = "stockpipe:stack"
+# The raw bucket's other folders, besides RAW_PREFIX: Athena's results, and the payloads of dead
+# letters too large for a queue message. Teardown deletes these three and nothing else in it.
+ATHENA_RESULTS_PREFIX = "athena-results"
+QUARANTINE_PREFIX = "quarantine"
 # Where a variable was set, when not in the environment: {variable: ".env line 14"} (see stockpipe.dotenv).
 Sources = Mapping[str, str]
 
@@ -399,7 +403,7 @@ class Settings:
 
     def athena_output(self, bucket: str) -> str:
         """Athena's result files, beside the raw data but outside the table's folder."""
-        return f"s3://{bucket}/athena-results/"
+        return f"s3://{bucket}/{ATHENA_RESULTS_PREFIX}/"
 
     def lambda_environment(self, *, raw_bucket: str, dlq_url: str, topic_arn: str,
                            partial_batch_response: bool) -> dict[str, str]:

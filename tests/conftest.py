@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/e2e/" in item.nodeid:
+        if "tests/e2e/" in item.nodeid or "tests/reliability/" in item.nodeid:
             item.add_marker(pytest.mark.e2e)
 
 

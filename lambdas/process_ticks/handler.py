@@ -30,7 +30,7 @@ from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.processing import Archive, DeadLetters, RawRecord, TickStore, process_batch
-from stockpipe.settings import Settings, require
+from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
@@ -56,7 +56,7 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
     return Ports(
         store=TickTable(aws, env["TABLE_NAME"]),
         archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
-        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
+        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
         window=settings.moving_average_window,
         threshold_percent=Decimal(settings.anomaly_threshold_percent),
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",

@@ -26,7 +26,7 @@ from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.domain.ticks import Rejected
 from stockpipe.processing import DeadLetters
-from stockpipe.settings import Settings, require
+from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
 from stockpipe.trending import PriceHistory, Publisher, StoredTick, publish_alerts
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -47,12 +47,12 @@ class Ports:
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
     """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
-    env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL")
+    env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL", "RAW_BUCKET")
     settings = aws.settings
     return Ports(
         history=TickTable(aws, env["TABLE_NAME"]),
         publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
-        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"]),
+        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
         short=settings.sma_short,
         long=settings.sma_long,
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
@@ -84,9 +84,9 @@ def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected
 def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
     ticks, rejected = stored_ticks(event)
     try:
-        if rejected:
-            ports.dead_letters.send(rejected)
         result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long)
+        if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
+            ports.dead_letters.send(rejected)
     except Exception as error:  # an AWS failure, not bad input: the batch must be retried
         first = (event.get("Records") or [{}])[0].get("dynamodb", {}).get("SequenceNumber")
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)

@@ -2,45 +2,69 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
 from stockpipe.domain.ticks import Rejected
 
 SEND_BATCH_LIMIT = 10
+# SQS takes at most 256 KiB in one SendMessageBatch (1 MiB on AWS since 2025; LocalStack 4.14 and
+# MiniStack keep the old limit). A dead letter whose body would pass MAX_BODY keeps its payload in S3
+# instead (``overflow``) and carries where, its size, its SHA-256 and the first characters.
+BATCH_BYTES = 250 * 1024
+MAX_BODY = 64 * 1024
+EXCERPT = 512
 
 
 class DeadLetterQueue:
-    def __init__(self, aws: ClientSource, queue_url: str) -> None:
+    """``overflow``: (bucket, prefix) for payloads too large for a message."""
+
+    def __init__(self, aws: ClientSource, queue_url: str, overflow: tuple[str, str] | None = None) -> None:
         self.url = queue_url
         self._sqs = aws.client("sqs")
+        self._s3 = aws.client("s3") if overflow else None
+        self._overflow = overflow
+
+    def body(self, item: Rejected) -> str:
+        message = item.to_message()
+        body = json.dumps(message, sort_keys=True)
+        if len(body.encode()) <= MAX_BODY:
+            return body
+        if self._s3 is None or self._overflow is None:
+            raise RuntimeError(f"a dead letter of {len(body.encode())} bytes needs somewhere to keep its payload")
+        bucket, prefix = self._overflow
+        digest = hashlib.sha256(item.payload).hexdigest()
+        key = f"{prefix.strip('/')}/{item.stage}/{digest}.bin"
+        # Keyed by content: quarantining the same record again writes the same object.
+        self._s3.put_object(Bucket=bucket, Key=key, Body=item.payload, ContentType="application/octet-stream")
+        excerpt = item.payload[:EXCERPT].decode("utf-8", "replace")
+        small = {k: v for k, v in message.items() if k not in ("payload", "payload_base64")}
+        small.update(payload_s3=f"s3://{bucket}/{key}", payload_bytes=len(item.payload), payload_sha256=digest,
+                     payload_excerpt=excerpt)
+        return json.dumps(small, sort_keys=True)
 
     def send(self, rejected: Sequence[Rejected]) -> None:
-        pending = [(str(index), item) for index, item in enumerate(rejected)]
-        for start in range(0, len(pending), SEND_BATCH_LIMIT):
-            chunk = dict(pending[start : start + SEND_BATCH_LIMIT])
+        entries = [{
+            "Id": str(index),
+            "MessageBody": self.body(item),
+            "MessageAttributes": {
+                "stage": {"DataType": "String", "StringValue": item.stage},
+                "dead_letter_id": {"DataType": "String", "StringValue": item.key},
+            },
+        } for index, item in enumerate(rejected)]
+        for chunk in _chunks(entries):
+            pending = chunk
             for _attempt in range(5):
-                response = self._sqs.send_message_batch(
-                    QueueUrl=self.url,
-                    Entries=[
-                        {
-                            "Id": entry_id,
-                            "MessageBody": json.dumps(item.to_message(), sort_keys=True),
-                            "MessageAttributes": {
-                                "stage": {"DataType": "String", "StringValue": item.stage},
-                            },
-                        }
-                        for entry_id, item in chunk.items()
-                    ],
-                )
+                response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=pending)
                 failed = {entry["Id"] for entry in response.get("Failed", [])}
-                chunk = {entry_id: item for entry_id, item in chunk.items() if entry_id in failed}
-                if not chunk:
+                pending = [entry for entry in pending if entry["Id"] in failed]
+                if not pending:
                     break
-            if chunk:
-                raise RuntimeError(f"dead-letter queue refused {len(chunk)} message(s) after 5 attempts")
+            if pending:
+                raise RuntimeError(f"dead-letter queue refused {len(pending)} message(s) after 5 attempts")
 
     def count(self) -> int:
         attributes = self._sqs.get_queue_attributes(
@@ -72,7 +96,8 @@ class DeadLetterQueue:
                     receipts.append(message["ReceiptHandle"])
                     body = json.loads(message["Body"])
                     body["sent_at_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
-                    seen.setdefault(message["MessageId"], body)
+                    # A record quarantined twice (a retried batch whose queue failed) is shown once.
+                    seen.setdefault(body.get("dead_letter_id") or message["MessageId"], body)
         finally:
             for start in range(0, len(receipts), SEND_BATCH_LIMIT):
                 self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
@@ -80,3 +105,18 @@ class DeadLetterQueue:
                     for index, receipt in enumerate(receipts[start : start + SEND_BATCH_LIMIT])
                 ])
         return sorted(seen.values(), key=lambda body: body["sent_at_ms"])
+
+
+def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """At most 10 entries and BATCH_BYTES of bodies per SendMessageBatch."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        length = len(entry["MessageBody"].encode()) + 200  # attributes
+        if chunk and (len(chunk) == SEND_BATCH_LIMIT or size + length > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += length
+    if chunk:
+        yield chunk

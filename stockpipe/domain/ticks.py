@@ -8,6 +8,7 @@ indicator ties are exact, not float accidents.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -15,13 +16,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any
 
-# Yahoo-style symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, RDS.A
-SYMBOL_PATTERN = re.compile(r"^\^?[A-Z0-9][A-Z0-9.=\-]{0,14}$")
+# Yahoo-style symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, RDS.A (matched whole: no trailing newline).
+SYMBOL_PATTERN = re.compile(r"\^?[A-Z0-9][A-Z0-9.=\-]{0,14}")
 REQUIRED_FIELDS = ("symbol", "timestamp", "price")
 # Far above any real quote or volume, far below what DynamoDB can store (9.9E+125).
 MAX_NUMBER = Decimal("1e15")
+# The smallest non-zero magnitude a price may have (DynamoDB stores down to 1E-130; a quote has far
+# fewer decimals), and DynamoDB's precision: 38 significant digits.
+MIN_MAGNITUDE = Decimal("1e-12")
+MAX_DIGITS = 38
+# A tick is a few hundred bytes; anything much larger is not one (and would not fit DynamoDB's 400 KB
+# item, or a dead letter in SQS, if it were stored as it came).
+MAX_RECORD_BYTES = 64 * 1024
+MAX_TEXT = 64  # source: a short label
+# Timestamps between these sort correctly as text (four-digit years) and are plausible quotes.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class InvalidTick(ValueError):
@@ -39,24 +51,45 @@ def canonical_timestamp(value: Any) -> str:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise InvalidTick(f"timestamp: not ISO 8601: {value!r}") from None
+            raise InvalidTick(f"timestamp: not ISO 8601: {_short(value)}") from None
     else:
-        raise InvalidTick(f"timestamp: expected an ISO 8601 string, got {value!r}")
+        raise InvalidTick(f"timestamp: expected an ISO 8601 string, got {_short(value)}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the year 1
+        raise InvalidTick(f"timestamp: out of range: {_short(value)}") from None
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidTick(f"timestamp: must be between {EARLIEST.year} and {LATEST.year - 1}, got {_short(value)}")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for a reason: repr, cut to ``limit`` characters (a reason is one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _shown(value: Any) -> str:
     """A value as the user wrote it: 12.5, not Decimal('12.5')."""
-    return str(value) if isinstance(value, Decimal) else repr(value)
+    if isinstance(value, _Constant):
+        return value.name
+    return _short(str(value)).strip("'") if isinstance(value, Decimal) else _short(value)
+
+
+class _Constant:
+    """NaN, Infinity or -Infinity in the JSON: kept until the field it sits in is known, so the
+    reason names the field."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def _decimal(field: str, value: Any, *, positive: bool) -> Decimal:
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
         raise InvalidTick(f"{field}: expected a number, got {_shown(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, _Constant) or (isinstance(value, float) and not math.isfinite(value)):
         raise InvalidTick(f"{field}: must be a finite number, got {_shown(value)}")
     try:
         number = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(str(value))
@@ -68,6 +101,12 @@ def _decimal(field: str, value: Any, *, positive: bool) -> Decimal:
         raise InvalidTick(f"{field}: must be a positive number, got {_shown(value)}")
     if abs(number) > MAX_NUMBER:
         raise InvalidTick(f"{field}: must be a number below {MAX_NUMBER:.0e}, got {_shown(value)}")
+    if number and abs(number) < MIN_MAGNITUDE:
+        raise InvalidTick(f"{field}: must be 0 or at least {MIN_MAGNITUDE:.0e} in size, got {_shown(value)}")
+    # Counted as written, trailing zeros included: boto3 refuses to send more than 38 (Rounded).
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise InvalidTick(f"{field}: more than {MAX_DIGITS} significant digits (what DynamoDB keeps), "
+                          f"got {_shown(value)}")
     return number
 
 
@@ -81,9 +120,17 @@ def _volume(value: Any) -> int | None:
 
 
 def _symbol(value: Any) -> str:
-    if not isinstance(value, str) or not SYMBOL_PATTERN.match(value):
-        raise InvalidTick(f"symbol: expected an upper-case ticker like AAPL or BRK-B, got {value!r}")
+    if not isinstance(value, str) or not SYMBOL_PATTERN.fullmatch(value):
+        raise InvalidTick(f"symbol: expected an upper-case ticker like AAPL or BRK-B, got {_short(value)}")
     return value
+
+
+def _source(value: Any) -> str:
+    text = str(value)
+    if len(text) > MAX_TEXT or not text.isprintable():
+        raise InvalidTick(f"source: expected a short printable label (at most {MAX_TEXT} characters), "
+                          f"got {_short(value)}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -172,28 +219,36 @@ def tick_from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> 
         if previous_close in (None, "")
         else _decimal("previous_close", previous_close, positive=True),
         volume=_volume(data.get("volume")),
-        source=str(source or data.get("source") or "unknown"),
+        source=_source(source or data.get("source") or "unknown"),
     )
 
 
 def parse_tick(payload: bytes | str) -> Tick:
-    """Decode one raw record (as it sits in Kinesis) into a valid Tick, or raise InvalidTick."""
+    """Decode one raw record (as it sits in Kinesis) into a valid Tick, or raise InvalidTick.
+
+    Total: whatever the bytes, the only exception is InvalidTick, whose reason names the field at
+    fault (or ``payload`` when there is no field yet). A shard must never stall on input.
+    """
+    size = len(payload.encode("utf-8", "replace") if isinstance(payload, str) else payload)
+    if size > MAX_RECORD_BYTES:
+        raise InvalidTick(f"payload: {size} bytes, more than a tick may be ({MAX_RECORD_BYTES})")
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidTick("payload: not UTF-8 text") from None
+        except UnicodeDecodeError as error:
+            raise InvalidTick(f"payload: not UTF-8 text (byte {error.start})") from None
     try:
-        data = json.loads(payload, parse_float=Decimal, parse_constant=_reject_constant)
-    except InvalidTick:
-        raise
+        data = json.loads(payload, parse_float=Decimal, parse_constant=_Constant)
+    except RecursionError:
+        raise InvalidTick("payload: JSON nested too deeply") from None
     except ValueError as error:
         raise InvalidTick(f"payload: not JSON ({error.__class__.__name__}: {error})") from None
-    return tick_from_mapping(data)
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise InvalidTick(f"payload: {name} is not a number a tick may carry")
+    try:
+        return tick_from_mapping(data)
+    except InvalidTick:
+        raise
+    except Exception as error:  # noqa: BLE001 - a rule we did not foresee must still not stall the shard
+        raise InvalidTick(f"payload: cannot be read as a tick ({type(error).__name__}: {_short(str(error))})") from None
 
 
 @dataclass(frozen=True)
@@ -205,12 +260,19 @@ class Rejected:
     stage: str
     context: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """The same record quarantined again (a retried batch) has the same key: readers keep one."""
+        where = json.dumps(self.context, sort_keys=True, default=str)
+        return hashlib.sha256(b"\0".join((self.stage.encode(), where.encode(), self.payload))).hexdigest()[:32]
+
     def to_message(self) -> dict[str, Any]:
         try:
             text: str | None = self.payload.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        body: dict[str, Any] = {"reason": self.reason, "stage": self.stage, **self.context}
+        body: dict[str, Any] = {"dead_letter_id": self.key, "reason": self.reason, "stage": self.stage,
+                                **self.context}
         if text is not None:
             body["payload"] = text
         else:

@@ -1,28 +1,5 @@
-from __future__ import annotations
+"""The whole flow on a real engine: each test provisions its own resources (tests/flow_fixtures.py)."""
 
-import os
-from collections.abc import Iterator
+from tests.flow_fixtures import pipeline, settings
 
-import pytest
-
-from stockpipe.aws.context import AwsContext
-from stockpipe.provision import Stack
-from stockpipe.settings import Settings
-from stockpipe.status import Pipeline
-
-
-@pytest.fixture
-def settings(engine, names) -> Settings:
-    return Settings.from_env({**os.environ, **names})
-
-
-@pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    """Every resource created by init for this test, and removed after it."""
-    aws = AwsContext(settings)
-    stack = Stack(aws, report=lambda line: None)
-    stack.up()
-    try:
-        yield Pipeline(aws)
-    finally:
-        stack.down()
+__all__ = ["pipeline", "settings"]

@@ -25,7 +25,7 @@ INVALID = [
     (b"this is not json", "payload: not JSON"),
     (b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z"}', "missing field(s): price"),
     (b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:01Z", "price": -12.5}', "price: must be a positive number"),
-    (b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:02Z", "price": NaN}', "payload: NaN is not a number"),
+    (b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:02Z", "price": NaN}', "price: must be a finite number, got NaN"),
     (b'{"symbol": "AAPL", "timestamp": "not-a-time", "price": 10}', "timestamp: not ISO 8601"),
     (b'{"symbol": "aapl!", "timestamp": "2026-03-02T15:00:03Z", "price": 10}', "symbol: expected"),
 ]

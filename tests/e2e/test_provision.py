@@ -127,11 +127,12 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
         aws, recorder = recorded(Settings.from_env(function_env))
         ticks = [Tick("AAPL", f"2026-03-02T15:{n:02d}:00.000Z", Decimal(100 + n % 3 + (7 if n == 20 else 0)),
                       Decimal(100), 10, "test") for n in range(25)]
-        payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad"]
+        # A bad record, and one too large for a dead-letter message (its payload goes to S3).
+        payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad", b"x" * 100_000]
         event = {"Records": [{"kinesis": {"sequenceNumber": str(n), "partitionKey": "AAPL",
                                           "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
         answer = process.handle(event, process.build(aws, function_env))
-        assert (answer["stored"], answer["rejected"]) == (25, 1)
+        assert (answer["stored"], answer["rejected"]) == (25, 2)
         process_calls = recorder.actions
 
         # trend-alerts: the stored items as stream images, and one unreadable image; then once more
@@ -142,7 +143,7 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
         images = [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(n),
                                                        "NewImage": {k: serialize(v) for k, v in item.items()}}}
                   for n, item in enumerate(items)]
-        unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?"}}}}
+        unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?" * 90_000}}}}
         answer = trends.handle({"Records": [*images, unreadable]}, trends.build(aws, function_env))
         expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
         assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY

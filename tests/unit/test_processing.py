@@ -3,6 +3,8 @@
 import json
 from decimal import Decimal
 
+import pytest
+
 from stockpipe.domain import parse_tick
 from stockpipe.processing import RawRecord, process_batch
 from stockpipe.producer.sources import SyntheticMarket
@@ -33,7 +35,7 @@ def test_good_and_bad_records_are_split_and_nothing_is_lost():
     reasons = [m.reason for m in dlq.messages]
     assert reasons[0].startswith("payload: not JSON")
     assert reasons[1] == "price: must be a positive number, got -1"
-    assert reasons[2] == "payload: not UTF-8 text"
+    assert reasons[2] == "payload: not UTF-8 text (byte 0)"
     message = dlq.messages[0].to_message()
     assert message["payload"] == "{not json" and message["sequence_number"] == "b1"
     assert dlq.messages[2].to_message()["payload_base64"] == "/w=="
@@ -119,3 +121,22 @@ def test_an_engine_without_glue_is_asked_once_and_never_blocks_the_batch():
     assert catalog.register([("2026-03-02", "AAPL")]) == 0
     assert catalog.register([("2026-03-02", "MSFT")]) == 0
     assert glue.calls == 1
+
+
+def test_bad_records_are_quarantined_after_the_writes_so_a_retried_batch_repeats_none():
+    """The table write fails: the batch will be retried, and its bad record must not have been
+    quarantined yet (it would be once per attempt)."""
+    from botocore.exceptions import ClientError
+
+    class TableDown(FakeTable):
+        def put(self, items):  # noqa: ANN001
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "gone"}}, "BatchWriteItem")
+
+    dead_letters = FakeDeadLetters()
+    records = [RawRecord(b"{bad"), RawRecord(b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z", "price": 1}')]
+    with pytest.raises(ClientError):
+        process_batch(records, TableDown(), FakeArchive(), dead_letters, window=5, threshold_percent=Decimal(5))
+    assert dead_letters.messages == []
+    table = FakeTable()
+    result = process_batch(records, table, FakeArchive(), dead_letters, window=5, threshold_percent=Decimal(5))
+    assert (result.stored, result.rejected, len(dead_letters.messages)) == (1, 1, 1)

@@ -6,6 +6,7 @@ import pytest
 
 from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, parse_tick
 from stockpipe.domain.ticks import dumps
+from tests.poison import POISON
 
 
 def test_a_valid_tick_round_trips_exactly():
@@ -40,7 +41,7 @@ def test_timestamps_become_fixed_width_utc(value, expected):
         (b'{"price": 1}', "missing field(s): symbol, timestamp"),
         (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": -3}', "price: must be a positive"),
         (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": 0}', "price: must be a positive"),
-        (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": NaN}', "NaN is not a number"),
+        (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": NaN}', "price: must be a finite number, got NaN"),
         (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": Infinity}', "Infinity"),
         (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": "1e999999"}', "price: must be a number below"),
         (b'{"symbol": "AAPL", "timestamp": "2026-01-05T14:30:00Z", "price": true}', "price: expected a number"),
@@ -59,6 +60,14 @@ def test_bad_records_are_rejected_with_the_field_named(payload, reason):
     with pytest.raises(InvalidTick) as caught:
         parse_tick(payload)
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(("kind", "payload", "reason"), POISON, ids=[kind for kind, _, _ in POISON])
+def test_no_record_escapes_validation_and_each_reason_names_what_is_wrong(kind, payload, reason):
+    with pytest.raises(InvalidTick) as caught:
+        parse_tick(payload)
+    assert str(caught.value).startswith(reason)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200  # one short line
 
 
 @pytest.mark.parametrize("symbol", ["AAPL", "BRK-B", "^GSPC", "EURUSD=X", "RDS.A", "7203.T"])

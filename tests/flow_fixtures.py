@@ -1,0 +1,30 @@
+"""Fixtures of the tiers that drive the real flow on an engine (tests/e2e, tests/reliability)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from stockpipe.aws.context import AwsContext
+from stockpipe.provision import Stack
+from stockpipe.settings import Settings
+from stockpipe.status import Pipeline
+
+
+@pytest.fixture
+def settings(engine, names) -> Settings:
+    return Settings.from_env({**os.environ, **names})
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
+    """Every resource created by init for this test, and removed after it."""
+    aws = AwsContext(settings)
+    stack = Stack(aws, report=lambda line: None)
+    stack.up()
+    try:
+        yield Pipeline(aws)
+    finally:
+        stack.down()
