@@ -177,17 +177,24 @@ class Stack:
             raise ProvisionError(f"{len(refused)} resource(s) are not ours to use, nothing was changed: "
                                  + refused[0].reason)
         outcome = Outcome()
+        created: set[str] = set()
         for planned in steps:
             resource = planned.resource
             # Find again: an earlier step may have changed what this one sees (a role's policy, a stream ARN).
             step = planned if planned.action in (Action.SKIP, Action.CREATE) else decide(
                 resource, resource.find(self.run), self.run.stack)
+            if isinstance(resource, Mapping) and resource.source.key in created and step.found is not None:
+                # Its stream was deleted and made again: the old trigger reads a stream that is gone.
+                resource.delete(self.run, step.found)
+                resource.wait_gone(self.run)
+                step = Step(resource, Action.CREATE, ("its source was made again",))
             if step.action is Action.SKIP:
                 outcome.skipped.append(resource.label)
                 self.report(f"  - {resource.kind:<21} {resource.name} (skipped: {step.reason})")
                 continue
             if step.action is Action.CREATE:
                 resource.create(self.run)
+                created.add(resource.key)
                 outcome.created.append(resource.label)
             elif step.action is Action.UPDATE:
                 assert step.found is not None

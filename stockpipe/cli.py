@@ -116,16 +116,27 @@ def cmd_replay_failed(args: argparse.Namespace, aws: AwsContext) -> int:
 def _source(args: argparse.Namespace, settings: Settings) -> Iterator[Outgoing]:
     from stockpipe.producer import sources
 
-    symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
+    symbols = _symbols(args.symbols, settings)
     if args.source == "synthetic":
         seed = args.seed if args.seed is not None else settings.producer_seed
         return sources.synthetic(symbols, seed, args.count, rate=_rate(args, settings))
     if args.source == "replay":
-        if not args.file:
-            raise UsageError("--source replay needs --file CSV")
-        return sources.replay(Path(args.file))
+        return sources.replay(Path(args.file), checked=True)
+    if args.source == "unsent":
+        from stockpipe.producer.unsent import open_unsent
+
+        return open_unsent(Path(args.file))
     interval = args.interval or settings.producer_interval
     return sources.yahoo(symbols, interval, args.count)
+
+
+def _symbols(given: str | None, settings: Settings) -> tuple[str, ...]:
+    """--symbols, or PRODUCER_SYMBOLS when it is not given; given but empty is a mistake, not the default."""
+    if given is None:
+        return settings.producer_symbols
+    if not given.strip(" ,"):
+        raise UsageError("--symbols is empty: give a comma-separated list such as AAPL,MSFT, or leave it out")
+    return parse_symbols(given)
 
 
 def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
@@ -141,29 +152,49 @@ def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
 def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     from stockpipe.aws.stream import DeliveryError, KinesisSender
-    from stockpipe.producer import produce
-    from stockpipe.producer.producer import FLUSH_SECONDS
+    from stockpipe.producer import ProduceStats, produce
+    from stockpipe.producer.producer import FLUSH_SECONDS, Interrupted
+    from stockpipe.producer.sources import check_replay
+    from stockpipe.producer.unsent import open_unsent, save_unsent
 
-    records: Iterable[Outgoing] = _source(args, settings)
-    if args.source == "replay":
-        records = list(records)  # reads and checks the whole file before sending anything
-    rate = _rate(args, settings)
+    if args.count is not None and args.count <= 0:
+        raise UsageError(f"--count {args.count}: give a number of ticks above 0 (or leave it out to run until Ctrl-C)")
+    if args.rate is not None and args.rate < 0:
+        raise UsageError(f"--rate {args.rate:g}: give ticks per second above 0 (or 0 for as fast as Kinesis takes them)")
+    if args.source in ("replay", "unsent") and not args.file:
+        raise UsageError(f"--source {args.source} needs --file")
+    # The stream first: a mistyped name or region fails in a second, not after reading a large file.
     sender = KinesisSender(aws, settings.stream_name)
     sender.check()
-    total = len(records) if isinstance(records, list) else args.count
+    total: int | None = args.count
+    if args.source == "replay":
+        total = check_replay(Path(args.file))  # the file's shape, read once in constant memory
+    elif args.source == "unsent":
+        total = sum(1 for _ in open_unsent(Path(args.file)))
+    records: Iterable[Outgoing] = _source(args, settings)
+    rate = _rate(args, settings)
     print(f"streaming to {settings.stream_name} ({args.source}"
           f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)
     progress = _progress(total)
+    delivered = [0]
+
+    def on_sent(stats: ProduceStats) -> None:
+        delivered[0] = stats.sent
+        progress(stats.sent)
+
     try:
         # yfinance yields a few quotes per poll, then sleeps: send them at once, not at the next poll.
-        stats = produce(records, sender, rate=rate, on_sent=lambda s: progress(s.sent),
-                        max_batch_delay=0 if args.source == "yfinance" else FLUSH_SECONDS)
+        stats = produce(records, sender, rate=rate, on_sent=on_sent,
+                        max_batch_delay=0 if args.source == "yfinance" else FLUSH_SECONDS,
+                        finite=total is not None)
     except DeliveryError as error:
-        spool = Path(f"stockpipe-unsent-{int(time.time())}.jsonl")
-        spool.write_bytes(b"".join(record.data + b"\n" for record in error.unsent))
-        raise UsageError(f"{error}; the {len(error.unsent)} unsent record(s) are saved in {spool}") from None
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
+        spool = save_unsent(error.unsent)
+        raise UsageError(f"{error}; {delivered[0]} record(s) were sent, the {len(error.unsent)} unsent are saved in {spool}: "
+                         f"stockpipe produce --source unsent --file {spool} sends them again") from None
+    except Interrupted as interrupted:
+        kept = f"; {len(interrupted.unsent)} unsent record(s) saved in {save_unsent(interrupted.unsent)}" \
+            if interrupted.unsent else ""
+        print(f"\nstopped{kept}", file=sys.stderr)
         return 130
     finally:
         progress(None)
@@ -330,7 +361,7 @@ def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
 
     from stockpipe.bench import print_figures, run_bench
 
-    symbols = parse_symbols(args.symbols) if args.symbols else settings.producer_symbols
+    symbols = _symbols(args.symbols, settings)
     figures = run_bench(settings, ticks=args.ticks, symbols=symbols, timeout=args.timeout)
     if args.json:
         print(json.dumps(asdict(figures), sort_keys=True))
@@ -377,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_replay_failed)
 
     p = sub.add_parser("produce", help="stream ticks into Kinesis")
-    p.add_argument("--source", choices=["synthetic", "replay", "yfinance"], default="synthetic")
-    p.add_argument("--file", help="CSV for --source replay: timestamp,symbol,price,volume[,previous_close]")
+    p.add_argument("--source", choices=["synthetic", "replay", "yfinance", "unsent"], default="synthetic")
+    p.add_argument("--file", help="CSV for --source replay: timestamp,symbol,price,volume[,previous_close]; "
+                   "for --source unsent, a stockpipe-unsent-*.jsonl file a failed run saved")
     p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
     p.add_argument("--rate", type=float, help="records per second (default PRODUCER_RATE; 0 = as fast as possible)")
     p.add_argument("--count", type=int, help="stop after this many ticks (synthetic, yfinance)")

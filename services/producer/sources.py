@@ -132,9 +132,10 @@ def _number_or_text(text: str) -> Decimal | str | None:
         return text
 
 
-def replay(path: Path, stats: ReplayStats | None = None) -> Iterator[Outgoing]:
+def replay(path: Path, stats: ReplayStats | None = None, *, checked: bool = False) -> Iterator[Outgoing]:
     """Rows of a CSV (header ``timestamp,symbol,price,volume`` and optional ``previous_close``), in
-    file order. The file's shape is checked up front (SourceError names file and line). A row
+    file order, streamed in constant memory: a first pass checks the file's shape (SourceError names
+    file and line; ``checked=True`` when the caller made it with check_replay), the second sends. A row
     whose values are invalid is still sent, as it is, so that the pipeline quarantines it in the
     dead-letter queue with its reason: every row ends up stored or dead-lettered.
 
@@ -142,7 +143,9 @@ def replay(path: Path, stats: ReplayStats | None = None) -> Iterator[Outgoing]:
     an earlier day in the file (none on the first day: no change, no anomaly).
     """
     stats = stats if stats is not None else ReplayStats()
-    rows = _read_replay(path)
+    if not checked:  # a malformed file yields nothing: its shape is read through first
+        check_replay(path)
+    rows = _replay_rows(path)
     last_price: dict[str, tuple[str, Decimal]] = {}  # symbol -> (date, price)
     close_before: dict[tuple[str, str], Decimal] = {}  # (symbol, date) -> previous close
     for line_number, row in rows:
@@ -171,20 +174,26 @@ def replay(path: Path, stats: ReplayStats | None = None) -> Iterator[Outgoing]:
         yield Outgoing.of(tick)
 
 
-def _read_replay(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines, decoded one by one: a file of any size is read in constant memory, and a
+    byte that is not UTF-8 is named with its line."""
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file") from None
     except OSError as error:
         raise SourceError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        # Decoded whole (not read_text's chunks), so that the error's offset is in the file and names a line.
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise SourceError(f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02X})") from None
-    reader = csv.DictReader(text.splitlines())
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise SourceError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[error.start]:02X})") from None
+
+
+def _replay_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of each data row, streamed; the file's shape checked as it goes."""
+    reader = csv.DictReader(_lines(path))
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [column for column in REPLAY_COLUMNS if column not in header]
     if missing:
@@ -192,7 +201,7 @@ def _read_replay(path: Path) -> list[tuple[int, dict[str, str]]]:
             f"{path}:1: header must be {','.join(REPLAY_COLUMNS)}[,previous_close]; missing {', '.join(missing)}"
         )
     reader.fieldnames = header
-    rows: list[tuple[int, dict[str, str]]] = []
+    rows = 0
     for row in reader:
         line = reader.line_num
         if None in row:
@@ -201,10 +210,16 @@ def _read_replay(path: Path) -> list[tuple[int, dict[str, str]]]:
             raise SourceError(f"{path}:{line}: fewer fields than the header's {len(header)}")
         if not any(value.strip() for value in row.values()):
             continue
-        rows.append((line, row))
+        rows += 1
+        yield line, row
     if not rows:
         raise SourceError(f"{path}: no data rows after the header")
-    return rows
+
+
+def check_replay(path: Path) -> int:
+    """Read the whole file once, in constant memory, and return its number of data rows; raises
+    SourceError (file and line) before anything is sent when its shape is wrong."""
+    return sum(1 for _ in _replay_rows(path))
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from stockpipe.aws.context import ClientSource
@@ -95,12 +95,18 @@ class KinesisSender:
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code not in RETRYABLE_CODES:
-                    raise
+                    # Not transient (the stream is gone, access denied): no retry, but the records are
+                    # named, so that the caller keeps them.
+                    message = error.response.get("Error", {}).get("Message", "")
+                    raise DeliveryError(f"{len(pending)} record(s) not delivered to stream {self.stream_name} "
+                                        f"({code}: {message})", pending) from error
                 last_problem = code
             except (BotoConnectionError, HTTPClientError) as error:
-                # Connection refused/reset, timeouts: the engine may be restarting. Other BotoCoreErrors
-                # (no credentials, bad parameters) are not transient and propagate at once.
+                # Connection refused/reset, timeouts: the engine may be restarting.
                 last_problem = f"{type(error).__name__}: {error}"
+            except BotoCoreError as error:  # no credentials, bad parameters: not transient
+                raise DeliveryError(f"{len(pending)} record(s) not delivered to stream {self.stream_name} "
+                                    f"({type(error).__name__}: {error})", pending) from error
             else:
                 failed = [
                     (record, entry)

@@ -135,7 +135,7 @@ def test_missing_resources_say_run_init(engine, names, tmp_path):
     assert "run 'stockpipe init'" in line
 
 
-def test_malformed_replay_file_is_one_line_naming_file_and_line(engine, names, tmp_path):
+def test_malformed_replay_file_is_one_line_naming_file_and_line(pipeline, names, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,symbol,price\n2026-03-02T14:00:00Z,AAPL,1\n")
     line = one_error_line(stockpipe("produce", "--source", "replay", "--file", str(bad),

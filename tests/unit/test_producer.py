@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from stockpipe.aws.stream import DeliveryError, KinesisSender, Outgoing
 from stockpipe.producer import ProduceStats, produce
+from stockpipe.producer.producer import Interrupted
 from tests.fakes import Clients
 
 STREAM = "ticks"
@@ -104,15 +105,16 @@ def test_given_records_when_sent_then_each_carries_its_partition_key():
     assert seen == [[{"Data": b"a", "PartitionKey": "AAPL"}, {"Data": b"m", "PartitionKey": "MSFT"}]]
 
 
-def test_given_a_non_retryable_client_error_when_sent_then_it_propagates_at_once():
+def test_given_a_non_retryable_client_error_when_sent_then_it_fails_at_once_naming_every_record():
     batch = records(3)
     kinesis = FakeKinesis(client_error("ResourceNotFoundException")).knows(batch)
     sender, waits = sender_for(kinesis)
 
-    with pytest.raises(ClientError) as error:
+    with pytest.raises(DeliveryError) as error:
         sender.send(batch)
 
-    assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert "ResourceNotFoundException" in str(error.value)
+    assert error.value.unsent == batch  # the stream is gone: every record is kept by the caller
     assert len(kinesis.calls) == 1
     assert waits == []
 
@@ -149,14 +151,15 @@ def test_given_the_engine_unreachable_for_a_while_when_sent_then_the_call_is_ret
     assert waits == [0.2, 0.4]
 
 
-def test_given_no_credentials_when_sent_then_it_propagates_at_once_instead_of_being_retried():
+def test_given_no_credentials_when_sent_then_it_fails_at_once_instead_of_being_retried_keeping_the_records():
     batch = records(1)
     kinesis = FakeKinesis(NoCredentialsError()).knows(batch)
     sender, waits = sender_for(kinesis)
 
-    with pytest.raises(NoCredentialsError):
+    with pytest.raises(DeliveryError, match="NoCredentialsError") as error:
         sender.send(batch)
 
+    assert error.value.unsent == batch
     assert len(kinesis.calls) == 1
     assert waits == []
 
@@ -395,3 +398,44 @@ def test_given_a_source_that_pauses_between_polls_then_what_it_yielded_is_sent_b
     produce(polls(), sender, rate=None, clock=clock, max_batch_delay=0)
 
     assert sent_before_pause == ["r0", "r1"]
+
+
+class StreamVanishes:
+    """Takes ``ok`` batches, then answers as a deleted stream does for every later one."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok, self.delivered = ok, []  # type: ignore[var-annotated]
+
+    def send(self, batch: Sequence[Outgoing]) -> int:
+        if self.ok == 0:
+            raise DeliveryError(f"{len(batch)} record(s) not delivered (ResourceNotFoundException)", list(batch))
+        self.ok -= 1
+        self.delivered.extend(batch)
+        return len(batch)
+
+
+def test_given_the_stream_vanishes_mid_run_then_a_finite_source_keeps_every_undelivered_record():
+    sent = records(1700)
+    sender = StreamVanishes(ok=2)
+
+    with pytest.raises(DeliveryError) as error:
+        produce(sent, sender, clock=FakeClock(), finite=True)
+
+    assert len(sender.delivered) == 1000
+    assert error.value.unsent == sent[1000:]  # the failed batch of 500 and the 200 never read: all kept
+    assert "200 later record(s) not sent" in str(error.value)
+    assert sender.delivered + error.value.unsent == sent
+
+
+def test_given_ctrl_c_mid_run_then_what_was_read_and_the_rest_of_a_finite_source_are_kept():
+    sent = records(10)
+    sender = RecordingSender(FakeClock())
+
+    def source() -> Iterator[Outgoing]:
+        yield from sent[:4]
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as stopped:
+        produce(source(), sender, clock=FakeClock(), finite=True)
+    assert labels(stopped.value.unsent) == [f"r{n}" for n in range(4)]  # read, never sent
+    assert sender.batches == []
