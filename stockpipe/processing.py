@@ -27,7 +27,7 @@ class RawRecord:
 
 
 class TickStore(Protocol):
-    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]: ...
+    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]: ...
     def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]: ...
     def put(self, items: Sequence[dict[str, Any]]) -> None: ...
 
@@ -74,26 +74,32 @@ def process_batch(
     threshold_percent: Decimal,
 ) -> BatchResult:
     result = BatchResult(received=len(records))
-    accepted: dict[str, tuple[Tick, RawRecord]] = {}
+    valid: list[tuple[Tick, RawRecord]] = []
     rejected: list[Rejected] = []
     for record in records:
         try:
-            tick = parse_tick(record.data)
+            valid.append((parse_tick(record.data), record))
         except InvalidTick as error:
             rejected.append(Rejected(str(error), record.data, STAGE, record.context))
-            continue
-        if tick.id in accepted:
+
+    # One instant of one symbol has one price: the stored one, else the first in the batch. The same
+    # price again is a duplicate (a resend, a redelivery); another price is a conflicting repeat,
+    # quarantined with both prices (which one is true is not ours to guess).
+    firsts = list({tick.id: tick for tick, _ in reversed(valid)}.values())
+    stored = store.stored_prices(firsts) if firsts else {}
+    standing: dict[str, Decimal] = dict(stored)
+    accepted: dict[str, tuple[Tick, RawRecord]] = {}
+    for tick, record in valid:
+        price = standing.get(tick.id)
+        if price is None:
+            standing[tick.id] = tick.price
+            accepted[tick.id] = (tick, record)
+        elif price == tick.price:
             result.duplicates += 1
-            continue
-        accepted[tick.id] = (tick, record)
-
-
-    already = store.existing_ids([tick for tick, _ in accepted.values()]) if accepted else set()
-    result.duplicates += len(already)
-    fresh = sorted(
-        (pair for tick_id, pair in accepted.items() if tick_id not in already),
-        key=lambda pair: (pair[0].symbol, pair[0].timestamp),
-    )
+        else:
+            where = "stored" if tick.id in stored else "earlier in this batch"
+            rejected.append(Rejected(_conflict(tick, price, where), record.data, STAGE, record.context))
+    fresh = sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp))
 
     by_partition: dict[tuple[str, str], list[tuple[Tick, RawRecord]]] = defaultdict(list)
     for tick, record in fresh:
@@ -128,3 +134,8 @@ def process_batch(
         dead_letters.send(rejected)
         result.rejected = len(rejected)
     return result
+
+
+def _conflict(tick: Tick, price: Decimal, where: str) -> str:
+    return (f"price: conflicting repeat of {tick.symbol} at {tick.timestamp}: {price.normalize():f} {where}, "
+            f"{tick.price.normalize():f} in this record (the first stands)")

@@ -29,8 +29,8 @@ class FakeTable:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
 
-    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]:
-        return {t.id for t in ticks if (t.symbol, t.timestamp) in self.items}
+    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]:
+        return {t.id: self.items[(t.symbol, t.timestamp)]["price"] for t in ticks if (t.symbol, t.timestamp) in self.items}
 
     def _series(self, symbol: str) -> list[dict[str, Any]]:
         return [self.items[key] for key in sorted(self.items) if key[0] == symbol]

@@ -20,22 +20,23 @@ class TickTable:
         self._dynamodb = aws.resource("dynamodb")
         self._table = self._dynamodb.Table(name)
 
-    def existing_ids(self, ticks: Sequence[Tick]) -> set[str]:
-        """Which of these ticks are already stored (a redelivered batch, a producer retry)."""
-        found: set[str] = set()
+    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]:
+        """The stored price of each of these ticks that is already stored (a redelivered batch, a
+        producer retry, or a conflicting repeat), by tick id."""
+        found: dict[str, Decimal] = {}
         keys = [{"symbol": t.symbol, "timestamp": t.timestamp} for t in ticks]
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
                 self.name: {
                     "Keys": keys[start : start + BATCH_GET_LIMIT],
-                    "ProjectionExpression": "#s, #t",
-                    "ExpressionAttributeNames": {"#s": "symbol", "#t": "timestamp"},
+                    "ProjectionExpression": "#s, #t, #p",
+                    "ExpressionAttributeNames": {"#s": "symbol", "#t": "timestamp", "#p": "price"},
                 }
             }
             while request:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.name, []):
-                    found.add(f"{item['symbol']}#{item['timestamp']}")
+                    found[f"{item['symbol']}#{item['timestamp']}"] = Decimal(item["price"])
                 request = response.get("UnprocessedKeys") or {}
         return found
 

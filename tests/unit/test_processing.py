@@ -140,3 +140,21 @@ def test_bad_records_are_quarantined_after_the_writes_so_a_retried_batch_repeats
     table = FakeTable()
     result = process_batch(records, table, FakeArchive(), dead_letters, window=5, threshold_percent=Decimal(5))
     assert (result.stored, result.rejected, len(dead_letters.messages)) == (1, 1, 1)
+
+
+def test_a_conflicting_repeat_is_quarantined_naming_both_prices_and_the_first_stands():
+    table, dead_letters = FakeTable(), FakeDeadLetters()
+    first = b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z", "price": 101}'
+    same = b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z", "price": 101.0}'
+    other = b'{"symbol": "AAPL", "timestamp": "2026-03-02T15:00:00Z", "price": 99}'
+    result = process_batch([RawRecord(first), RawRecord(same), RawRecord(other)], table, FakeArchive(), dead_letters,
+                           window=5, threshold_percent=Decimal(5))
+    assert (result.stored, result.duplicates, result.rejected) == (1, 1, 1)
+    assert dead_letters.messages[0].reason == ("price: conflicting repeat of AAPL at 2026-03-02T15:00:00.000Z: 101 "
+                                               "earlier in this batch, 99 in this record (the first stands)")
+    # Later, against what is stored.
+    again = process_batch([RawRecord(other), RawRecord(first)], table, FakeArchive(), dead_letters, window=5,
+                          threshold_percent=Decimal(5))
+    assert (again.stored, again.duplicates, again.rejected) == (0, 1, 1)  # 99 conflicts, 101 repeats
+    assert dead_letters.messages[1].reason.endswith("101 stored, 99 in this record (the first stands)")
+    assert table.items[("AAPL", "2026-03-02T15:00:00.000Z")]["price"] == Decimal(101)
