@@ -73,7 +73,7 @@ def resources(aws: AwsContext) -> list[Resource]:
         )),
         ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (
             Need("ticks", ("dynamodb:Query",)),
-            Need("ledger", ("dynamodb:PutItem", "dynamodb:DeleteItem")),
+            Need("ledger", ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")),
             Need("topic", ("sns:Publish",)),
             Need("dlq", ("sqs:SendMessage",)),
             Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -10,31 +12,59 @@ from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
 from stockpipe.domain import Alert
 from stockpipe.domain.ticks import dumps
+from stockpipe.errors import StockpipeError
+
+# A claim older than this belongs to a run that died between claiming and publishing (a function
+# runs at most 60 s): the next run takes it over and publishes. Longer than any run, shorter than a
+# stream record's life.
+CLAIM_SECONDS = 90
+IN_PROGRESS, PUBLISHED = "IN_PROGRESS", "PUBLISHED"
+
+
+class AlertInProgress(StockpipeError):
+    """Another run claimed this alert moments ago and has not published it yet (or died doing so):
+    the batch is retried, and once the claim has expired this run publishes it."""
 
 
 class AlertPublisher:
-    """Publishes each alert at most once per id, so a redelivered stream batch repeats nothing.
+    """Publishes each alert once per id, so a redelivered stream batch repeats nothing, and loses
+    none when a run dies halfway (the idempotency pattern of AWS Lambda Powertools):
 
-    A conditional put into the ledger table claims the alert id before publishing; if the
-    publish fails the claim is released and the error propagates, so the batch is retried.
+    1. claim: a conditional put of ``{alert_id, status: IN_PROGRESS, claim_expires}`` that succeeds
+       when the id is new, or when an earlier claim expired without being published;
+    2. publish to SNS; if that fails, the claim is released and the error propagates (retry);
+    3. mark the item PUBLISHED.
+
+    A run that dies between 1 and 2 leaves a claim that expires after CLAIM_SECONDS; until then
+    other runs raise AlertInProgress (their batch is retried). One that dies between 2 and 3 is
+    published again after the expiry: at least once, never silently lost.
     """
 
-    def __init__(self, aws: ClientSource, topic_arn: str, ledger_table: str) -> None:
+    def __init__(self, aws: ClientSource, topic_arn: str, ledger_table: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.topic_arn = topic_arn
         self._sns = aws.client("sns")
         self._ledger = aws.resource("dynamodb").Table(ledger_table)
+        self._clock = clock
 
     def publish_once(self, alert: Alert) -> bool:
         record = alert.to_record()
+        now = int(self._clock())
         try:
             self._ledger.put_item(
-                Item={"alert_id": alert.id, **record},
-                ConditionExpression="attribute_not_exists(alert_id)",
+                Item={"alert_id": alert.id, **record, "status": IN_PROGRESS, "claim_expires": now + CLAIM_SECONDS},
+                ConditionExpression="attribute_not_exists(alert_id) OR (#status = :claimed AND claim_expires < :now)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":claimed": IN_PROGRESS, ":now": now},
             )
         except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            current = self._ledger.get_item(Key={"alert_id": alert.id}, ConsistentRead=True).get("Item") or {}
+            if current.get("status") == IN_PROGRESS:
+                raise AlertInProgress(f"alert {alert.id} is claimed by another run until "
+                                      f"{int(current.get('claim_expires', 0))} (now {now})") from None
+            return False  # published already (an item without a status predates the claims: published)
         try:
             self._sns.publish(
                 TopicArn=self.topic_arn,
@@ -50,10 +80,20 @@ class AlertPublisher:
         except Exception:
             self._ledger.delete_item(Key={"alert_id": alert.id})
             raise
+        self._ledger.update_item(
+            Key={"alert_id": alert.id},
+            UpdateExpression="SET #status = :published REMOVE claim_expires",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":published": PUBLISHED},
+        )
         return True
 
     def count(self) -> int:
-        total, kwargs = 0, {"Select": "COUNT"}
+        """Alerts published (claims still in progress are not counted)."""
+        total: int = 0
+        kwargs: dict[str, Any] = {"Select": "COUNT", "FilterExpression": "#status <> :claimed",
+                                  "ExpressionAttributeNames": {"#status": "status"},
+                                  "ExpressionAttributeValues": {":claimed": IN_PROGRESS}}
         while True:
             page = self._ledger.scan(**kwargs)
             total += int(page["Count"])

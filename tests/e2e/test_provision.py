@@ -148,6 +148,8 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
         expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
         assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
         assert (answer["published"], answer["rejected"]) == (expected, 1)
+        again = trends.handle({"Records": images}, trends.build(aws, function_env))  # a redelivered batch
+        assert (again["published"], again["repeated"]) == (0, expected)
         gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
         anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
         setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
