@@ -161,14 +161,25 @@ class Subscription(Resource):
     kind = "sns subscription"
 
     def __init__(self, key: str, name: str, variable: str, *, topic: Topic, protocol: str,
-                 endpoint: Callable[[Run], str], attributes: dict[str, str] | None = None) -> None:
+                 endpoint: Callable[[Run], str], attributes: dict[str, str] | None = None,
+                 redrive_to: Callable[[Run], str] | None = None) -> None:
+        """``redrive_to``: the queue that takes what SNS cannot deliver (the inbox deleted, say)."""
         super().__init__(key, name, variable, depends_on=(topic.key,))
-        self.topic, self.protocol, self.endpoint, self.attributes = topic, protocol, endpoint, attributes or {}
+        self.topic, self.protocol, self.endpoint = topic, protocol, endpoint
+        self._attributes, self.redrive_to = attributes or {}, redrive_to
+
+    def attributes(self, run: Run) -> dict[str, str]:
+        wanted = dict(self._attributes)
+        if self.redrive_to is not None:
+            wanted["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": self.redrive_to(run)})
+        return wanted
 
     def settings(self, run: Run) -> dict[str, object]:
         shape: dict[str, object] = {"protocol": self.protocol, "endpoint": self.endpoint(run)}
-        if self.attributes.get("RawMessageDelivery") == "true":
+        if self._attributes.get("RawMessageDelivery") == "true":
             shape["delivery"] = "raw"
+        if self.redrive_to is not None:
+            shape["undeliverable"] = f"to {self.redrive_to(run)}"
         if self.protocol == "email":
             shape["note"] = "AWS e-mails the address a link to confirm"
         return shape
@@ -184,16 +195,28 @@ class Subscription(Resource):
             for sub in page.get("Subscriptions", []):
                 if sub["Protocol"] == self.protocol and sub["Endpoint"] == endpoint:
                     arn = str(sub["SubscriptionArn"])  # "PendingConfirmation" until the address confirms
-                    return Found(topic.owner, detail=arn if arn.startswith("arn:") else None)
+                    if not arn.startswith("arn:"):
+                        return Found(topic.owner, detail=None)
+                    current = run.aws.client("sns").get_subscription_attributes(
+                        SubscriptionArn=arn).get("Attributes", {})
+                    drift = tuple(f"{key}: {'differs' if key in current else 'unset'} -> ours"
+                                  for key, value in self.attributes(run).items()
+                                  if _normal(current.get(key)) != _normal(value))
+                    return Found(topic.owner, drift=drift, detail=arn)
         return None
 
     def create(self, run: Run) -> None:
         run.aws.client("sns").subscribe(TopicArn=self.topic.arn(run), Protocol=self.protocol,
-                                        Endpoint=self.endpoint(run), Attributes=self.attributes,
+                                        Endpoint=self.endpoint(run), Attributes=self.attributes(run),
                                         ReturnSubscriptionArn=True)
 
     def update(self, run: Run, found: Found) -> None:
-        """Nothing to change: a subscription has no settings of ours beyond what found it."""
+        wanted = self.attributes(run)
+        for change in found.drift:
+            name = change.split(":")[0]
+            if found.detail and name in wanted:
+                run.aws.client("sns").set_subscription_attributes(
+                    SubscriptionArn=found.detail, AttributeName=name, AttributeValue=wanted[name])
 
     def delete(self, run: Run, found: Found) -> str:
         if not found.detail:

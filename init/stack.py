@@ -38,7 +38,10 @@ def resources(aws: AwsContext) -> list[Resource]:
     database = GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE")
     glue_table = GlueTable("glue-table", s.athena_table, "ATHENA_TABLE", database=s.athena_database,
                            location=s.raw_location(aws.where.raw_bucket))
-    dlq = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason")
+    # It also takes alerts SNS could not deliver to the inbox (the subscription's redrive policy).
+    dlq = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason; "
+                "alerts SNS could not deliver", policy=lambda run: policies.queue_policy_for_topic(
+                    dlq.arn(run), topic.arn(run)))
     on_failure = Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
                        purpose="stream batches AWS gave up on (stockpipe replay-failed)")
     topic = Topic("topic", s.topic_name, "TOPIC_NAME")
@@ -47,7 +50,8 @@ def resources(aws: AwsContext) -> list[Resource]:
     listed: list[Resource] = [stream, ticks, ledger, bucket, database, glue_table, dlq, on_failure, topic, inbox,
                               Subscription("inbox-subscription", f"{s.topic_name} -> {s.alerts_queue_name}",
                                            "ALERTS_QUEUE_NAME", topic=topic, protocol="sqs", endpoint=inbox.arn,
-                                           attributes={"RawMessageDelivery": "true"})]
+                                           attributes={"RawMessageDelivery": "true"},
+                                           redrive_to=dlq.arn)]
     if s.alert_email:
         listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
                                    topic=topic, protocol="email", endpoint=lambda run: s.alert_email))

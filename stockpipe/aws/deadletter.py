@@ -95,6 +95,9 @@ class DeadLetterQueue:
                 for message in messages:
                     receipts.append(message["ReceiptHandle"])
                     body = json.loads(message["Body"])
+                    if "stage" not in body:  # an alert SNS could not deliver to the inbox (redrive)
+                        body = {"stage": "sns -> inbox", "reason": "alert not delivered to the inbox queue",
+                                "payload": message["Body"]}
                     body["sent_at_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
                     # A record quarantined twice (a retried batch whose queue failed) is shown once.
                     seen.setdefault(body.get("dead_letter_id") or message["MessageId"], body)

@@ -251,6 +251,9 @@ def test_init_plan_and_teardown_on_real_aws_played_by_the_engine(engine, names):
     assert recorder.invalid == []
     bucket = next(c for c in recorder.calls if c.operation == "CreateBucket")
     assert bucket.params["CreateBucketConfiguration"] == {"LocationConstraint": "eu-west-1"}
+    subscribe = next(c for c in recorder.calls if c.operation == "Subscribe" and c.params["Protocol"] == "sqs")
+    assert json.loads(subscribe.params["Attributes"]["RedrivePolicy"]) == {
+        "deadLetterTargetArn": f"arn:aws:sqs:eu-west-1:{aws.identity.account_id}:{names['DLQ_NAME']}"}
     function = next(c for c in recorder.calls if c.operation == "CreateFunction")
     assert function.params["Environment"]["Variables"]["PARTIAL_BATCH_RESPONSE"] == "true"
     operations = set(recorder.operations)

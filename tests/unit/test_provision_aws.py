@@ -152,7 +152,7 @@ def test_a_mapping_waits_until_the_role_may_read_the_stream():
 ])
 def test_an_existing_queue_is_used_only_when_ours_or_empty(tags, waiting, action, words):
     stack, _, _ = stack_on_aws()
-    queue = resource(stack, "dlq")
+    queue = resource(stack, "on-failure")
     sqs = stub(stack.aws, "sqs")
     sqs.add_response("get_queue_url", {"QueueUrl": queue_url(queue.name)})
     sqs.add_response("list_queue_tags", {"Tags": tags} if tags else {})
@@ -162,7 +162,7 @@ def test_an_existing_queue_is_used_only_when_ours_or_empty(tags, waiting, action
     assert step.action is action
     assert words in (step.reason or "; ".join(step.changes))
     if action is Action.REFUSE:
-        assert "DLQ_NAME" in step.reason
+        assert "ONFAILURE_QUEUE_NAME" in step.reason
 
 
 def test_plan_on_an_empty_account_only_reads_and_creates_everything():
