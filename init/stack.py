@@ -70,7 +70,8 @@ def resources(aws: AwsContext) -> list[Resource]:
     functions = (
         ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", (
             Need("ticks", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query")),
-            Need("bucket", ("s3:PutObject",), within=f"{s.raw_prefix}/*"),
+            # GetObject: HeadObject, to tell a resend (its object exists) from an orphan (it does not).
+            Need("bucket", ("s3:PutObject", "s3:GetObject"), within=f"{s.raw_prefix}/*"),
             Need("dlq", ("sqs:SendMessage",)),
             Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
             Need("glue-table", ("glue:BatchCreatePartition",)),

@@ -1,8 +1,19 @@
-"""Lambda #1's work, independent of AWS: validate, de-duplicate, archive, enrich, store.
+"""Lambda #1's work, independent of AWS: validate, de-duplicate, enrich, store, archive.
 
 It talks to three ports (a tick store, a raw archive, a dead-letter queue); the handler plugs in
 the AWS adapters, the tests plug in fakes or an emulator. A bad record never raises: it is
 quarantined with its reason, because a raising handler blocks its shard (forever, on MiniStack).
+
+Every effect is keyed so that a batch retried after failing anywhere, whole or bisected, stores each
+tick once and archives its raw record once:
+
+- the raw object of a (day, symbol) group is named by the ids of the group's ticks in this batch
+  (the same batch retried names the same object), and each stored item records that name (raw_key);
+- items are written first, then the object, holding every tick whose item names it;
+- a tick already stored under another object is a duplicate when that object exists, and an orphan
+  when it does not (its batch failed before archiving and came back in another shape): the orphan
+  is taken into this batch's object and its item re-pointed;
+- bad records are quarantined last, each with its dead_letter_id.
 """
 
 from __future__ import annotations
@@ -26,14 +37,24 @@ class RawRecord:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the store holds of a tick: its price and the raw object that holds its raw record."""
+
+    price: Decimal
+    raw_key: str | None
+
+
 class TickStore(Protocol):
-    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]: ...
+    def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]: ...
     def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]: ...
     def put(self, items: Sequence[dict[str, Any]]) -> None: ...
 
 
 class Archive(Protocol):
-    def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str: ...
+    def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str: ...
+    def exists(self, key: str) -> bool: ...
+    def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None: ...
 
 
 class DeadLetters(Protocol):
@@ -86,48 +107,73 @@ def process_batch(
     # price again is a duplicate (a resend, a redelivery); another price is a conflicting repeat,
     # quarantined with both prices (which one is true is not ours to guess).
     firsts = list({tick.id: tick for tick, _ in reversed(valid)}.values())
-    stored = store.stored_prices(firsts) if firsts else {}
-    standing: dict[str, Decimal] = dict(stored)
+    stored = store.stored(firsts) if firsts else {}
     accepted: dict[str, tuple[Tick, RawRecord]] = {}
     for tick, record in valid:
-        price = standing.get(tick.id)
-        if price is None:
-            standing[tick.id] = tick.price
-            accepted[tick.id] = (tick, record)
-        elif price == tick.price:
-            result.duplicates += 1
-        else:
-            where = "stored" if tick.id in stored else "earlier in this batch"
-            rejected.append(Rejected(_conflict(tick, price, where), record.data, STAGE, record.context))
-    fresh = sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp))
+        if tick.id in accepted:
+            first = accepted[tick.id][0]
+            if first.price == tick.price:
+                result.duplicates += 1
+            else:
+                where = "stored" if tick.id in stored else "earlier in this batch"
+                rejected.append(Rejected(_conflict(tick, first.price, where), record.data, STAGE, record.context))
+            continue
+        info = stored.get(tick.id)
+        if info is not None and info.price != tick.price:
+            rejected.append(Rejected(_conflict(tick, info.price, "stored"), record.data, STAGE, record.context))
+            continue
+        accepted[tick.id] = (tick, record)  # new, or stored with this very price (sorted out below)
 
-    by_partition: dict[tuple[str, str], list[tuple[Tick, RawRecord]]] = defaultdict(list)
-    for tick, record in fresh:
-        by_partition[(tick.date, tick.symbol)].append((tick, record))
-    for (date, symbol), pairs in by_partition.items():
-        archive.put(
-            date,
-            symbol,
-            pairs[0][0].timestamp,
-            [tick.id for tick, _ in pairs],
-            [raw_line(record.data) for _, record in pairs],
-        )
-    result.objects = len(by_partition)
+    # Per (day, symbol): the object this batch writes, and which of its ticks it must hold.
+    groups: dict[tuple[str, str], list[tuple[Tick, RawRecord]]] = defaultdict(list)
+    for pair in sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp)):
+        groups[(pair[0].date, pair[0].symbol)].append(pair)
+    writes: dict[str, str] = {}  # tick id -> the raw key its item gets (new ticks and orphans)
+    objects: dict[str, tuple[str, str, list[str]]] = {}  # raw key -> (date, symbol, lines)
+    existing: dict[str, bool] = {}
+    for (date, symbol), pairs in groups.items():
+        key = archive.key(date, symbol, pairs[0][0].timestamp, [tick.id for tick, _ in pairs])
+        lines: list[str] = []
+        for tick, record in pairs:
+            info = stored.get(tick.id)
+            if info is not None and info.raw_key != key:
+                if info.raw_key is not None and info.raw_key not in existing:
+                    existing[info.raw_key] = archive.exists(info.raw_key)
+                if info.raw_key is None or existing[info.raw_key]:
+                    result.duplicates += 1  # a resend: stored and archived by an earlier batch
+                    continue
+            if info is None or info.raw_key != key:
+                writes[tick.id] = key  # new, or an orphan whose object was never written
+            else:
+                result.duplicates += 1  # this very batch again: stored by an earlier attempt
+            lines.append(raw_line(record.data))
+        wrote = any(tick.id in writes for tick, _ in pairs)
+        # A batch seen again whole needs its object only if the earlier attempt died before writing it.
+        if lines and (wrote or not archive.exists(key)):
+            objects[key] = (date, symbol, lines)
 
+    # Enrich in time order over every tick of the symbol here (so a stored one between new ones
+    # counts in the moving average), writing items only for the ticks that need one.
     items: list[dict[str, Any]] = []
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
-    for tick, _ in fresh:
+    for tick, _ in sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp)):
         by_symbol[tick.symbol].append(tick)
     for symbol, ticks in by_symbol.items():
+        if not any(tick.id in writes for tick in ticks):
+            continue
         history = store.prices_before(symbol, ticks[0].timestamp, window - 1)
         for tick in ticks:
-            enriched = enrich(tick, history, window, threshold_percent)
+            if tick.id in writes:
+                enriched = enrich(tick, history, window, threshold_percent)
+                result.anomalies += enriched.anomaly
+                items.append({**enriched.to_item(), "raw_key": writes[tick.id]})
             history.append(tick.price)
-            result.anomalies += enriched.anomaly
-            items.append(enriched.to_item())
     if items:
         store.put(items)
     result.stored = len(items)
+    for key, (date, symbol, lines) in objects.items():
+        archive.put(key, date, symbol, lines)
+    result.objects = len(objects)
     # Quarantine last: a batch retried because a write above failed would otherwise quarantine its
     # bad records once per attempt. Only a failing queue repeats them (and each carries its key).
     if rejected:

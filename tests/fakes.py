@@ -9,6 +9,7 @@ from typing import Any
 from stockpipe.aws.archive import object_key
 from stockpipe.domain import Alert, PricePoint, Tick
 from stockpipe.domain.ticks import Rejected
+from stockpipe.processing import Stored
 
 
 class Clients:
@@ -29,8 +30,9 @@ class FakeTable:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
 
-    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]:
-        return {t.id: self.items[(t.symbol, t.timestamp)]["price"] for t in ticks if (t.symbol, t.timestamp) in self.items}
+    def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]:
+        return {t.id: Stored(self.items[(t.symbol, t.timestamp)]["price"], self.items[(t.symbol, t.timestamp)].get("raw_key"))
+                for t in ticks if (t.symbol, t.timestamp) in self.items}
 
     def _series(self, symbol: str) -> list[dict[str, Any]]:
         return [self.items[key] for key in sorted(self.items) if key[0] == symbol]
@@ -53,10 +55,14 @@ class FakeArchive:
     def __init__(self) -> None:
         self.objects: dict[str, list[str]] = {}
 
-    def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str:
-        key = object_key("raw-data", date, symbol, first_timestamp, ids)
+    def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
+        return object_key("raw-data", date, symbol, first_timestamp, ids)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
         self.objects[key] = list(lines)
-        return key
 
     @property
     def records(self) -> list[str]:

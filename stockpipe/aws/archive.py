@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from botocore.exceptions import ClientError
+
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
+from stockpipe.aws.errors import error_code
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
-    """Derived from the ticks it holds: the same batch archived again overwrites, never duplicates."""
+    """Derived from the ticks of the batch it comes from: the same batch retried names the same object."""
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
     stamp = first_timestamp.replace(":", "").replace("-", "").replace(".", "")
     return f"{prefix}/dt={date}/symbol={symbol}/{stamp}-{digest}.jsonl"
@@ -26,13 +29,23 @@ class RawArchive:
         self._s3 = aws.client("s3")
         self._catalog = catalog
 
-    def put(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str], lines: Sequence[str]) -> str:
-        key = object_key(self.prefix, date, symbol, first_timestamp, ids)
+    def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
+        return object_key(self.prefix, date, symbol, first_timestamp, ids)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
         body = "".join(line + "\n" for line in lines).encode()
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
         if self._catalog is not None:
             self._catalog.register([(date, symbol)])
-        return key
 
     def keys(self) -> list[str]:
         keys: list[str] = []

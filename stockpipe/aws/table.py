@@ -10,6 +10,7 @@ from boto3.dynamodb.conditions import Key
 
 from stockpipe.aws.context import ClientSource
 from stockpipe.domain import PricePoint, Tick
+from stockpipe.processing import Stored
 
 BATCH_GET_LIMIT = 100
 
@@ -20,23 +21,24 @@ class TickTable:
         self._dynamodb = aws.resource("dynamodb")
         self._table = self._dynamodb.Table(name)
 
-    def stored_prices(self, ticks: Sequence[Tick]) -> dict[str, Decimal]:
-        """The stored price of each of these ticks that is already stored (a redelivered batch, a
-        producer retry, or a conflicting repeat), by tick id."""
-        found: dict[str, Decimal] = {}
+    def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]:
+        """What is stored of each of these ticks that is (a redelivered batch, a producer retry, a
+        conflicting repeat), by tick id: its price and the raw object that holds it."""
+        found: dict[str, Stored] = {}
         keys = [{"symbol": t.symbol, "timestamp": t.timestamp} for t in ticks]
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
                 self.name: {
                     "Keys": keys[start : start + BATCH_GET_LIMIT],
-                    "ProjectionExpression": "#s, #t, #p",
+                    "ProjectionExpression": "#s, #t, #p, raw_key",
                     "ExpressionAttributeNames": {"#s": "symbol", "#t": "timestamp", "#p": "price"},
                 }
             }
             while request:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.name, []):
-                    found[f"{item['symbol']}#{item['timestamp']}"] = Decimal(item["price"])
+                    found[f"{item['symbol']}#{item['timestamp']}"] = Stored(Decimal(item["price"]),
+                                                                            item.get("raw_key"))
                 request = response.get("UnprocessedKeys") or {}
         return found
 

@@ -133,6 +133,8 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
                                           "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
         answer = process.handle(event, process.build(aws, function_env))
         assert (answer["stored"], answer["rejected"]) == (25, 2)
+        resend = {"Records": event["Records"][:5]}  # another batch's ticks again: is their object there?
+        assert process.handle(resend, process.build(aws, function_env))["duplicates"] == 5
         process_calls = recorder.actions
 
         # trend-alerts: the stored items as stream images, and one unreadable image; then once more

@@ -158,3 +158,72 @@ def test_a_conflicting_repeat_is_quarantined_naming_both_prices_and_the_first_st
     assert (again.stored, again.duplicates, again.rejected) == (0, 1, 1)  # 99 conflicts, 101 repeats
     assert dead_letters.messages[1].reason.endswith("101 stored, 99 in this record (the first stands)")
     assert table.items[("AAPL", "2026-03-02T15:00:00.000Z")]["price"] == Decimal(101)
+
+
+def _ticks(n: int) -> list[RawRecord]:
+    return [RawRecord(json.dumps({"symbol": "AAPL", "timestamp": f"2026-03-02T15:{m:02d}:00Z", "price": 100 + m,
+                                  "previous_close": 100}).encode(), {"sequence_number": str(m)}) for m in range(n)]
+
+
+class FailingTable(FakeTable):
+    """Writes ``good`` items, then fails (a table write that broke off partway), once."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+
+    def put(self, items):  # noqa: ANN001
+        if self.good is not None:
+            good, self.good = self.good, None
+            super().put(items[:good])
+            raise RuntimeError("BatchWriteItem failed partway")
+        super().put(items)
+
+
+class FailingArchive(FakeArchive):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def put(self, key, date, symbol, lines):  # noqa: ANN001
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("PutObject failed")
+        super().put(key, date, symbol, lines)
+
+
+def raw_ids(archive: FakeArchive) -> list[str]:
+    return sorted(json.loads(line)["timestamp"] for line in archive.records)
+
+
+def deliver(records, table, archive):  # noqa: ANN001, ANN201
+    return process_batch(records, table, archive, FakeDeadLetters(), window=5, threshold_percent=Decimal(5))
+
+
+def test_a_batch_retried_after_a_partial_table_write_archives_each_tick_once():
+    table, archive, batch = FailingTable(good=4), FakeArchive(), _ticks(10)
+    with pytest.raises(RuntimeError):
+        deliver(batch, table, archive)
+    result = deliver(batch, table, archive)
+    assert (result.stored, result.duplicates) == (6, 4)
+    assert len(table.items) == 10 and len(archive.objects) == 1
+    assert raw_ids(archive) == sorted(json.loads(r.data)["timestamp"] for r in batch)  # each once
+
+
+def test_a_batch_that_failed_before_archiving_comes_back_bisected_and_each_tick_is_archived_once():
+    table, archive, batch = FakeTable(), FailingArchive(), _ticks(10)
+    with pytest.raises(RuntimeError):
+        deliver(batch, table, archive)  # items written, object not
+    assert len(table.items) == 10 and archive.objects == {}
+    first, second = deliver(batch[:5], table, archive), deliver(batch[5:], table, archive)  # AWS bisects
+    assert (first.stored, second.stored) == (5, 5)  # orphans taken in and re-pointed
+    assert len(archive.records) == 10 and len(set(raw_ids(archive))) == 10
+    assert {item["raw_key"] for item in table.items.values()} == set(archive.objects)
+
+
+def test_a_resend_in_another_batch_is_a_duplicate_and_archives_nothing():
+    table, archive, batch = FakeTable(), FakeArchive(), _ticks(10)
+    deliver(batch, table, archive)
+    again = deliver(batch[3:7] + _ticks(12)[10:], table, archive)
+    assert (again.stored, again.duplicates) == (2, 4)
+    assert len(archive.records) == 12 and len(set(raw_ids(archive))) == 12
