@@ -25,8 +25,8 @@ install: $(STAMP) ## create .venv and install stockpipe with everything (idempot
 demo: $(STAMP) ## embedded engine + init + synthetic producer + live dashboard (Ctrl-C stops)
 	$(BIN)/stockpipe demo $(DEMO_ARGS)
 
-test: $(STAMP) ## unit and end-to-end tests (the e2e tests start their own engine)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP) ## unit, end-to-end and the fast reliability tests (they start their own engine)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## unit tests only (no network)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -34,7 +34,7 @@ test-unit: $(STAMP) ## unit tests only (no network)
 test-e2e: $(STAMP) ## end-to-end tests only
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test-reliability: $(STAMP) ## the fault suite on the embedded engine, ending with its table of figures
+test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, ending with its table of figures
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pyproject.toml)
