@@ -39,6 +39,7 @@ class StoredTick:
 
 class PriceHistory(Protocol):
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
+    def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
 
 
 class Publisher(Protocol):
@@ -56,7 +57,14 @@ class TrendResult:
 
 
 def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int) -> list[Alert]:
-    """Crossovers that land on these ticks, judged on the stored series around them, plus anomalies."""
+    """Anomalies of these ticks, and the crossovers of the series as stored now at these ticks and at
+    the points they change.
+
+    The rule for late ticks (README, "Late ticks"): a crossover is judged on the series as stored at
+    the time. A tick stored after later ones (late) changes the averages of the ``long`` points after
+    it, so those are judged again: a crossover that appears is alerted, one already alerted is never
+    repeated (alert ids), and one that the late tick undoes stays sent (an alert cannot be unsent).
+    """
     alerts: list[Alert] = [
         Alert(t.symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent)
         for t in ticks
@@ -69,7 +77,11 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
         first = min(t.timestamp for t in group)
         last = max(t.timestamp for t in group)
         window = _window(history, symbol, first, last, len(group), short, long)
-        alerts.extend(crossovers_at(symbol, window, (t.timestamp for t in group), short, long))
+        # Points stored after these ticks: their averages include a late tick (none when in order).
+        later = history.points_after(symbol, last, 2 * long)
+        points = window + later
+        judged = {t.timestamp for t in group} | {p.timestamp for p in points if p.timestamp > first}
+        alerts.extend(crossovers_at(symbol, points, judged, short, long))
     return sorted(alerts, key=lambda a: (a.timestamp, a.symbol, a.signal.value))
 
 

@@ -57,6 +57,20 @@ class TickTable:
         items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit, consistent=True)
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
+    def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
+        """The first ``limit`` points of ``symbol`` strictly after ``timestamp``, oldest first
+        (strongly consistent, as points_until)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("symbol").eq(symbol) & Key("timestamp").gt(timestamp),
+                                  "ScanIndexForward": True, "ConsistentRead": True}
+        while len(items) < limit:
+            page = self._table.query(Limit=limit - len(items), **kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [PricePoint(item["timestamp"], item["price"]) for item in items]
+
     def latest(self, symbol: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` items of ``symbol``, oldest first (for dashboards)."""
         return list(reversed(self._query_desc(Key("symbol").eq(symbol), limit)))

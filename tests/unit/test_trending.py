@@ -3,7 +3,7 @@
 from datetime import UTC
 from decimal import Decimal
 
-from stockpipe.domain import Signal
+from stockpipe.domain import Signal, Tick
 from stockpipe.processing import RawRecord, process_batch
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.trending import StoredTick, alerts_for, publish_alerts
@@ -68,3 +68,24 @@ def test_a_tie_longer_than_the_lookback_still_remembers_the_trend_before_it():
     ours = {(a.symbol, a.signal.value, a.timestamp) for a in publisher.published if a.signal is not Signal.ANOMALY}
     theirs = {a for a in expected_alerts(frame(ticks)) if a[1] != "ANOMALY"}
     assert ours == theirs == {("FLAT", "SELL", ticks[130].timestamp)}
+
+
+def test_late_ticks_alert_the_crossovers_they_make_and_repeat_none():
+    """The rule: a crossover is judged on the series as stored at the time; a late tick re-judges the
+    points it changes. The oracle follows it: the series without the late ticks, then with them."""
+    series = SyntheticMarket(["AAPL"]).series("AAPL", 300)
+    late = {50, 120, 121, 200, 201, 202}
+    # The late ticks jump 10 %: they lift SMA-5 over SMA-20 at points after them, already judged.
+    ticks = [Tick(t.symbol, t.timestamp, (t.price * Decimal("1.1")).quantize(Decimal("0.01")), t.previous_close,
+                  t.volume, t.source) if n in late else t for n, t in enumerate(series)]
+    on_time = [t for n, t in enumerate(ticks) if n not in late]
+    table, publisher = FakeTable(), FakePublisher()
+    for start in range(0, len(on_time), 7):
+        publish_alerts(store(on_time[start:start + 7], table), table, publisher, short=5, long=20)
+    before = {(a.symbol, a.signal.value, a.timestamp) for a in publisher.published}
+    assert before == expected_alerts(frame(on_time))
+    publish_alerts(store([ticks[n] for n in sorted(late)], table), table, publisher, short=5, long=20)
+    ours = [(a.symbol, a.signal.value, a.timestamp) for a in publisher.published]
+    assert set(ours) == expected_alerts(frame(on_time)) | expected_alerts(frame(ticks))
+    assert expected_alerts(frame(ticks)) - expected_alerts(frame(on_time))  # the late ticks made new ones
+    assert len(ours) == len(set(ours))  # none twice
