@@ -57,10 +57,16 @@ def cmd_emulator(args: argparse.Namespace, aws: AwsContext) -> int:
     from stockpipe.engine import EmbeddedEngine
 
     port = args.port or settings.engine_port
-    engine = EmbeddedEngine(port, host=args.host, region=settings.region)
+    data = Path(settings.engine_data_dir).resolve()
+    if args.fresh and data.exists():
+        import shutil
+
+        shutil.rmtree(data)
+    engine = EmbeddedEngine(port, host=args.host, region=settings.region, data_dir=data)
     try:
         engine.start()
-        print(f"AWS engine (MiniStack) ready at {engine.url}  (log: {engine.log_path})", flush=True)
+        kept = "state restored from" if engine.restored else "state kept in"
+        print(f"AWS engine (MiniStack) ready at {engine.url}  ({kept} {data}; log: {engine.log_path})", flush=True)
         print(f"  export AWS_ENDPOINT_URL={engine.url}   # then: stockpipe init, stockpipe produce ...", flush=True)
         while engine.process and engine.process.poll() is None:
             time.sleep(0.5)
@@ -392,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulator", help="run the embedded AWS engine (MiniStack) in the foreground")
     p.add_argument("--port", type=int, help="port to serve on (default ENGINE_PORT, 4566)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in a container)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start empty: delete the state kept in ENGINE_DATA_DIR (.stockpipe/engine) first")
     p.set_defaults(run=cmd_emulator)
 
     p = sub.add_parser("plan", help="print the target and what init would do to each resource; changes nothing")

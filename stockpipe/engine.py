@@ -66,11 +66,16 @@ class EmbeddedEngine:
     """Start with ``with EmbeddedEngine(port) as engine: ... engine.url``; stopped on exit."""
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", region: str = "us-east-1",
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, data_dir: Path | None = None) -> None:
+        """``data_dir``: where the engine keeps its state across a graceful stop (None: in memory only).
+        MiniStack saves it when it stops (SIGTERM), not before: a hard kill loses what came since the
+        last graceful stop."""
         self.port = port
         self.host = host
         self.region = region
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"stockpipe-engine-{port}.log"
+        self.data_dir = data_dir
+        self.restored = False  # the engine started from a saved state
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,6 +100,13 @@ class EmbeddedEngine:
         }
         # The engine must not think it is itself behind an endpoint.
         env.pop("AWS_ENDPOINT_URL", None)
+        if self.data_dir is not None:
+            state, objects = self.data_dir / "state", self.data_dir / "s3"
+            state.mkdir(parents=True, exist_ok=True)
+            objects.mkdir(parents=True, exist_ok=True)
+            self.restored = any(state.glob("*.json"))
+            # Both switches: service state, and S3 objects (kept apart by MiniStack).
+            env.update(PERSIST_STATE="1", STATE_DIR=str(state), S3_PERSIST="1", S3_DATA_DIR=str(objects))
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         self.process = subprocess.Popen(
@@ -108,6 +120,8 @@ class EmbeddedEngine:
         )
         try:
             wait_healthy(self.url, timeout, self.process)
+            if self.restored:
+                self.resume_table_triggers()
         except EngineError as error:
             self.stop()
             raise EngineError(f"{error} (log: {self.log_path})") from None
@@ -115,6 +129,28 @@ class EmbeddedEngine:
             self.stop()
             raise
         return self
+
+    def resume_table_triggers(self) -> int:
+        """MiniStack saves a DynamoDB-Streams trigger's position but not the stream's records: after a
+        restart the trigger would wait at its old offset on an empty stream and skip as many new
+        records. Each such trigger is made again from TRIM_HORIZON (its function's alerts are
+        idempotent, so reading from the start repeats nothing). Returns how many were."""
+        import boto3
+
+        lam = boto3.client("lambda", endpoint_url=self.url, region_name=self.region,
+                           aws_access_key_id="engine", aws_secret_access_key="engine")
+        remade = 0
+        for mapping in lam.list_event_source_mappings().get("EventSourceMappings", []):
+            if "/stream/" not in str(mapping.get("EventSourceArn", "")) or ":dynamodb:" not in mapping["EventSourceArn"]:
+                continue
+            kept = {key: mapping[key] for key in (
+                "BatchSize", "MaximumBatchingWindowInSeconds", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
+                "MaximumRecordAgeInSeconds", "DestinationConfig", "FunctionResponseTypes") if key in mapping}
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+            lam.create_event_source_mapping(FunctionName=mapping["FunctionArn"], EventSourceArn=mapping["EventSourceArn"],
+                                            StartingPosition="TRIM_HORIZON", Enabled=True, **kept)
+            remade += 1
+        return remade
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None

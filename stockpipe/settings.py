@@ -67,6 +67,7 @@ DEFAULTS: dict[str, str] = {
     "PRODUCER_INTERVAL": "30",
     "PRODUCER_SEED": "42",
     "ENGINE_PORT": "4566",
+    "ENGINE_DATA_DIR": ".stockpipe/engine",
     "LOG_RETENTION_DAYS": "7",
     # Tag stockpipe:stack=<STACK_NAME> marks every resource init creates.
     "STACK_NAME": "stockpipe",
@@ -315,6 +316,7 @@ class Settings:
     producer_interval: float = 30.0
     producer_seed: int = 42
     engine_port: int = 4566
+    engine_data_dir: str = DEFAULTS["ENGINE_DATA_DIR"]
     log_retention_days: int = 7
     stack_name: str = DEFAULTS["STACK_NAME"]
     onfailure_queue_name: str = DEFAULTS["ONFAILURE_QUEUE_NAME"]
@@ -368,6 +370,7 @@ class Settings:
             producer_interval=float(_decimal(env, "PRODUCER_INTERVAL", Decimal(1), Decimal(86400))),
             producer_seed=_int(env, "PRODUCER_SEED", 0, 2**31 - 1),
             engine_port=_int(env, "ENGINE_PORT", 1, 65535),
+            engine_data_dir=env.get("ENGINE_DATA_DIR") or DEFAULTS["ENGINE_DATA_DIR"],
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 1, 3653),
             stack_name=_name(env, "STACK_NAME"),
             onfailure_queue_name=_name(env, "ONFAILURE_QUEUE_NAME"),
