@@ -60,15 +60,8 @@ class TickTable:
     def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         """The first ``limit`` points of ``symbol`` strictly after ``timestamp``, oldest first
         (strongly consistent, as points_until)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("symbol").eq(symbol) & Key("timestamp").gt(timestamp),
-                                  "ScanIndexForward": True, "ConsistentRead": True}
-        while len(items) < limit:
-            page = self._table.query(Limit=limit - len(items), **kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self._query(Key("symbol").eq(symbol) & Key("timestamp").gt(timestamp), limit, consistent=True,
+                            newest_first=False)
         return [PricePoint(item["timestamp"], item["price"]) for item in items]
 
     def latest(self, symbol: str, limit: int) -> list[dict[str, Any]]:
@@ -91,8 +84,11 @@ class TickTable:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _query_desc(self, condition: Any, limit: int, *, consistent: bool = False) -> list[dict[str, Any]]:
+        return self._query(condition, limit, consistent=consistent, newest_first=True)
+
+    def _query(self, condition: Any, limit: int, *, consistent: bool, newest_first: bool) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": False,
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": not newest_first,
                                   "ConsistentRead": consistent}
         while len(items) < limit:
             page = self._table.query(Limit=limit - len(items), **kwargs)
