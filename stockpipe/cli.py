@@ -119,7 +119,8 @@ def cmd_replay_failed(args: argparse.Namespace, aws: AwsContext) -> int:
     return 1 if replayed.errors else 0
 
 
-def _source(args: argparse.Namespace, settings: Settings) -> Iterator[Outgoing]:
+def _source(args: argparse.Namespace, aws: AwsContext) -> Iterator[Outgoing]:
+    settings = aws.settings
     from stockpipe.producer import sources
 
     symbols = _symbols(args.symbols, settings)
@@ -132,6 +133,13 @@ def _source(args: argparse.Namespace, settings: Settings) -> Iterator[Outgoing]:
         from stockpipe.producer.unsent import open_unsent
 
         return open_unsent(Path(args.file))
+    if args.source == "archive":
+        from stockpipe.aws.archive import RawArchive
+        from stockpipe.aws.stream import Outgoing
+        from stockpipe.processing import archived
+
+        archive = RawArchive(aws, aws.where.raw_bucket, settings.raw_prefix)
+        return (Outgoing(symbol, archived(key, line), f"{key}") for key, symbol, line in archive.lines())
     interval = args.interval or settings.producer_interval
     return sources.yahoo(symbols, interval, args.count)
 
@@ -177,7 +185,7 @@ def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
         total = check_replay(Path(args.file))  # the file's shape, read once in constant memory
     elif args.source == "unsent":
         total = sum(1 for _ in open_unsent(Path(args.file)))
-    records: Iterable[Outgoing] = _source(args, settings)
+    records: Iterable[Outgoing] = _source(args, aws)
     rate = _rate(args, settings)
     print(f"streaming to {settings.stream_name} ({args.source}"
           f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)
@@ -416,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_replay_failed)
 
     p = sub.add_parser("produce", help="stream ticks into Kinesis")
-    p.add_argument("--source", choices=["synthetic", "replay", "yfinance", "unsent"], default="synthetic")
+    p.add_argument("--source", choices=["synthetic", "replay", "yfinance", "unsent", "archive"], default="synthetic",
+                   help="archive: every raw record in S3 again (after a loss; what is stored already is skipped)")
     p.add_argument("--file", help="CSV for --source replay: timestamp,symbol,price,volume[,previous_close]; "
                    "for --source unsent, a stockpipe-unsent-*.jsonl file a failed run saved")
     p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")

@@ -77,6 +77,25 @@ class BatchResult:
         )
 
 
+ARCHIVED_PREFIX = b'{"archived_as": '
+
+
+def archived(key: str, line: str) -> bytes:
+    """A raw record sent again from the archive (``produce --source archive``), saying where it is kept."""
+    return json.dumps({"archived_as": key, "record": line}).encode()
+
+
+def unwrap_archived(record: RawRecord) -> RawRecord:
+    """The record inside an ``archived`` envelope, with the object that holds it in its context."""
+    if not record.data.startswith(ARCHIVED_PREFIX):
+        return record
+    try:
+        envelope = json.loads(record.data)
+        return RawRecord(str(envelope["record"]).encode(), {**record.context, "archived_as": str(envelope["archived_as"])})
+    except (ValueError, KeyError, TypeError):
+        return record  # not an envelope after all: validated (and quarantined) as it is
+
+
 def raw_line(data: bytes) -> str:
     """The raw JSON as received, kept on one line so the archive stays JSON Lines."""
     text = data.decode("utf-8")
@@ -97,7 +116,7 @@ def process_batch(
     result = BatchResult(received=len(records))
     valid: list[tuple[Tick, RawRecord]] = []
     rejected: list[Rejected] = []
-    for record in records:
+    for record in map(unwrap_archived, records):
         try:
             valid.append((parse_tick(record.data), record))
         except InvalidTick as error:
@@ -136,6 +155,15 @@ def process_batch(
         lines: list[str] = []
         for tick, record in pairs:
             info = stored.get(tick.id)
+            archived_as = record.context.get("archived_as")
+            if info is None and isinstance(archived_as, str):
+                if archived_as not in existing:
+                    existing[archived_as] = archive.exists(archived_as)
+                if existing[archived_as]:  # sent again from the archive: its raw record is there already
+                    writes[tick.id] = archived_as
+                    if archived_as == key:  # this group is that very object: rewritten whole, as it was
+                        lines.append(raw_line(record.data))
+                    continue
             if info is not None and info.raw_key != key:
                 if info.raw_key is not None and info.raw_key not in existing:
                     existing[info.raw_key] = archive.exists(info.raw_key)

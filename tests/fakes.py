@@ -62,7 +62,7 @@ class FakeArchive:
         return object_key("raw-data", date, symbol, first_timestamp, ids)
 
     def exists(self, key: str) -> bool:
-        return key in self.objects
+        return key.startswith("raw-data/") and key in self.objects
 
     def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
         self.objects[key] = list(lines)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -33,6 +33,9 @@ class RawArchive:
         return object_key(self.prefix, date, symbol, first_timestamp, ids)
 
     def exists(self, key: str) -> bool:
+        """Whether the object is there (a key outside this archive's prefix never is)."""
+        if not key.startswith(self.prefix + "/"):
+            return False
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
@@ -52,6 +55,16 @@ class RawArchive:
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + "/"):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
+
+    def lines(self) -> Iterator[tuple[str, str, str]]:
+        """(object key, symbol, raw line) of every archived record, object by object in key order (day,
+        symbol, time): what `stockpipe produce --source archive` sends again after a loss."""
+        for key in sorted(self.keys()):
+            symbol = next((part[len("symbol="):] for part in key.split("/") if part.startswith("symbol=")), "archive")
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+            for line in body.splitlines():
+                if line.strip():
+                    yield key, symbol, line
 
     def records(self) -> list[str]:
         """Every archived raw line (reads each object: for tests and small demos)."""

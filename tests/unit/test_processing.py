@@ -227,3 +227,17 @@ def test_a_resend_in_another_batch_is_a_duplicate_and_archives_nothing():
     again = deliver(batch[3:7] + _ticks(12)[10:], table, archive)
     assert (again.stored, again.duplicates) == (2, 4)
     assert len(archive.records) == 12 and len(set(raw_ids(archive))) == 12
+
+
+def test_records_sent_again_from_the_archive_restore_lost_items_and_archive_nothing_twice():
+    from stockpipe.processing import archived
+
+    table, archive, batch = FakeTable(), FakeArchive(), _ticks(10)
+    deliver(batch, table, archive)
+    [(key, lines)] = archive.objects.items()
+    for n in (2, 3, 7):  # the engine was killed: these items are gone, their raw records are not
+        del table.items[("AAPL", f"2026-03-02T15:{n:02d}:00.000Z")]
+    again = deliver([RawRecord(archived(key, line)) for line in lines], table, archive)
+    assert (again.stored, again.duplicates) == (3, 7)
+    assert len(table.items) == 10 and list(archive.objects) == [key] and len(archive.records) == 10
+    assert {item["raw_key"] for item in table.items.values()} == {key}
