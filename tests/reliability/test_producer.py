@@ -51,7 +51,7 @@ def test_the_stream_vanishing_mid_run_loses_nothing_and_the_unsent_file_goes_thr
 
     missing = wait_for(lambda: len(ids - stored_ids()), lambda n: n == 0, what="every unsent tick stored (missing)")
     assert missing == 0
-    figures("producer: stream deleted mid-run, then resent", count, delivered + unsent, 0, 0, 0, 0, 0,
+    figures("producer: stream deleted mid-run, then resent", count, delivered + unsent, 0, 0, 0, None, None,
             time.monotonic() - started)
 
 
