@@ -13,6 +13,15 @@ import logging
 from typing import Any
 
 
+def event_records(event: object) -> list[dict[str, Any]]:
+    """The records of a trigger's event, each an object; anything else in their place is kept as
+    ``{"unreadable": <it>}`` so that the handler quarantines it instead of raising."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return [{"unreadable": event}] if event not in (None, {}) else []
+    return [record if isinstance(record, dict) else {"unreadable": record} for record in records]
+
+
 def succeeded(**counts: int) -> dict[str, Any]:
     return {"batchItemFailures": [], **counts}
 

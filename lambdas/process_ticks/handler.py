@@ -15,6 +15,7 @@ Failures take one of two paths (README, "When something fails"):
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -69,17 +70,22 @@ def adapters() -> Ports:
     return build(AwsContext(Settings.from_env()), os.environ)
 
 
-def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:
+def kinesis_records(event: object) -> list[RawRecord]:
+    """Each record's data and where it came from. A record not shaped as Kinesis documents it is kept
+    as it is (its JSON), so that validation quarantines it with its reason."""
     records = []
-    for record in event.get("Records", []):
-        kinesis = record.get("kinesis", {})
+    for record in batches.event_records(event):
+        kinesis = record.get("kinesis")
+        if not isinstance(kinesis, dict):
+            records.append(RawRecord(json.dumps(record, default=str).encode(), {"event_error": "not a Kinesis record"}))
+            continue
         context = {
             "sequence_number": kinesis.get("sequenceNumber"),
             "partition_key": kinesis.get("partitionKey"),
             "event_source_arn": record.get("eventSourceARN"),
         }
         try:
-            data = base64.b64decode(kinesis.get("data", ""), validate=True)
+            data = base64.b64decode(str(kinesis.get("data", "")), validate=True)
         except ValueError:
             data = str(kinesis.get("data", "")).encode()
             context["decode_error"] = "kinesis data is not base64"
@@ -87,7 +93,7 @@ def kinesis_records(event: dict[str, Any]) -> list[RawRecord]:
     return records
 
 
-def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
+def handle(event: Any, ports: Ports) -> dict[str, Any]:
     records = kinesis_records(event)
     try:
         result = process_batch(records, ports.store, ports.archive, ports.dead_letters,

@@ -65,13 +65,20 @@ def adapters() -> Ports:
     return build(AwsContext(Settings.from_env()), os.environ)
 
 
-def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected]]:
+def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
     ticks, rejected = [], []
-    for record in event.get("Records", []):
+    for record in batches.event_records(event):
+        if "unreadable" in record:
+            rejected.append(Rejected("event record: not a DynamoDB stream record",
+                                     json.dumps(record["unreadable"], default=str).encode(), "trend-alerts"))
+            continue
         if record.get("eventName") not in ("INSERT", "MODIFY"):
             continue
-        image = record.get("dynamodb", {}).get("NewImage")
+        change = record.get("dynamodb")
+        image = change.get("NewImage") if isinstance(change, dict) else None
         try:
+            if not isinstance(image, dict):
+                raise ValueError("no NewImage (the table's stream must carry NEW_IMAGE)")
             item = {key: _deserializer.deserialize(value) for key, value in image.items()}
             ticks.append(StoredTick.from_item(item))
         except Exception as error:  # a stream image we cannot read must not block the stream
@@ -81,14 +88,16 @@ def stored_ticks(event: dict[str, Any]) -> tuple[list[StoredTick], list[Rejected
     return ticks, rejected
 
 
-def handle(event: dict[str, Any], ports: Ports) -> dict[str, Any]:
+def handle(event: Any, ports: Ports) -> dict[str, Any]:
     ticks, rejected = stored_ticks(event)
     try:
         result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long)
         if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
             ports.dead_letters.send(rejected)
     except Exception as error:  # an AWS failure, not bad input: the batch must be retried
-        first = (event.get("Records") or [{}])[0].get("dynamodb", {}).get("SequenceNumber")
+        records = batches.event_records(event)
+        change = records[0].get("dynamodb") if records else None
+        first = change.get("SequenceNumber") if isinstance(change, dict) else None
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
     log.info("%s rejected=%d", result.summary(), len(rejected))
     return batches.succeeded(**vars(result), rejected=len(rejected))

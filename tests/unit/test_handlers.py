@@ -137,3 +137,22 @@ class _NoClients:
             def Table(self, name: str) -> object:  # noqa: N802 - boto3's name
                 return object()
         return Resource()
+
+
+@pytest.mark.parametrize("event", [None, "text", 42, [], {"Records": "x"}, {"Records": [None, 7, "s", {}]},
+                                   {"Records": [{"kinesis": None}, {"kinesis": {"data": 5}}]}])
+def test_no_event_shape_makes_process_ticks_raise(event):
+    ports = process_ports()
+    answer = process.handle(event, ports)
+    assert answer["batchItemFailures"] == [] and answer["stored"] == 0
+    assert answer["rejected"] == len(ports.dead_letters.messages)
+
+
+@pytest.mark.parametrize("event", [None, "text", {"Records": [None, 7, {"eventName": "INSERT"},
+                                                               {"eventName": "INSERT", "dynamodb": "x"}]}])
+def test_no_event_shape_makes_trend_alerts_raise(event):
+    publisher = FakePublisher()
+    ports = trend_ports(publisher)
+    answer = trends.handle(event, ports)
+    assert answer["batchItemFailures"] == [] and answer["published"] == 0
+    assert answer["rejected"] == len(ports.dead_letters.messages)
