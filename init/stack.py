@@ -5,7 +5,6 @@ use it) and teardown (the same list backwards, deleting only what carries our ta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,10 +242,3 @@ class Stack:
 
 def _past(action: Action) -> str:
     return {Action.CREATE: "created", Action.UPDATE: "updated"}.get(action, action.value)
-
-
-def policy_documents(aws: AwsContext) -> dict[str, str]:
-    """Each role's policy as init would write it (for tests and for people reviewing them)."""
-    stack = Stack(aws, report=lambda line: None)
-    return {r.name: json.dumps(r.policy(stack.run), indent=2, sort_keys=True) for r in stack.resources
-            if isinstance(r, Role)}
