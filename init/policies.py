@@ -55,12 +55,3 @@ def queue_policy_for_topic(queue_arn: str, topic_arn: str) -> dict[str, Any]:
             "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
         }],
     }
-
-
-def granted(policy: dict[str, Any]) -> set[str]:
-    """Every action a policy allows (for the tests that hold policies to the calls made)."""
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions

@@ -391,11 +391,6 @@ class Settings:
         characters, hence FUNCTION_NAME_MAX)."""
         return f"{function_name}{ROLE_SUFFIX}"
 
-    @property
-    def stack_tag(self) -> tuple[str, str]:
-        """The tag (key, value) that marks every resource init creates for this stack."""
-        return STACK_TAG_KEY, self.stack_name
-
     def raw_bucket_for(self, account_id: str) -> str:
         """RAW_BUCKET, or one derived from account and region: bucket names are global on AWS."""
         return self.raw_bucket or f"stockpipe-raw-{account_id}-{self.region}"

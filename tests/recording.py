@@ -167,3 +167,12 @@ class EmptyAccount:
         status, code = answer
         return self._response(None, status, {}, None), {
             "Error": {"Code": code, "Message": f"{key}: not found"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+
+def granted(policy: dict[str, Any]) -> set[str]:
+    """Every action a policy allows."""
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions

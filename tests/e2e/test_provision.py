@@ -23,10 +23,9 @@ from stockpipe.lambdas.trend_alerts import handler as trends
 from stockpipe.provision import Action, ProvisionError, Stack
 from stockpipe.provision.functions import Mapping, Role
 from stockpipe.provision.model import TAG_KEY
-from stockpipe.provision.policies import granted
 from stockpipe.settings import Settings
 from tests.helpers import wait_for
-from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target
+from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target, granted
 
 
 def recorded(settings: Settings) -> tuple[AwsContext, Recorder]:

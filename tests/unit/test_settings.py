@@ -172,7 +172,7 @@ def test_new_provisioning_settings_and_their_defaults():
     s = Settings.from_env({})
     assert (s.stack_name, s.onfailure_queue_name) == ("stockpipe", "stock-market-onfailure")
     assert (s.stream_max_retry_attempts, s.stream_max_record_age_seconds) == (5, 3600)
-    assert s.stack_tag == (STACK_TAG_KEY, "stockpipe") == ("stockpipe:stack", "stockpipe")
+    assert STACK_TAG_KEY == "stockpipe:stack"
     s = Settings.from_env({"STACK_NAME": "dev.stack_1", "ONFAILURE_QUEUE_NAME": "my-onfailure",
                            "STREAM_MAX_RETRY_ATTEMPTS": "0", "STREAM_MAX_RECORD_AGE_SECONDS": "-1"})
     assert (s.stack_name, s.onfailure_queue_name, s.stream_max_retry_attempts, s.stream_max_record_age_seconds) == (
