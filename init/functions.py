@@ -319,7 +319,29 @@ class Mapping(Resource):
             drift.append("state: disabled -> enabled")
         return Found(function.owner if function else None, empty=False, drift=tuple(drift), detail=current)
 
+    def stale(self, run: Run) -> list[str]:
+        """Triggers of this function on an earlier stream of the same table (the table was made
+        again: its stream has a new label, the old trigger reads a stream that is gone)."""
+        if not isinstance(self.source, Table):
+            return []
+        prefix, current = f"{self.source.arn(run)}/stream/", self.source_arn(run)
+        try:
+            mappings = run.aws.client("lambda").list_event_source_mappings(
+                FunctionName=self.function.name).get("EventSourceMappings", [])
+        except ClientError as error:
+            if _missing(error):
+                return []
+            raise
+        return [str(m["UUID"]) for m in mappings
+                if str(m.get("EventSourceArn", "")).startswith(prefix) and m["EventSourceArn"] != current]
+
+    def _drop_stale(self, run: Run) -> None:
+        for uuid in self.stale(run):
+            run.aws.client("lambda").delete_event_source_mapping(UUID=uuid)
+            run.note(f"{self.label}: removed the trigger on an earlier stream of {self.source.name}")
+
     def create(self, run: Run) -> None:
+        self._drop_stale(run)
         lam = run.aws.client("lambda")
         # TRIM_HORIZON: LATEST can miss the records put just after the mapping is created.
         # The role was just given the source's permissions: retry until Lambda sees them.
@@ -343,6 +365,7 @@ class Mapping(Resource):
         waits.wait_until(self.label, lambda: (self._current(run) or {}).get("State") == "Enabled")
 
     def delete(self, run: Run, found: Found) -> str:
+        self._drop_stale(run)
         run.aws.client("lambda").delete_event_source_mapping(UUID=found.detail["UUID"])
         return "deleted"
 

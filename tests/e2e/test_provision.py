@@ -260,3 +260,17 @@ def test_init_plan_and_teardown_on_real_aws_played_by_the_engine(engine, names):
     operations = set(recorder.operations)
     assert {"kinesis:StartStreamEncryption", "s3:PutBucketEncryption", "s3:PutBucketPolicy", "sqs:DeleteQueue",
             "lambda:DeleteEventSourceMapping", "iam:DeleteRole"} <= operations
+
+
+def test_a_table_made_again_gets_one_trigger_on_its_new_stream(pipeline, settings):
+    aws = pipeline.aws
+    dynamodb, lam = aws.client("dynamodb"), aws.client("lambda")
+    dynamodb.delete_table(TableName=settings.table_name)
+    dynamodb.get_waiter("table_not_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1})
+    Stack(AwsContext(settings), report=lambda line: None).up()  # the table again, with a new stream
+    mappings = lam.list_event_source_mappings(FunctionName=settings.trends_function_name)["EventSourceMappings"]
+    stream = dynamodb.describe_table(TableName=settings.table_name)["Table"]["LatestStreamArn"]
+    assert [m["EventSourceArn"] for m in mappings if m.get("State") != "Deleting"] == [stream]
+    tick = Tick("AAPL", "2026-03-02T15:00:00.000Z", Decimal("107"), Decimal("100"), 1, "test")
+    KinesisSender(aws, settings.stream_name).send([Outgoing.of(tick)])
+    wait_for(pipeline.ledger.count, lambda n: n == 1, what="the anomaly alerted through the new stream")
