@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from stockpipe.domain import InvalidTick, Tick, enrich, parse_tick
+from stockpipe.domain import InvalidTick, PricePoint, Tick, enrich, parse_tick
 from stockpipe.domain.ticks import Rejected
 
 STAGE = "process-ticks"
@@ -47,6 +47,7 @@ class Stored:
 
 class TickStore(Protocol):
     def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]: ...
+    def latest_points(self, symbol: str, limit: int) -> list[PricePoint]: ...
     def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]: ...
     def put(self, items: Sequence[dict[str, Any]]) -> None: ...
 
@@ -189,12 +190,21 @@ def process_batch(
     for symbol, ticks in by_symbol.items():
         if not any(tick.id in writes for tick in ticks):
             continue
-        history = store.prices_before(symbol, ticks[0].timestamp, window - 1)
+        # One query in the usual case: the symbol's newest points, all before these ticks. When one
+        # is newer, some of these ticks are late: their history is read before them, and their items
+        # say so (trend-alerts then judges again the points stored after them).
+        recent = store.latest_points(symbol, max(window - 1, 1))
+        newest = recent[-1].timestamp if recent else ""
+        if newest >= ticks[0].timestamp:
+            history = store.prices_before(symbol, ticks[0].timestamp, window - 1)
+        else:
+            history = [point.price for point in recent][-(window - 1):] if window > 1 else []
         for tick in ticks:
             if tick.id in writes:
                 enriched = enrich(tick, history, window, threshold_percent)
                 result.anomalies += enriched.anomaly
-                items.append({**enriched.to_item(), "raw_key": writes[tick.id]})
+                late = {"late": True} if tick.timestamp < newest else {}
+                items.append({**enriched.to_item(), "raw_key": writes[tick.id], **late})
             history.append(tick.price)
     if items:
         store.put(items)

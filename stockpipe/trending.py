@@ -24,6 +24,7 @@ class StoredTick:
     price: Decimal
     change_percent: Decimal | None
     anomaly: bool
+    late: bool = False  # stored after later ticks of its symbol (process-ticks knew)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> StoredTick:
@@ -34,6 +35,7 @@ class StoredTick:
             price=Decimal(item["price"]),
             change_percent=None if change is None else Decimal(change),
             anomaly=bool(item.get("anomaly", False)),
+            late=bool(item.get("late", False)),
         )
 
 
@@ -77,8 +79,9 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
         first = min(t.timestamp for t in group)
         last = max(t.timestamp for t in group)
         window = _window(history, symbol, first, last, len(group), short, long)
-        # Points stored after these ticks: their averages include a late tick (none when in order).
-        later = history.points_after(symbol, last, 2 * long)
+        # Points stored after late ticks: their averages include one. In order, there are none, and
+        # process-ticks says so (no query).
+        later = history.points_after(symbol, last, 2 * long) if any(t.late for t in group) else []
         points = window + later
         judged = {t.timestamp for t in group} | {p.timestamp for p in points if p.timestamp > first}
         alerts.extend(crossovers_at(symbol, points, judged, short, long))

@@ -45,6 +45,9 @@ class FakeTable:
         upto = [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] <= timestamp]
         return upto[-limit:]
 
+    def latest_points(self, symbol: str, limit: int) -> list[PricePoint]:
+        return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol)][-limit:]
+
     def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] > timestamp][:limit]
 

@@ -57,6 +57,11 @@ class TickTable:
         items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lte(timestamp), limit, consistent=True)
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
+    def latest_points(self, symbol: str, limit: int) -> list[PricePoint]:
+        """The newest ``limit`` points of ``symbol``, oldest first."""
+        items = self._query_desc(Key("symbol").eq(symbol), limit)
+        return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
+
     def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         """The first ``limit`` points of ``symbol`` strictly after ``timestamp``, oldest first
         (strongly consistent, as points_until)."""
