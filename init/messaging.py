@@ -56,9 +56,6 @@ class Queue(Resource):
 
     def url(self, run: Run) -> str | None:
         """Its URL, or None when it does not exist."""
-        return self._url(run)
-
-    def _url(self, run: Run) -> str | None:
         try:
             return str(run.aws.client("sqs").get_queue_url(QueueName=self.name)["QueueUrl"])
         except ClientError as error:
@@ -67,7 +64,7 @@ class Queue(Resource):
             raise
 
     def find(self, run: Run) -> Found | None:
-        url = self._url(run)
+        url = self.url(run)
         if url is None:
             return None
         sqs = run.aws.client("sqs")
@@ -101,14 +98,14 @@ class Queue(Resource):
             sqs.set_queue_attributes(QueueUrl=url, Attributes={k: wanted[k] for k in changed if k in wanted})
 
     def wait_ready(self, run: Run) -> None:
-        waits.wait_until(self.label, lambda: self._url(run) is not None, timeout=60)
+        waits.wait_until(self.label, lambda: self.url(run) is not None, timeout=60)
 
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("sqs").delete_queue(QueueUrl=found.detail)
         return "deleted"
 
     def wait_gone(self, run: Run) -> None:
-        waits.wait_until(f"deletion of {self.label}", lambda: self._url(run) is None, timeout=90, interval=1)
+        waits.wait_until(f"deletion of {self.label}", lambda: self.url(run) is None, timeout=90, interval=1)
 
 
 class Topic(Resource):

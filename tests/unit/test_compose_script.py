@@ -3,7 +3,6 @@ answers as Docker would, so the checks, their one-line messages and the exit cod
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import subprocess
@@ -15,6 +14,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.engines import compose_checks
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "compose.py"
 RUNTIME_IMAGE = "public.ecr.aws/lambda/python:3.12"
@@ -23,14 +24,6 @@ NO_HOST = ('Error response from daemon: Get "https://public.ecr.aws/v2/": dial t
 # What compose.py reads; a developer's environment must not leak into these tests.
 VARIABLES = ("ENGINE", "ENGINE_PORT", "PRODUCER_SOURCE", "LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "PYTHON_IMAGE",
              "LAMBDA_RUNTIME", "DOCKER_SOCKET", "LOCALSTACK_VOLUME", "COMPOSE_PROJECT_NAME", "DOCKER_HOST")
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compose_script_under_test", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def done(command: list[str], code: int = 0, stdout: str = "", stderr: str = "") -> subprocess.CompletedProcess[str]:
@@ -86,7 +79,7 @@ class FakeDocker:
 
 @pytest.fixture
 def compose(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
-    module = load()
+    module = compose_checks()
     monkeypatch.setattr(module, "ROOT", tmp_path)  # no .env of a developer's
     for variable in VARIABLES:
         monkeypatch.delenv(variable, raising=False)
@@ -264,7 +257,7 @@ def test_localstack_mounts_an_external_cache_volume():
     for declared in (main["volumes"]["localstack-cache"], engines["volumes"]["localstack-cache"]):
         # external: `down -v` (make down) never removes it, so kinesis-mock survives offline
         assert declared == {"external": True, "name": "${LOCALSTACK_VOLUME:-stockpipe-localstack-cache}"}
-    assert load().DEFAULTS["LOCALSTACK_VOLUME"] == "stockpipe-localstack-cache"
+    assert compose_checks().DEFAULTS["LOCALSTACK_VOLUME"] == "stockpipe-localstack-cache"
 
 
 def test_env_example_documents_the_compose_variables():
