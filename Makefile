@@ -42,7 +42,7 @@ lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pypro
 	$(BIN)/mypy --strict
 	$(BIN)/mypy --strict scripts
 
-bench: $(STAMP) ## measure the whole flow on a fresh embedded engine: rates, latency, memory
+bench: $(STAMP) ## measure the flow on a fresh embedded engine against its ceiling (BENCH_ARGS='--ticks 100000')
 	$(BIN)/stockpipe bench $(BENCH_ARGS)
 
 emulator: $(STAMP) ## run the embedded engine in the foreground on ENGINE_PORT (4566)

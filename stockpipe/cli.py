@@ -371,16 +371,23 @@ def cmd_query(args: argparse.Namespace, aws: AwsContext) -> int:
 
 def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
-    from dataclasses import asdict
+    from datetime import UTC, datetime
 
-    from stockpipe.bench import print_figures, run_bench
+    from rich.console import Console
 
-    symbols = _symbols(args.symbols, settings)
-    figures = run_bench(settings, ticks=args.ticks, symbols=symbols, timeout=args.timeout)
+    from stockpipe.bench import BenchOptions, run_bench
+    from stockpipe.bench.report import print_report, write_outputs
+
+    options = BenchOptions.from_args(args, settings)
+    console = Console(stderr=True)
+    figures = run_bench(settings, options, console)
+    json_path, png_path, no_chart = write_outputs(figures, options.out, datetime.now(UTC))
     if args.json:
-        print(json.dumps(asdict(figures), sort_keys=True))
+        print(json.dumps(figures))
     else:
-        print_figures(figures)
+        print_report(figures, Console(width=None if sys.stdout.isatty() else 132))
+    console.print(f"figures: {json_path}" + (f"\nchart:   {png_path}" if png_path else f"\n{no_chart}"),
+                  highlight=False)
     return 0
 
 
@@ -457,11 +464,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(run=cmd_query)
 
-    p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine (rates, latency, memory)")
-    p.add_argument("--ticks", type=int, default=3000, help="ticks to send (default 3000)")
-    p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
-    p.add_argument("--timeout", type=float, default=300, help="give up after this many seconds")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine: rates, latency, CPU, "
+                       "memory, against the engine's ceiling")
+    p.add_argument("--ticks", type=int, help="ticks through our pipeline (default 3000; 100000 pushed with --soak)")
+    p.add_argument("--rate", type=float, help="pace at this many ticks/s (default: as fast as Kinesis takes them)")
+    p.add_argument("--symbols", help="a number K (K generated symbols S001..) or a comma list (default PRODUCER_SYMBOLS)")
+    p.add_argument("--batch-size", type=int, help="records per Lambda batch, both triggers "
+                   "(default KINESIS_BATCH_SIZE and STREAMS_BATCH_SIZE)")
+    p.add_argument("--shards", type=int, help="a provisioned stream of this many shards (default STREAM_MODE)")
+    p.add_argument("--compare-naive", action="store_true",
+                   help="also run the seeds' per-tick flow (batch size 2) on min(ticks, 2000) ticks")
+    p.add_argument("--naive-ticks", type=int, help="ticks through the naive flow (implies --compare-naive)")
+    p.add_argument("--soak", action="store_true", help="latency at the demo's rate (PRODUCER_RATE) before and "
+                   "after pushing --ticks as fast as possible through the same stack")
+    p.add_argument("--soak-seconds", type=float, help="how long each soak measurement lasts (default 25)")
+    p.add_argument("--out", help="folder for the JSON and PNG (default .stockpipe/bench)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of tables")
+    p.add_argument("--timeout", type=float, default=300,
+                   help="give up on a flow (or a soak phase) not done after this many seconds (default 300)")
     p.set_defaults(run=cmd_bench)
 
     p = sub.add_parser("demo", help="engine + init + synthetic producer + live dashboard (what make demo runs)")

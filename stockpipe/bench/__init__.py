@@ -1,0 +1,20 @@
+"""`stockpipe bench`: how fast and how flat the whole flow runs on the embedded engine.
+
+It starts its own engine on a free port and runs, on it, with fresh uniquely named resources:
+
+1. the engine ceiling: a do-nothing two-stage flow (Kinesis -> BatchWriteItem -> table stream ->
+   a function that logs one line) at the same batch size: what the engine itself allows;
+2. with --compare-naive, the seeds' style flow (per-tick calls, batch size 2);
+3. our pipeline as init deploys it; with --soak, latency at the demo's rate before and after a push.
+
+Each flow is followed tick by tick, without scanning: stored ticks from the table's DynamoDB
+stream, alerts from the SQS queue subscribed to the topic. The figures (rates, latency percentiles,
+CPU and memory of every process, exact alert counts) are printed and written as JSON and PNG.
+Nothing is timed inside the tests: this command is where speed and memory are measured.
+"""
+
+from stockpipe.bench.ledger import expected_alert_count, expected_alerts
+from stockpipe.bench.options import BenchOptions, OptionsError
+from stockpipe.bench.runner import BenchError, run_bench
+
+__all__ = ["BenchError", "BenchOptions", "OptionsError", "expected_alert_count", "expected_alerts", "run_bench"]
