@@ -1,0 +1,70 @@
+"""`stockpipe bench` arguments: what each option turns into, and the mistakes refused in one line."""
+
+from pathlib import Path
+
+import pytest
+
+from stockpipe.bench.options import BenchOptions, OptionsError, bench_symbols
+from stockpipe.cli import build_parser
+from stockpipe.settings import Settings
+
+
+def resolve(*argv: str, settings: Settings | None = None) -> BenchOptions:
+    return BenchOptions.from_args(build_parser().parse_args(["bench", *argv]), settings or Settings())
+
+
+def test_defaults_are_a_quick_run_at_full_speed_on_the_settings():
+    options = resolve()
+    assert (options.ticks, options.rate, options.symbols) == (3000, None, ("AAPL", "MSFT", "AMZN"))
+    assert options.environment() == {}  # batch size and stream mode as the settings say
+    assert (options.ceiling_ticks, options.compare_naive, options.soak) == (3000, False, False)
+    assert options.out == Path(".stockpipe/bench")
+    assert options.timeout == 300
+
+
+def test_every_option_is_read():
+    options = resolve("--ticks", "1000000", "--rate", "2500", "--symbols", "AAPL,nvda", "--batch-size", "1000",
+                      "--shards", "4", "--compare-naive", "--out", "/tmp/b", "--json", "--timeout", "900")
+    assert options.ticks == 1_000_000
+    assert options.rate == 2500
+    assert options.symbols == ("AAPL", "NVDA")
+    assert options.environment() == {"KINESIS_BATCH_SIZE": "1000", "STREAMS_BATCH_SIZE": "1000",
+                                     "STREAM_MODE": "PROVISIONED", "STREAM_SHARDS": "4"}
+    assert (options.ceiling_ticks, options.naive_ticks) == (50_000, 2000)  # both capped
+    assert options.out == Path("/tmp/b")
+    assert options.timeout == 900
+
+
+def test_a_number_of_symbols_means_that_many_generated_ones():
+    assert bench_symbols("3", ()) == ("S001", "S002", "S003")
+    assert len(bench_symbols("100", ())) == 100
+    assert bench_symbols("1500", ())[-1] == "S1500"
+    assert bench_symbols(None, ("AAPL",)) == ("AAPL",)
+
+
+def test_the_soak_pushes_100000_ticks_unless_told_and_measures_at_the_demo_rate():
+    options = resolve("--soak", settings=Settings(producer_rate=20.0))
+    assert (options.soak, options.ticks, options.soak_rate, options.soak_seconds) == (True, 100_000, 20.0, 25.0)
+    assert options.soak_ticks == 500
+    assert resolve("--soak", "--ticks", "5000", "--soak-seconds", "10").soak_ticks == 100
+
+
+def test_naive_ticks_ask_for_the_naive_flow():
+    options = resolve("--ticks", "500", "--naive-ticks", "300")
+    assert (options.compare_naive, options.naive_ticks) == (True, 300)
+    assert resolve("--ticks", "500", "--compare-naive").naive_ticks == 500
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--ticks", "0"), "--ticks 0"),
+    (("--rate", "0"), "--rate 0"),
+    (("--batch-size", "20000"), "--batch-size 20000"),
+    (("--shards", "0"), "--shards 0"),
+    (("--symbols", "0"), "--symbols 0"),
+    (("--symbols", " , "), "--symbols is empty"),
+    (("--timeout", "-1"), "--timeout -1"),
+    (("--soak-seconds", "0"), "--soak-seconds 0"),
+])
+def test_impossible_values_are_refused_naming_the_option(argv, message):
+    with pytest.raises(OptionsError, match=message):
+        resolve(*argv)

@@ -1,0 +1,126 @@
+"""The bench's figures document, its JSON and PNG files, and the console report, from a run made up
+by hand (no engine): what each file holds and where it goes."""
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from rich.console import Console
+
+from stockpipe.bench.figures import FlowRun, PhaseRun, assemble
+from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger
+from stockpipe.bench.procs import RoleFigures, Sample
+from stockpipe.bench.report import print_report, stamp, write_json, write_outputs, write_png
+from stockpipe.bench.runner import START
+from stockpipe.producer.sources import SyntheticMarket
+
+MARKET = SyntheticMarket(("AAPL", "MSFT"), seed=5, start=START)
+T0 = 1_800_000_000.0
+
+
+def flow(label, ticks, per_second, phases=(("run", None),), alerts=None, publishes=True, last_stage=False):
+    """A flow whose ticks were sent at T0 + i/per_second / 2 and stored 100 ms later, one phase after another."""
+    size = ticks // len(phases)
+    starts = [i * size for i in range(len(phases))]
+    ledger = TickLedger(Layout(MARKET), size * len(phases), starts)
+    runs = []
+    for number, (name, rate) in enumerate(phases):
+        first = starts[number]
+        runs.append(PhaseRun(name, size, rate, started=T0 + first / per_second / 2, cpu={"engine": 1.5}))
+        for offset, tick in enumerate(list(MARKET.ticks(first + size))[first:]):
+            sent = T0 + (first + offset) / per_second / 2
+            ledger.mark_sent(first + offset, 1, sent)
+            ledger.mark_stored(tick.symbol, tick.timestamp, sent + 0.1)
+        runs[-1].sent = T0 + (first + size) / per_second / 2
+        if last_stage:
+            runs[-1].last_stage = T0 + (first + size) / per_second / 2 + 0.2
+    book = AlertLedger(alerts or {}, ledger.phase_of, len(phases))
+    for alert_id, index in (alerts or {}).items():
+        book.mark(alert_id, ledger.sent[index] + 0.15)
+    return FlowRun(label, 100, 100, ledger, book, runs, publishes=publishes, last_stage_logged=last_stage)
+
+
+def document(soak=False):
+    alerts = {"AAPL#2026-01-05T14:30:05.000Z#BUY": 10}
+    ours_phases = (("warmup", 10.0), ("before", 10.0), ("push", None), ("after", 10.0)) if soak else (("run", None),)
+    flows = [flow("ceiling", 400, 4000, publishes=False, last_stage=True),
+             flow("naive", 40, 20, alerts={}, last_stage=True),
+             flow("ours", 400, 1000, ours_phases, alerts=alerts)]
+    samples = [Sample(T0 + i, {"engine": 100.0 + i, "bench": 80.0, "process-ticks": 60.0}) for i in range(3)]
+    roles = {"engine": RoleFigures(12.5, 150.0, 101.0, 1), "process-ticks": RoleFigures(3.0, 70.0, 60.0, 2),
+             "bench": RoleFigures(2.0, 90.0, 80.0, 1)}
+    return assemble(flows, options={"rate": None, "symbol_count": 2, "soak": soak}, started="2026-11-30T07:00:00+00:00",
+                    engine="MiniStack 1.5.33", roles=roles, samples=samples, origin=T0 - 1, end=T0 + 3, cpus=2)
+
+
+def test_the_document_holds_each_flow_its_ratios_processes_memory_and_series():
+    figures = document()
+    ours, ceiling = figures["flows"]["ours"], figures["flows"]["ceiling"]
+    assert ours["main"]["stored_per_s"]["overall"] == pytest.approx(400 / 0.2995, rel=0.01)
+    assert ours["main"]["latency_ms"]["stored"]["p50"] == 100.0
+    assert ours["main"]["latency_ms"]["alert"]["p99"] == 150.0
+    assert ours["main"]["complete"] and ceiling["main"]["complete"]
+    assert ours["alerts"] == {"publishes": True, "expected": 1, "received": 1, "duplicates": 0, "unexpected": 0,
+                              "missing": 0, "missing_examples": [], "unexpected_examples": []}
+    assert ceiling["main"]["last_stage_seconds"] == pytest.approx(400 / 8000 + 0.2, abs=0.001)
+    assert figures["ratios"]["ours_to_ceiling"] == pytest.approx(
+        ours["main"]["end_to_end_per_s"] / ceiling["main"]["end_to_end_per_s"], rel=0.01)
+    assert figures["ratios"]["ours_to_naive"] > 1
+    assert figures["processes"]["engine"] == {"cpu_seconds": 12.5, "peak_rss_mb": 150.0, "processes": 1}
+    assert list(figures["processes"]) == ["engine", "process-ticks", "bench"]
+    assert figures["memory"]["engine_end_mb"] == 102.0
+    line = figures["timeline"]
+    assert len(line["t"]) == len(line["stored_per_s"]["ours"]) == len(line["latency_ms"]["stored_p50"])
+    assert sum(line["stored_per_s"]["ours"]) * line["interval_seconds"] == pytest.approx(400)
+    assert line["memory_mb"]["workers"] == [60.0, 60.0, 60.0]
+    assert figures["soak"] is None
+
+
+def test_a_ceiling_whose_last_function_never_logged_the_last_record_is_not_complete():
+    ceiling = flow("ceiling", 100, 1000, publishes=False, last_stage=True)
+    ceiling.phases[0].last_stage = None
+    figures = assemble([ceiling, flow("ours", 100, 1000)], options={}, started="", engine="", roles=None,
+                       samples=[], origin=T0, end=T0 + 1)
+    assert not figures["flows"]["ceiling"]["main"]["complete"]
+    assert figures["flows"]["ceiling"]["main"]["end_to_end_per_s"] is None
+    assert figures["ratios"]["ours_to_ceiling"] is None
+    assert figures["processes"] is None and figures["memory"] is None
+
+
+def test_a_soak_compares_latency_before_and_after_the_push():
+    figures = document(soak=True)
+    assert figures["flows"]["ours"]["main_phase"] == "push"
+    assert figures["soak"]["push_ticks"] == 100
+    assert figures["soak"]["stored_p50_ratio"] == 1.0
+    assert figures["soak"]["before"]["stored"]["p50"] == 100.0
+
+
+def test_the_json_file_and_latest_json_hold_the_whole_document(tmp_path):
+    figures = document()
+    path = write_json(figures, tmp_path / "out", "bench-x")
+    assert path == tmp_path / "out" / "bench-x.json"
+    assert json.loads(path.read_text()) == json.loads((tmp_path / "out" / "latest.json").read_text()) == figures
+
+
+def test_the_chart_is_a_png_beside_latest_png(tmp_path):
+    path = write_png(document(soak=True), tmp_path, "bench-x")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "latest.png").read_bytes() == path.read_bytes()
+
+
+def test_outputs_are_named_by_the_time_of_the_run(tmp_path):
+    moment = datetime(2026, 11, 30, 7, 5, 9, tzinfo=UTC)
+    assert stamp(moment) == "20261130T070509Z"
+    json_path, png_path, why_not = write_outputs(document(), tmp_path, moment)
+    assert (json_path.name, png_path.name if png_path else None, why_not) == (
+        "bench-20261130T070509Z.json", "bench-20261130T070509Z.png", None)
+
+
+def test_the_console_report_gives_each_flow_and_the_ratios():
+    out = io.StringIO()
+    print_report(document(soak=True), Console(file=out, width=200))
+    text = out.getvalue()
+    for expected in ("ceiling", "naive", "ours push", "sent->stored p99, ms", "alerts dup/missing/unexp.",
+                     "ours/ceiling", "ours/naive", "goal 30x", "soak: after 100 ticks pushed", "process-ticks"):
+        assert expected in text
