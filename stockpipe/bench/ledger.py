@@ -13,6 +13,7 @@ import math
 import threading
 from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from stockpipe.domain import PricePoint, crossovers, is_anomaly
@@ -193,11 +194,15 @@ def expected_alerts(market: SyntheticMarket, counts: Sequence[int], settings: Se
     layout = Layout(market)
     expected: dict[str, int] = {}
     for symbol, count in zip(market.symbols, counts, strict=True):
-        series = market.series(symbol, count)
-        points = [PricePoint(t.timestamp, t.price) for t in series]
-        alerts = crossovers(symbol, points, settings.sma_short, settings.sma_long)
-        alerts += [Alert(symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent)
-                   for t in series if is_anomaly(t.change_percent, settings.anomaly_threshold_percent)]
+        # A symbol's walk depends on the seed and the symbol alone: a market of that one symbol
+        # streams the same series, read once into the points (lighter than a list of ticks).
+        points: list[PricePoint] = []
+        alerts: list[Alert] = []
+        for t in replace(market, symbols=(symbol,)).ticks(count):
+            points.append(PricePoint(t.timestamp, t.price))
+            if is_anomaly(t.change_percent, settings.anomaly_threshold_percent):
+                alerts.append(Alert(symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent))
+        alerts += crossovers(symbol, points, settings.sma_short, settings.sma_long)
         for alert in alerts:
             index = layout.index_of(symbol, alert.timestamp)
             assert index is not None, alert.id

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -21,7 +24,7 @@ from stockpipe.bench import figures as fig
 from stockpipe.bench.deploy import Deployer, Flow
 from stockpipe.bench.follow import AlertFollower, StreamFollower, logged_at
 from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, per_symbol_counts
-from stockpipe.bench.naive_trend import crossing
+from stockpipe.bench.naive_trend import LONG, crossing
 from stockpipe.bench.options import NAIVE_BATCH_SIZE, BenchOptions
 from stockpipe.bench.procs import ProcessSampler
 from stockpipe.bench.sending import SenderThread
@@ -72,10 +75,10 @@ def naive_expected(market: SyntheticMarket, counts: list[int]) -> dict[str, int]
     layout = Layout(market)
     expected: dict[str, int] = {}
     for symbol, count in zip(market.symbols, counts, strict=True):
-        series = market.series(symbol, count)
-        prices = [tick.price for tick in series]
-        for i, tick in enumerate(series):
-            signal = crossing(prices[max(0, i - 20):i + 1])
+        prices: deque[Decimal] = deque(maxlen=LONG + 1)
+        for tick in replace(market, symbols=(symbol,)).ticks(count):  # that symbol's walk alone
+            prices.append(tick.price)
+            signal = crossing(list(prices))
             if signal:
                 index = layout.index_of(symbol, tick.timestamp)
                 assert index is not None
@@ -259,11 +262,14 @@ class Bench:
                         got = f", alerts {received}/{expected}" if spec.queue_url else ""
                         raise BenchError(
                             f"{title} did not finish within {self.options.timeout:.0f}s: sent {sent}/{size}, stored "
-                            f"{stored}/{size}{got}{stage} (engine log: {self.engine.log_path})")
+                            f"{stored}/{size}{got}{stage}; --timeout waits longer (engine log: {self.engine.log_path})")
                     time.sleep(POLL_SECONDS)
         finally:
             thread.stop()
         run.sent = thread.finished
+        first_call = ledger.sent[ledger.phase_starts[number]]
+        if not math.isnan(first_call):
+            run.started = first_call  # when the first PutRecords of the phase began
         self.sampler.sample()
         cpu_after = self.sampler.cpu_by_role()
         run.cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
