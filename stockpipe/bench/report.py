@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 LATEST = "latest"
+SPARK_WIDTH = 60
 
 
 def stamp(moment: datetime) -> str:
@@ -153,11 +154,29 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
                      f"{_n(soak['after']['stored']['p99'])} ms ({_ratio(soak['stored_p99_ratio'])}); sent -> alert "
                      f"p50 {_n(soak['before']['alert']['p50'])} -> {_n(soak['after']['alert']['p50'])} ms "
                      f"({_ratio(soak['alert_p50_ratio'])})")
+    line = figures["timeline"]
+    lines.append(f"ours stored/s over the run  |{_spark(line['stored_per_s']['ours'])}|  peak "
+                 f"{_n(max(line['stored_per_s']['ours'], default=0))}/s per {line['interval_seconds']:g} s")
     memory = figures.get("memory")
     if memory:
-        lines.append(f"engine memory: {_n(memory['engine_start_mb'])} MB at start, {_n(memory['engine_end_mb'])} MB "
-                     f"at the end; {_n(memory['engine_kb_per_tick_ours'], 2)} KB per tick of ours")
+        engine = [mb for mb in line["memory_mb"]["roles"].get("engine", []) if mb is not None]
+        lines.append(f"engine memory over the run  |{_spark(engine)}|  {_n(memory['engine_start_mb'])} MB at start, "
+                     f"{_n(memory['engine_end_mb'])} MB at the end; {_n(memory['engine_kb_per_tick_ours'], 2)} KB "
+                     f"per tick of ours")
+        workers = line["memory_mb"]["workers"]
+        lines.append(f"Lambda workers' memory      |{_spark(workers)}|  {_n(workers[-1] if workers else None)} MB "
+                     f"at the end")
     return lines
+
+
+def _spark(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """A sparkline of at most ``width`` characters (each the highest value of its group)."""
+    from stockpipe.charts import sparkline
+
+    if not values:
+        return ""
+    group = max(1, -(-len(values) // width))
+    return sparkline([max(values[i:i + group]) for i in range(0, len(values), group)])
 
 
 def _ratio(value: float | None) -> str:
