@@ -32,6 +32,7 @@ def resources(aws: AwsContext) -> list[Resource]:
     stream = Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards)
     ticks = Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE")
     ledger = Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),))
+    heads = Table("heads", s.heads_table, "HEADS_TABLE", keys=(("symbol", "S", "HASH"),))
     bucket = Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
                     prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX))
     database = GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE")
@@ -46,7 +47,7 @@ def resources(aws: AwsContext) -> list[Resource]:
     topic = Topic("topic", s.topic_name, "TOPIC_NAME")
     inbox = Queue("inbox", s.alerts_queue_name, "ALERTS_QUEUE_NAME", purpose="alerts for stockpipe alerts",
                   policy=lambda run: policies.queue_policy_for_topic(inbox.arn(run), topic.arn(run)))
-    listed: list[Resource] = [stream, ticks, ledger, bucket, database, glue_table, dlq, on_failure, topic, inbox,
+    listed: list[Resource] = [stream, ticks, ledger, heads, bucket, database, glue_table, dlq, on_failure, topic, inbox,
                               Subscription("inbox-subscription", f"{s.topic_name} -> {s.alerts_queue_name}",
                                            "ALERTS_QUEUE_NAME", topic=topic, protocol="sqs", endpoint=inbox.arn,
                                            attributes={"RawMessageDelivery": "true"},
@@ -69,6 +70,7 @@ def resources(aws: AwsContext) -> list[Resource]:
     functions = (
         ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", (
             Need("ticks", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query")),
+            Need("heads", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")),
             # GetObject: HeadObject, to tell a resend (its object exists) from an orphan (it does not).
             Need("bucket", ("s3:PutObject", "s3:GetObject"), within=f"{s.raw_prefix}/*"),
             Need("dlq", ("sqs:SendMessage",)),
@@ -77,8 +79,9 @@ def resources(aws: AwsContext) -> list[Resource]:
         )),
         ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (
             Need("ticks", ("dynamodb:Query",)),
-            Need("ledger", ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")),
-            Need("topic", ("sns:Publish",)),
+            # Claims in one transaction (conditional puts), marks in batches; one by one after a conflict.
+            Need("ledger", ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")),
+            Need("topic", ("sns:Publish",)),  # PublishBatch is authorised by sns:Publish
             Need("dlq", ("sqs:SendMessage",)),
             Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),
         )),

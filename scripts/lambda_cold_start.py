@@ -23,7 +23,7 @@ ENV = {
     "PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
     "AWS_SECRET_ACCESS_KEY": "x", "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "TABLE_NAME": "cold-ticks",
     "RAW_BUCKET": "cold-bucket", "DLQ_URL": "http://127.0.0.1:9/000000000000/cold-dlq",
-    "ALERTS_LEDGER_TABLE": "cold-ledger", "TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:cold",
+    "ALERTS_LEDGER_TABLE": "cold-ledger", "HEADS_TABLE": "cold-heads", "TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:cold",
 }
 PROBE = ("import sys, time; sys.path.insert(0, '.'); started = time.perf_counter(); import handler; "
          "handler.adapters(); print(time.perf_counter() - started)")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -45,10 +45,31 @@ class Stored:
     raw_key: str | None
 
 
+@dataclass(frozen=True)
+class Head:
+    """Where one symbol's stored series ends: its newest timestamp and the prices up to it (oldest
+    first, at most as many as enrichment needs). ``whole``: the prices are the whole series.
+
+    process-ticks writes it before the items of a batch, so every stored tick is at or before its
+    head: a tick after the head is new (no pre-read), and the head's prices are its history (no
+    query). Only a tick at or before the head (a retry, a resend, a late tick) reads the table."""
+
+    symbol: str
+    timestamp: str
+    prices: tuple[Decimal, ...]
+    whole: bool = False
+
+    def holds(self, count: int) -> bool:
+        return self.whole or len(self.prices) >= count
+
+
 class TickStore(Protocol):
     def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]: ...
     def latest_points(self, symbol: str, limit: int) -> list[PricePoint]: ...
-    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]: ...
+    def points_before(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
+    def points_between(self, symbol: str, first: str, last: str) -> list[PricePoint]: ...
+    def heads(self, symbols: Collection[str]) -> dict[str, Head]: ...
+    def put_heads(self, heads: Sequence[Head]) -> None: ...
     def put(self, items: Sequence[dict[str, Any]]) -> None: ...
 
 
@@ -127,7 +148,10 @@ def process_batch(
     # price again is a duplicate (a resend, a redelivery); another price is a conflicting repeat,
     # quarantined with both prices (which one is true is not ours to guess).
     firsts = list({tick.id: tick for tick, _ in reversed(valid)}.values())
-    stored = store.stored(firsts) if firsts else {}
+    heads = store.heads({tick.symbol for tick in firsts}) if firsts else {}
+    # Only a tick at or before its symbol's head can be stored already: in order, none is read.
+    maybe = [tick for tick in firsts if tick.symbol not in heads or tick.timestamp <= heads[tick.symbol].timestamp]
+    stored = store.stored(maybe) if maybe else {}
     accepted: dict[str, tuple[Tick, RawRecord]] = {}
     for tick, record in valid:
         if tick.id in accepted:
@@ -184,28 +208,34 @@ def process_batch(
     # Enrich in time order over every tick of the symbol here (so a stored one between new ones
     # counts in the moving average), writing items only for the ticks that need one.
     items: list[dict[str, Any]] = []
+    new_heads: list[Head] = []
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
     for tick, _ in sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp)):
         by_symbol[tick.symbol].append(tick)
     for symbol, ticks in by_symbol.items():
         if not any(tick.id in writes for tick in ticks):
             continue
-        # One query in the usual case: the symbol's newest points, all before these ticks. When one
-        # is newer, some of these ticks are late: their history is read before them, and their items
-        # say so (trend-alerts then judges again the points stored after them).
-        recent = store.latest_points(symbol, max(window - 1, 1))
-        newest = recent[-1].timestamp if recent else ""
-        if newest >= ticks[0].timestamp:
-            history = store.prices_before(symbol, ticks[0].timestamp, window - 1)
-        else:
-            history = [point.price for point in recent][-(window - 1):] if window > 1 else []
-        for tick in ticks:
-            if tick.id in writes:
-                enriched = enrich(tick, history, window, threshold_percent)
+        series = _series(store, symbol, ticks, heads.get(symbol), window)
+        history: list[Decimal] = list(series.before)
+        previous = series.previous
+        # The symbol's ticks here and its stored points among them (only when some are late), in time order.
+        merged: list[Tick | PricePoint] = sorted([*ticks, *series.within], key=lambda entry: entry.timestamp)
+        for entry in merged:
+            if isinstance(entry, Tick) and entry.id in writes:
+                enriched = enrich(entry, _tail(history, window - 1), window, threshold_percent)
                 result.anomalies += enriched.anomaly
-                late = {"late": True} if tick.timestamp < newest else {}
-                items.append({**enriched.to_item(), "raw_key": writes[tick.id], **late})
-            history.append(tick.price)
+                extra: dict[str, Any] = {"raw_key": writes[entry.id]}
+                if previous is not None:
+                    extra["previous_timestamp"] = previous
+                if entry.timestamp < series.newest:
+                    extra["late"] = True
+                items.append({**enriched.to_item(), **extra})
+            history.append(entry.price)
+            previous = entry.timestamp
+        new_heads.append(series.head)
+    # The heads first: from now on a retry of this batch reads the table for these ticks.
+    if new_heads:
+        store.put_heads(new_heads)
     if items:
         store.put(items)
     result.stored = len(items)
@@ -223,3 +253,49 @@ def process_batch(
 def _conflict(tick: Tick, price: Decimal, where: str) -> str:
     return (f"price: conflicting repeat of {tick.symbol} at {tick.timestamp}: {price.normalize():f} {where}, "
             f"{tick.price.normalize():f} in this record (the first stands)")
+
+
+@dataclass
+class Series:
+    """What enriching one symbol's ticks needs of the stored series: the prices before the first tick
+    (``previous``: the timestamp of the last of them), the stored points among the ticks (late ticks
+    only), the newest stored timestamp, and the head once these ticks are stored."""
+
+    before: list[Decimal]
+    previous: str | None
+    within: list[PricePoint]
+    newest: str
+    head: Head
+
+
+def _series(store: TickStore, symbol: str, ticks: Sequence[Tick], head: Head | None, window: int) -> Series:
+    keep = max(window - 1, 1)
+    first, last = ticks[0].timestamp, ticks[-1].timestamp
+    if head is not None and first > head.timestamp and head.holds(keep):
+        # In order (the usual case): the head is the history; nothing is read.
+        prices = [*head.prices, *(tick.price for tick in ticks)]
+        return Series(list(head.prices), head.timestamp, [], head.timestamp,
+                      Head(symbol, last, tuple(prices[-keep:]), head.whole and len(prices) <= keep))
+    # No head (a new symbol, a table older than heads), a retry, a resend or late ticks: the table.
+    latest = store.latest_points(symbol, keep)
+    newest = latest[-1].timestamp if latest else ""
+    if newest < first:
+        before, within = latest, []
+    else:
+        here = {tick.timestamp for tick in ticks}
+        before = store.points_before(symbol, first, keep)
+        within = [point for point in store.points_between(symbol, first, last) if point.timestamp not in here]
+    after = {point.timestamp: point.price for point in [*before, *within]} | {t.timestamp: t.price for t in ticks}
+    if newest > last:  # the newest points are stored ones, these ticks maybe among them
+        after |= {point.timestamp: point.price for point in latest}
+        whole = len(latest) < keep
+    else:
+        whole = len(before) < keep
+    points = sorted(after.items())
+    tail = points[-keep:]
+    return Series([point.price for point in before], before[-1].timestamp if before else None, within, newest,
+                  Head(symbol, tail[-1][0], tuple(price for _, price in tail), whole and len(points) <= keep))
+
+
+def _tail(prices: Sequence[Decimal], count: int) -> list[Decimal]:
+    return list(prices[-count:]) if count > 0 else []

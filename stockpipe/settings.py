@@ -43,6 +43,9 @@ DEFAULTS: dict[str, str] = {
     "STREAM_SHARDS": "1",
     "TABLE_NAME": "stock-market-data",
     "ALERTS_LEDGER_TABLE": "stock-market-alerts-sent",
+    # Per symbol: the newest stored tick and the prices before it (process-ticks reads it instead of
+    # querying the tick table each batch).
+    "HEADS_TABLE": "stock-market-heads",
     "RAW_BUCKET": "",
     "RAW_PREFIX": "raw-data",
     "ATHENA_DATABASE": "stock_data",
@@ -86,6 +89,7 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "STREAM_NAME": (r"[a-zA-Z0-9_.-]{1,128}", "letters, digits, _ . - (1-128)"),
     "TABLE_NAME": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
     "ALERTS_LEDGER_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
+    "HEADS_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
     "RAW_BUCKET": (r"(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lower-case letters, digits, . - (3-63)"),
     "RAW_PREFIX": (r"[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*", "path segments of letters, digits, _ . -"),
     "ATHENA_DATABASE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
@@ -292,6 +296,7 @@ class Settings:
     stream_shards: int = 1
     table_name: str = DEFAULTS["TABLE_NAME"]
     alerts_ledger_table: str = DEFAULTS["ALERTS_LEDGER_TABLE"]
+    heads_table: str = DEFAULTS["HEADS_TABLE"]
     raw_bucket: str = ""
     raw_prefix: str = DEFAULTS["RAW_PREFIX"]
     athena_database: str = DEFAULTS["ATHENA_DATABASE"]
@@ -344,6 +349,7 @@ class Settings:
             stream_shards=_int(env, "STREAM_SHARDS", 1, 500),
             table_name=_name(env, "TABLE_NAME"),
             alerts_ledger_table=_name(env, "ALERTS_LEDGER_TABLE"),
+            heads_table=_name(env, "HEADS_TABLE"),
             raw_bucket=_check_name("RAW_BUCKET", raw_bucket) if raw_bucket else "",
             raw_prefix=_name(env, "RAW_PREFIX"),
             athena_database=_name(env, "ATHENA_DATABASE"),
@@ -413,6 +419,7 @@ class Settings:
             "PARTIAL_BATCH_RESPONSE": "true" if partial_batch_response else "false",
             "TABLE_NAME": self.table_name,
             "ALERTS_LEDGER_TABLE": self.alerts_ledger_table,
+            "HEADS_TABLE": self.heads_table,
             "RAW_BUCKET": raw_bucket,
             "RAW_PREFIX": self.raw_prefix,
             "ATHENA_DATABASE": self.athena_database,
@@ -433,6 +440,7 @@ def unique_names(prefix: str) -> dict[str, str]:
         "STREAM_NAME": f"{prefix}-stream",
         "TABLE_NAME": f"{prefix}-ticks",
         "ALERTS_LEDGER_TABLE": f"{prefix}-alerts-sent",
+        "HEADS_TABLE": f"{prefix}-heads",
         "RAW_BUCKET": f"{prefix}-stockpipe-raw",
         "DLQ_NAME": f"{prefix}-dlq",
         "TOPIC_NAME": f"{prefix}-alerts",

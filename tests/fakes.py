@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from stockpipe.aws.archive import object_key
 from stockpipe.domain import Alert, PricePoint, Tick
 from stockpipe.domain.ticks import Rejected
-from stockpipe.processing import Stored
+from stockpipe.processing import Head, Stored
 
 
 class Clients:
@@ -28,6 +27,7 @@ class Clients:
 class FakeTable:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.head_items: dict[str, Head] = {}
         self.writes = 0
 
     def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]:
@@ -37,9 +37,18 @@ class FakeTable:
     def _series(self, symbol: str) -> list[dict[str, Any]]:
         return [self.items[key] for key in sorted(self.items) if key[0] == symbol]
 
-    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]:
-        before = [i["price"] for i in self._series(symbol) if i["timestamp"] < timestamp]
+    def points_before(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
+        before = [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] < timestamp]
         return before[-limit:] if limit > 0 else []
+
+    def points_between(self, symbol: str, first: str, last: str) -> list[PricePoint]:
+        return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if first <= i["timestamp"] <= last]
+
+    def heads(self, symbols: Collection[str]) -> dict[str, Head]:
+        return {symbol: self.head_items[symbol] for symbol in symbols if symbol in self.head_items}
+
+    def put_heads(self, heads: Sequence[Head]) -> None:
+        self.head_items.update({head.symbol: head for head in heads})
 
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         upto = [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] <= timestamp]
@@ -96,3 +105,7 @@ class FakePublisher:
         self.ledger.add(alert.id)
         self.published.append(alert)
         return True
+
+    def publish_all(self, alerts: Sequence[Alert]) -> tuple[int, int]:
+        published = sum(self.publish_once(alert) for alert in alerts)
+        return published, len(alerts) - published

@@ -25,7 +25,9 @@ from stockpipe.settings import Settings
 ACCOUNT = "123456789012"
 # IAM authorises a few operations under another action's name.
 IAM_ACTION = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-              "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility", "s3:HeadObject": "s3:GetObject"}
+              "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility", "s3:HeadObject": "s3:GetObject",
+              # Our transactions hold only conditional puts; SNS authorises PublishBatch as Publish.
+              "dynamodb:TransactWriteItems": "dynamodb:PutItem", "sns:PublishBatch": "sns:Publish"}
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,12 @@ class Ports:
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
     """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
-    env = require(environ, "TABLE_NAME", "RAW_BUCKET", "DLQ_URL")
+    env = require(environ, "TABLE_NAME", "HEADS_TABLE", "RAW_BUCKET", "DLQ_URL")
     settings = aws.settings
     catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
                                settings.raw_location(env["RAW_BUCKET"]))
     return Ports(
-        store=TickTable(aws, env["TABLE_NAME"]),
+        store=TickTable(aws, env["TABLE_NAME"], heads=env["HEADS_TABLE"]),
         archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
         dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
         window=settings.moving_average_window,
@@ -67,7 +67,7 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
 @cache
 def adapters() -> Ports:
     """Built once per container, at the first invocation: one session, one client per service."""
-    return build(AwsContext(Settings.from_env()), os.environ)
+    return build(AwsContext(Settings.from_env(), validate=False), os.environ)
 
 
 def kinesis_records(event: object) -> list[RawRecord]:

@@ -27,12 +27,14 @@ from stockpipe.aws.table import TickTable
 from stockpipe.domain.ticks import Rejected
 from stockpipe.processing import DeadLetters
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
-from stockpipe.trending import PriceHistory, Publisher, StoredTick, publish_alerts
+from stockpipe.trending import PriceHistory, Publisher, StoredTick, Windows, publish_alerts
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
 log = logging.getLogger("trend-alerts")
 _deserializer = TypeDeserializer()
+# Points of each symbol kept warm, in multiples of SMA_LONG: enough to know the trend through short ties.
+WINDOW_KEEP = 4
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Ports:
     short: int
     long: int
     partial_batch_response: bool
+    windows: Windows | None = None  # warm per container (None: every batch reads the table)
 
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
@@ -56,13 +59,20 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
         short=settings.sma_short,
         long=settings.sma_long,
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+        windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
     )
 
 
 @cache
 def adapters() -> Ports:
     """Built once per container, at the first invocation: one session, one client per service."""
-    return build(AwsContext(Settings.from_env()), os.environ)
+    return build(AwsContext(Settings.from_env(), validate=False), os.environ)
+
+
+def _fields(image: dict[str, Any]) -> dict[str, Any]:
+    """The attributes the alert rules read, from a stream image in DynamoDB's JSON (only those: an
+    image holds a dozen, and a batch thousands of images)."""
+    return {name: _deserializer.deserialize(image[name]) for name in StoredTick.FIELDS if name in image}
 
 
 def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
@@ -79,8 +89,7 @@ def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
         try:
             if not isinstance(image, dict):
                 raise ValueError("no NewImage (the table's stream must carry NEW_IMAGE)")
-            item = {key: _deserializer.deserialize(value) for key, value in image.items()}
-            ticks.append(StoredTick.from_item(item))
+            ticks.append(StoredTick.from_item(_fields(image)))
         except Exception as error:  # a stream image we cannot read must not block the stream
             payload = json.dumps(image, sort_keys=True, default=str).encode()
             rejected.append(Rejected(f"stream image unreadable: {error!r}", payload, "trend-alerts",
@@ -91,7 +100,8 @@ def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
 def handle(event: Any, ports: Ports) -> dict[str, Any]:
     ticks, rejected = stored_ticks(event)
     try:
-        result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long)
+        result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long,
+                                windows=ports.windows)
         if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
             ports.dead_letters.send(rejected)
     except Exception as error:  # an AWS failure, not bad input: the batch must be retried
@@ -99,7 +109,8 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
         change = records[0].get("dynamodb") if records else None
         first = change.get("SequenceNumber") if isinstance(change, dict) else None
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
-    log.info("%s rejected=%d", result.summary(), len(rejected))
+    warm = f" window_hits={ports.windows.hits} window_reads={ports.windows.misses}" if ports.windows else ""
+    log.info("%s rejected=%d%s", result.summary(), len(rejected), warm)
     return batches.succeeded(**vars(result), rejected=len(rejected))
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
+from stockpipe.aws.table import item_attributes, put_all
 from stockpipe.domain import Alert
 from stockpipe.domain.ticks import dumps
 from stockpipe.errors import StockpipeError
@@ -19,6 +20,16 @@ from stockpipe.errors import StockpipeError
 # stream record's life.
 CLAIM_SECONDS = 90
 IN_PROGRESS, PUBLISHED = "IN_PROGRESS", "PUBLISHED"
+TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
+PUBLISH_BATCH_LIMIT = 10  # entries in one SNS PublishBatch
+
+
+# A new id, or a claim that expired without being published.
+CLAIMABLE = "attribute_not_exists(alert_id) OR (#status = :claimed AND claim_expires < :now)"
+
+
+class AlertNotPublished(StockpipeError):
+    """SNS refused some alerts of a batch; their claims were released, and the batch is retried."""
 
 
 class AlertInProgress(StockpipeError):
@@ -45,15 +56,101 @@ class AlertPublisher:
         self.topic_arn = topic_arn
         self._sns = aws.client("sns")
         self._ledger = aws.resource("dynamodb").Table(ledger_table)
+        self._client = aws.client("dynamodb")
         self._clock = clock
 
+    def publish_all(self, alerts: Sequence[Alert]) -> tuple[int, int]:
+        """Publish each alert once; returns (published now, published before).
+
+        In the usual case (no alert seen before) that is one transaction claiming up to 100 alerts,
+        one PublishBatch per 10 and one BatchWriteItem per 25 marks. When the transaction is refused
+        because some alert was claimed or published before (a redelivered batch), its alerts go one
+        by one through ``publish_once``, which tells which."""
+        published = repeated = 0
+        unique = list({alert.id: alert for alert in alerts}.values())
+        for start in range(0, len(unique), TRANSACTION_LIMIT):
+            chunk = unique[start : start + TRANSACTION_LIMIT]
+            if self._claim(chunk):
+                self._publish_claimed(chunk)
+                published += len(chunk)
+                continue
+            for alert in chunk:
+                if self.publish_once(alert):
+                    published += 1
+                else:
+                    repeated += 1
+        return published, repeated
+
+    def _claim_item(self, alert: Alert, now: int) -> dict[str, Any]:
+        """Only what the claim needs (the record comes with the mark): each attribute costs a write."""
+        return {"alert_id": alert.id, "status": IN_PROGRESS, "claim_expires": now + CLAIM_SECONDS}
+
+    def _claim(self, alerts: Sequence[Alert]) -> bool:
+        """Claim every alert in one transaction, or none (False: one was claimed or published before)."""
+        now = int(self._clock())
+        try:
+            self._client.transact_write_items(TransactItems=[{"Put": {
+                "TableName": self._ledger.name,
+                "Item": item_attributes(self._claim_item(alert, now)),
+                "ConditionExpression": CLAIMABLE,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":claimed": {"S": IN_PROGRESS}, ":now": {"N": str(now)}},
+            }} for alert in alerts])
+        except Exception as error:
+            if error_code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def _publish_claimed(self, alerts: Sequence[Alert]) -> None:
+        """Publish claimed alerts ten at a time and mark them; on a failure, release the claims of
+        those not published and raise (the batch is retried; the published ones are not repeated)."""
+        done: list[Alert] = []
+        try:
+            for start in range(0, len(alerts), PUBLISH_BATCH_LIMIT):
+                chunk = alerts[start : start + PUBLISH_BATCH_LIMIT]
+                response = self._sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=[
+                    {"Id": str(number), **self._message(alert)} for number, alert in enumerate(chunk)])
+                failed = {int(entry["Id"]): entry for entry in response.get("Failed", [])}
+                done.extend(alert for number, alert in enumerate(chunk) if number not in failed)
+                if failed:
+                    first = next(iter(failed.values()))
+                    raise AlertNotPublished(f"SNS refused {len(failed)} of {len(chunk)} alerts: "
+                                            f"{first.get('Code')}: {first.get('Message')}")
+        except Exception:
+            published = {alert.id for alert in done}
+            with self._ledger.batch_writer() as writer:
+                for alert in alerts:
+                    if alert.id not in published:
+                        writer.delete_item(Key={"alert_id": alert.id})
+            self._mark(done)
+            raise
+        self._mark(done)
+
+    def _mark(self, alerts: Sequence[Alert]) -> None:
+        put_all(self._client, self._ledger.name, [item_attributes(self._published_item(alert)) for alert in alerts])
+
+    def _published_item(self, alert: Alert) -> dict[str, Any]:
+        return {"alert_id": alert.id, **alert.to_record(), "status": PUBLISHED}
+
+    def _message(self, alert: Alert) -> dict[str, Any]:
+        return {
+            "Subject": alert.subject,
+            "MessageStructure": "json",
+            # People get the sentence; machines (the SQS inbox) get the whole record.
+            "Message": json.dumps({"default": alert.message, "sqs": dumps(alert.to_record())}),
+            "MessageAttributes": {
+                "symbol": {"DataType": "String", "StringValue": alert.symbol},
+                "signal": {"DataType": "String", "StringValue": alert.signal.value},
+            },
+        }
+
     def publish_once(self, alert: Alert) -> bool:
-        record = alert.to_record()
         now = int(self._clock())
         try:
             self._ledger.put_item(
-                Item={"alert_id": alert.id, **record, "status": IN_PROGRESS, "claim_expires": now + CLAIM_SECONDS},
-                ConditionExpression="attribute_not_exists(alert_id) OR (#status = :claimed AND claim_expires < :now)",
+                Item=self._claim_item(alert, now),
+                ConditionExpression=CLAIMABLE,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":claimed": IN_PROGRESS, ":now": now},
             )
@@ -66,26 +163,11 @@ class AlertPublisher:
                                       f"{int(current.get('claim_expires', 0))} (now {now})") from None
             return False  # published already (an item without a status predates the claims: published)
         try:
-            self._sns.publish(
-                TopicArn=self.topic_arn,
-                Subject=alert.subject,
-                MessageStructure="json",
-                # People get the sentence; machines (the SQS inbox) get the whole record.
-                Message=json.dumps({"default": alert.message, "sqs": dumps(record)}),
-                MessageAttributes={
-                    "symbol": {"DataType": "String", "StringValue": alert.symbol},
-                    "signal": {"DataType": "String", "StringValue": alert.signal.value},
-                },
-            )
+            self._sns.publish(TopicArn=self.topic_arn, **self._message(alert))
         except Exception:
             self._ledger.delete_item(Key={"alert_id": alert.id})
             raise
-        self._ledger.update_item(
-            Key={"alert_id": alert.id},
-            UpdateExpression="SET #status = :published REMOVE claim_expires",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":published": PUBLISHED},
-        )
+        self._ledger.put_item(Item=self._published_item(alert))
         return True
 
     def count(self) -> int:

@@ -2,24 +2,77 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import TypeSerializer
 
 from stockpipe.aws.context import ClientSource
 from stockpipe.domain import PricePoint, Tick
-from stockpipe.processing import Stored
+from stockpipe.processing import Head, Stored
 
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+UNPROCESSED_ATTEMPTS = 8
+WRITERS = 3  # requests in flight at once (botocore's pool holds 10 connections)
+_serializer = TypeSerializer()
+
+
+def put_all(client: Any, table: str, items: Sequence[dict[str, Any]]) -> None:
+    """BatchWriteItem puts of items in DynamoDB's JSON, 25 a request, WRITERS requests in flight (so
+    that preparing one overlaps the service handling another). Unprocessed items are sent again;
+    the first failure is raised once every request has finished."""
+    chunks = [items[start : start + BATCH_WRITE_LIMIT] for start in range(0, len(items), BATCH_WRITE_LIMIT)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            _put_chunk(client, table, chunk)
+        return
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        done = [pool.submit(_put_chunk, client, table, chunk) for chunk in chunks]
+    for future in done:
+        future.result()
+
+
+def _put_chunk(client: Any, table: str, chunk: Sequence[dict[str, Any]]) -> None:
+    request: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in chunk]}
+    for attempt in range(UNPROCESSED_ATTEMPTS):
+        request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        if not request:
+            return
+        time.sleep(min(0.05 * 2**attempt, 2.0))
+    raise RuntimeError(f"{table}: {len(request.get(table, []))} items left unprocessed after "
+                       f"{UNPROCESSED_ATTEMPTS} attempts")
+
+
+def item_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: attribute(value) for key, value in item.items()}
+
+
+def attribute(value: Any) -> dict[str, Any]:
+    """A DynamoDB attribute value: the types of a tick item directly (a third of the cost of boto3's
+    TypeSerializer, which checks each Decimal in a strict context), anything else through it."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int or (kind is Decimal and value.is_finite()):
+        return {"N": str(value)}
+    return dict(_serializer.serialize(value))
 
 
 class TickTable:
-    def __init__(self, aws: ClientSource, name: str) -> None:
+    def __init__(self, aws: ClientSource, name: str, heads: str | None = None) -> None:
+        """``heads``: the table of each symbol's head (HEADS_TABLE); without it, ``heads`` finds none."""
         self.name = name
         self._dynamodb = aws.resource("dynamodb")
+        self._client = aws.client("dynamodb")
         self._table = self._dynamodb.Table(name)
+        self._heads = heads
 
     def stored(self, ticks: Sequence[Tick]) -> dict[str, Stored]:
         """What is stored of each of these ticks that is (a redelivered batch, a producer retry, a
@@ -42,12 +95,45 @@ class TickTable:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def prices_before(self, symbol: str, timestamp: str, limit: int) -> list[Decimal]:
-        """Up to ``limit`` prices of ``symbol`` strictly before ``timestamp``, oldest first."""
+    def points_before(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
+        """Up to ``limit`` points of ``symbol`` strictly before ``timestamp``, oldest first."""
         if limit <= 0:
             return []
-        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lt(timestamp), limit)
-        return [item["price"] for item in reversed(items)]
+        items = self._query_desc(Key("symbol").eq(symbol) & Key("timestamp").lt(timestamp), limit, consistent=True)
+        return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
+
+    def points_between(self, symbol: str, first: str, last: str) -> list[PricePoint]:
+        """Every point of ``symbol`` from ``first`` to ``last`` (both included), oldest first."""
+        items = self._query(Key("symbol").eq(symbol) & Key("timestamp").between(first, last), 10**9,
+                            consistent=True, newest_first=False)
+        return [PricePoint(item["timestamp"], item["price"]) for item in items]
+
+    def heads(self, symbols: Collection[str]) -> dict[str, Head]:
+        """Each symbol's head (strongly consistent), for those that have one."""
+        if self._heads is None:
+            return {}
+        found: dict[str, Head] = {}
+        keys = [{"symbol": {"S": symbol}} for symbol in sorted(symbols)]
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self._heads: {"Keys": keys[start : start + BATCH_GET_LIMIT],
+                                                     "ConsistentRead": True}}
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._heads, []):
+                    prices = item["prices"]["S"]
+                    found[item["symbol"]["S"]] = Head(item["symbol"]["S"], item["timestamp"]["S"],
+                                                      tuple(Decimal(p) for p in prices.split(",")) if prices else (),
+                                                      item.get("whole", {}).get("BOOL", False))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def put_heads(self, heads: Sequence[Head]) -> None:
+        if self._heads is None:
+            return
+        put_all(self._client, self._heads, [{
+            "symbol": {"S": head.symbol}, "timestamp": {"S": head.timestamp},
+            "prices": {"S": ",".join(str(price) for price in head.prices)}, "whole": {"BOOL": head.whole},
+        } for head in heads])
 
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         """The latest ``limit`` points of ``symbol`` at or before ``timestamp``, oldest first.
@@ -74,10 +160,8 @@ class TickTable:
         return list(reversed(self._query_desc(Key("symbol").eq(symbol), limit)))
 
     def put(self, items: Iterable[dict[str, Any]]) -> None:
-        """Batch writes of 25; boto3's batch writer resends unprocessed items."""
-        with self._table.batch_writer(overwrite_by_pkeys=["symbol", "timestamp"]) as writer:
-            for item in items:
-                writer.put_item(Item=item)
+        """BatchWriteItem, 25 at a time; unprocessed items are sent again (with botocore's backoff)."""
+        put_all(self._client, self.name, [item_attributes(item) for item in items])
 
     def count(self) -> int:
         total, kwargs = 0, {"Select": "COUNT"}

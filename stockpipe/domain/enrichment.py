@@ -23,13 +23,15 @@ class EnrichedTick:
 
     def to_item(self) -> dict[str, Any]:
         """The stored item. Every value derives from the tick and the ticks before it, never from
-        the clock, so the same tick stored twice is the same item (and no new stream record)."""
+        the clock, so the same tick stored twice is the same item (and no new stream record).
+
+        Nothing derivable is stored (the tick's id is symbol#timestamp, its day the timestamp's
+        date, the window MOVING_AVERAGE_WINDOW): each attribute costs the engine time per write,
+        and every stream reader reads it again."""
         tick = self.tick
         item: dict[str, Any] = {
             "symbol": tick.symbol,
             "timestamp": tick.timestamp,
-            "id": tick.id,
-            "dt": tick.date,
             "price": tick.price,
             "previous_close": tick.previous_close,
             "change": tick.change,
@@ -38,7 +40,6 @@ class EnrichedTick:
             else tick.change_percent.quantize(PERCENT_QUANTUM),
             "volume": tick.volume,
             "moving_average": self.moving_average,
-            "moving_average_window": self.moving_average_window,
             "anomaly": self.anomaly,
             "source": tick.source,
         }

@@ -46,8 +46,9 @@ def test_the_stream_vanishing_mid_run_loses_nothing_and_the_unsent_file_goes_thr
     table = pipeline.aws.resource("dynamodb").Table(settings.table_name)
 
     def stored_ids() -> set[str]:
-        items = table.scan(ProjectionExpression="id")["Items"]
-        return {str(item["id"]) for item in items}
+        items = table.scan(ProjectionExpression="#s, #t",
+                           ExpressionAttributeNames={"#s": "symbol", "#t": "timestamp"})["Items"]
+        return {f"{item['symbol']}#{item['timestamp']}" for item in items}
 
     missing = wait_for(lambda: len(ids - stored_ids()), lambda n: n == 0, what="every unsent tick stored (missing)")
     assert missing == 0

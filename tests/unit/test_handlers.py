@@ -114,12 +114,13 @@ def test_trend_alerts_reports_the_first_record_when_publishing_fails():
 def test_adapters_are_built_once_per_container(monkeypatch):
     built = []
     monkeypatch.setenv("TABLE_NAME", "t-ticks")
+    monkeypatch.setenv("HEADS_TABLE", "t-heads")
     monkeypatch.setenv("RAW_BUCKET", "raw-bucket")
     monkeypatch.setenv("DLQ_URL", "http://127.0.0.1:1/q")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     process.adapters.cache_clear()
-    monkeypatch.setattr(process, "AwsContext", lambda settings: built.append(settings) or _NoClients(settings))
+    monkeypatch.setattr(process, "AwsContext", lambda settings, **options: built.append(settings) or _NoClients(settings))
     assert process.adapters() is process.adapters()
     assert len(built) == 1
     process.adapters.cache_clear()

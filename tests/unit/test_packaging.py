@@ -48,7 +48,7 @@ def test_handler_imports_from_the_zip_alone(function, runtime_dir, tmp_path):
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_REGION": "us-east-1",
-        "TABLE_NAME": "ticks", "RAW_BUCKET": "raw-bucket", "DLQ_URL": "http://q", "ALERTS_LEDGER_TABLE": "ledger",
+        "TABLE_NAME": "ticks", "RAW_BUCKET": "raw-bucket", "DLQ_URL": "http://q", "ALERTS_LEDGER_TABLE": "ledger", "HEADS_TABLE": "heads",
         "TOPIC_ARN": "arn:aws:sns:us-east-1:000000000000:t",
     }
     # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all.
