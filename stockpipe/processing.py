@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -70,7 +70,7 @@ class TickStore(Protocol):
     def points_between(self, symbol: str, first: str, last: str) -> list[PricePoint]: ...
     def heads(self, symbols: Collection[str]) -> dict[str, Head]: ...
     def put_heads(self, heads: Sequence[Head]) -> None: ...
-    def put(self, items: Sequence[dict[str, Any]]) -> None: ...
+    def put(self, items: Iterable[dict[str, Any]]) -> int: ...
 
 
 class Archive(Protocol):
@@ -148,9 +148,14 @@ def process_batch(
     # price again is a duplicate (a resend, a redelivery); another price is a conflicting repeat,
     # quarantined with both prices (which one is true is not ours to guess).
     firsts = list({tick.id: tick for tick, _ in reversed(valid)}.values())
-    heads = store.heads({tick.symbol for tick in firsts}) if firsts else {}
-    # Only a tick at or before its symbol's head can be stored already: in order, none is read.
-    maybe = [tick for tick in firsts if tick.symbol not in heads or tick.timestamp <= heads[tick.symbol].timestamp]
+    symbols = {tick.symbol for tick in firsts}
+    heads = store.heads(symbols) if firsts else {}
+    # A symbol without a head (new, or stored before heads existed): its newest stored points.
+    latest = {symbol: store.latest_points(symbol, max(window - 1, 1)) for symbol in symbols - heads.keys()}
+    newest = {symbol: head.timestamp for symbol, head in heads.items()} | {
+        symbol: points[-1].timestamp for symbol, points in latest.items() if points}
+    # Only a tick at or before its symbol's newest stored point can be stored: in order, none is read.
+    maybe = [tick for tick in firsts if tick.timestamp <= newest.get(tick.symbol, "")]
     stored = store.stored(maybe) if maybe else {}
     accepted: dict[str, tuple[Tick, RawRecord]] = {}
     for tick, record in valid:
@@ -207,38 +212,36 @@ def process_batch(
 
     # Enrich in time order over every tick of the symbol here (so a stored one between new ones
     # counts in the moving average), writing items only for the ticks that need one.
-    items: list[dict[str, Any]] = []
-    new_heads: list[Head] = []
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
     for tick, _ in sorted(accepted.values(), key=lambda pair: (pair[0].symbol, pair[0].timestamp)):
         by_symbol[tick.symbol].append(tick)
-    for symbol, ticks in by_symbol.items():
-        if not any(tick.id in writes for tick in ticks):
-            continue
-        series = _series(store, symbol, ticks, heads.get(symbol), window)
-        history: list[Decimal] = list(series.before)
-        previous = series.previous
-        # The symbol's ticks here and its stored points among them (only when some are late), in time order.
-        merged: list[Tick | PricePoint] = sorted([*ticks, *series.within], key=lambda entry: entry.timestamp)
-        for entry in merged:
-            if isinstance(entry, Tick) and entry.id in writes:
-                enriched = enrich(entry, _tail(history, window - 1), window, threshold_percent)
-                result.anomalies += enriched.anomaly
-                extra: dict[str, Any] = {"raw_key": writes[entry.id]}
-                if previous is not None:
-                    extra["previous_timestamp"] = previous
-                if entry.timestamp < series.newest:
-                    extra["late"] = True
-                items.append({**enriched.to_item(), **extra})
-            history.append(entry.price)
-            previous = entry.timestamp
-        new_heads.append(series.head)
-    # The heads first: from now on a retry of this batch reads the table for these ticks.
-    if new_heads:
-        store.put_heads(new_heads)
-    if items:
-        store.put(items)
-    result.stored = len(items)
+    plans = [(ticks, _series(store, symbol, ticks, heads.get(symbol), window, latest.get(symbol)))
+             for symbol, ticks in by_symbol.items() if any(tick.id in writes for tick in ticks)]
+
+    def items() -> Iterator[dict[str, Any]]:
+        for ticks, series in plans:
+            history: list[Decimal] = list(series.before)
+            previous = series.previous
+            # The symbol's ticks here and its stored points among them (only when some are late), in order.
+            merged: list[Tick | PricePoint] = sorted([*ticks, *series.within], key=lambda entry: entry.timestamp)
+            for entry in merged:
+                if isinstance(entry, Tick) and entry.id in writes:
+                    enriched = enrich(entry, _tail(history, window - 1), window, threshold_percent)
+                    result.anomalies += enriched.anomaly
+                    extra: dict[str, Any] = {"raw_key": writes[entry.id]}
+                    if previous is not None:
+                        extra["previous_timestamp"] = previous
+                    if entry.timestamp < series.newest:
+                        extra["late"] = True
+                    yield {**enriched.to_item(), **extra}
+                history.append(entry.price)
+                previous = entry.timestamp
+
+    # The heads first: from now on a retry of this batch reads the table for these ticks. Then the
+    # items, written while they are computed.
+    if plans:
+        store.put_heads([series.head for _, series in plans])
+        result.stored = store.put(items())
     for key, (date, symbol, lines) in objects.items():
         archive.put(key, date, symbol, lines)
     result.objects = len(objects)
@@ -268,7 +271,9 @@ class Series:
     head: Head
 
 
-def _series(store: TickStore, symbol: str, ticks: Sequence[Tick], head: Head | None, window: int) -> Series:
+def _series(store: TickStore, symbol: str, ticks: Sequence[Tick], head: Head | None, window: int,
+            latest: list[PricePoint] | None = None) -> Series:
+    """``latest``: the symbol's newest stored points, when already read."""
     keep = max(window - 1, 1)
     first, last = ticks[0].timestamp, ticks[-1].timestamp
     if head is not None and first > head.timestamp and head.holds(keep):
@@ -277,7 +282,8 @@ def _series(store: TickStore, symbol: str, ticks: Sequence[Tick], head: Head | N
         return Series(list(head.prices), head.timestamp, [], head.timestamp,
                       Head(symbol, last, tuple(prices[-keep:]), head.whole and len(prices) <= keep))
     # No head (a new symbol, a table older than heads), a retry, a resend or late ticks: the table.
-    latest = store.latest_points(symbol, keep)
+    if latest is None:
+        latest = store.latest_points(symbol, keep)
     newest = latest[-1].timestamp if latest else ""
     if newest < first:
         before, within = latest, []

@@ -70,6 +70,7 @@ class Windows:
         self.keep = keep
         self._points: dict[str, tuple[list[PricePoint], bool]] = {}
         self.hits = self.misses = 0  # batches of a symbol judged on the window / read from the table
+        self.stale = 0  # of the misses: a window was there, but the new ticks did not follow it
 
     def trusted(self, symbol: str, group: Sequence[StoredTick], short: int, long: int) -> list[PricePoint] | None:
         """The window the group chains onto, if it is enough to judge the group (the whole series, or
@@ -83,6 +84,7 @@ class Windows:
             self.hits += 1
             return points
         self.misses += 1
+        self.stale += bool(points) and not chained
         return None
 
     def remember(self, symbol: str, points: Sequence[PricePoint], whole: bool) -> None:
@@ -101,9 +103,13 @@ class TrendResult:
     ticks: int = 0
     published: int = 0
     repeated: int = 0
+    window_reads: int = 0  # symbols whose window was read from the table (cold, chain broken, late)
+    windows_stale: int = 0  # of those: a warm window the new ticks did not follow (another container's)
 
     def summary(self) -> str:
-        return f"stream batch ticks={self.ticks} alerts_published={self.published} already_published={self.repeated}"
+        return (f"stream batch ticks={self.ticks} alerts_published={self.published} "
+                f"already_published={self.repeated} window_reads={self.window_reads} "
+                f"windows_stale={self.windows_stale}")
 
 
 def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int,
@@ -172,5 +178,11 @@ def publish_alerts(
     windows: Windows | None = None,
 ) -> TrendResult:
     result = TrendResult(ticks=len(ticks))
-    result.published, result.repeated = publisher.publish_all(alerts_for(ticks, history, short, long, windows))
+    reads, stale = (windows.misses, windows.stale) if windows is not None else (0, 0)
+    alerts = alerts_for(ticks, history, short, long, windows)
+    if windows is not None:
+        result.window_reads, result.windows_stale = windows.misses - reads, windows.stale - stale
+    else:
+        result.window_reads = len({t.symbol for t in ticks})
+    result.published, result.repeated = publisher.publish_all(alerts)
     return result

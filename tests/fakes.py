@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from stockpipe.aws.archive import object_key
@@ -60,10 +60,13 @@ class FakeTable:
     def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
         return [PricePoint(i["timestamp"], i["price"]) for i in self._series(symbol) if i["timestamp"] > timestamp][:limit]
 
-    def put(self, items: Sequence[dict[str, Any]]) -> None:
+    def put(self, items: Iterable[dict[str, Any]]) -> int:
+        count = 0
         for item in items:
             self.items[(item["symbol"], item["timestamp"])] = item
             self.writes += 1
+            count += 1
+        return count
 
 
 class FakeArchive:

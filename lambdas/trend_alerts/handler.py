@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -72,7 +73,21 @@ def adapters() -> Ports:
 def _fields(image: dict[str, Any]) -> dict[str, Any]:
     """The attributes the alert rules read, from a stream image in DynamoDB's JSON (only those: an
     image holds a dozen, and a batch thousands of images)."""
-    return {name: _deserializer.deserialize(image[name]) for name in StoredTick.FIELDS if name in image}
+    return {name: _value(image[name]) for name in StoredTick.FIELDS if name in image}
+
+
+def _value(attribute: Any) -> Any:
+    """One attribute value: strings, numbers and booleans read directly (a tenth of the cost of
+    boto3's TypeDeserializer), anything else through it."""
+    if isinstance(attribute, dict) and len(attribute) == 1:
+        kind, raw = next(iter(attribute.items()))
+        if kind == "S" and isinstance(raw, str):
+            return raw
+        if kind == "N" and isinstance(raw, str):
+            return Decimal(raw)
+        if kind == "BOOL" and isinstance(raw, bool):
+            return raw
+    return _deserializer.deserialize(attribute)
 
 
 def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
@@ -109,8 +124,7 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
         change = records[0].get("dynamodb") if records else None
         first = change.get("SequenceNumber") if isinstance(change, dict) else None
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
-    warm = f" window_hits={ports.windows.hits} window_reads={ports.windows.misses}" if ports.windows else ""
-    log.info("%s rejected=%d%s", result.summary(), len(rejected), warm)
+    log.info("%s rejected=%d", result.summary(), len(rejected))
     return batches.succeeded(**vars(result), rejected=len(rejected))
 
 

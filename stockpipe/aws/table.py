@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -22,19 +23,34 @@ WRITERS = 3  # requests in flight at once (botocore's pool holds 10 connections)
 _serializer = TypeSerializer()
 
 
-def put_all(client: Any, table: str, items: Sequence[dict[str, Any]]) -> None:
-    """BatchWriteItem puts of items in DynamoDB's JSON, 25 a request, WRITERS requests in flight (so
-    that preparing one overlaps the service handling another). Unprocessed items are sent again;
-    the first failure is raised once every request has finished."""
-    chunks = [items[start : start + BATCH_WRITE_LIMIT] for start in range(0, len(items), BATCH_WRITE_LIMIT)]
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            _put_chunk(client, table, chunk)
-        return
+def put_all(client: Any, table: str, items: Iterable[dict[str, Any]]) -> int:
+    """BatchWriteItem puts of items in DynamoDB's JSON, 25 a request, up to WRITERS requests in
+    flight, each sent as soon as its 25 items are drawn from ``items`` (so that computing the next
+    items and preparing a request overlap the service handling another). Unprocessed items are sent
+    again; the first failure is raised once every request has finished. Returns the count."""
+    chunks = batched(items, BATCH_WRITE_LIMIT)
+    first = next(chunks, None)
+    if first is None:
+        return 0
+    second = next(chunks, None)
+    if second is None:
+        _put_chunk(client, table, first)
+        return len(first)
+    count = 0
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        done = [pool.submit(_put_chunk, client, table, chunk) for chunk in chunks]
+        done = []
+        for chunk in itertools.chain((first, second), chunks):
+            done.append(pool.submit(_put_chunk, client, table, chunk))
+            count += len(chunk)
     for future in done:
         future.result()
+    return count
+
+
+def batched(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _put_chunk(client: Any, table: str, chunk: Sequence[dict[str, Any]]) -> None:
@@ -144,8 +160,9 @@ class TickTable:
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
     def latest_points(self, symbol: str, limit: int) -> list[PricePoint]:
-        """The newest ``limit`` points of ``symbol``, oldest first."""
-        items = self._query_desc(Key("symbol").eq(symbol), limit)
+        """The newest ``limit`` points of ``symbol``, oldest first (strongly consistent: what is not
+        there is taken as not stored)."""
+        items = self._query_desc(Key("symbol").eq(symbol), limit, consistent=True)
         return [PricePoint(item["timestamp"], item["price"]) for item in reversed(items)]
 
     def points_after(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]:
@@ -159,9 +176,9 @@ class TickTable:
         """The newest ``limit`` items of ``symbol``, oldest first (for dashboards)."""
         return list(reversed(self._query_desc(Key("symbol").eq(symbol), limit)))
 
-    def put(self, items: Iterable[dict[str, Any]]) -> None:
-        """BatchWriteItem, 25 at a time; unprocessed items are sent again (with botocore's backoff)."""
-        put_all(self._client, self.name, [item_attributes(item) for item in items])
+    def put(self, items: Iterable[dict[str, Any]]) -> int:
+        """Every item (drawn as they are written: see put_all); returns the count."""
+        return put_all(self._client, self.name, map(item_attributes, items))
 
     def count(self) -> int:
         total, kwargs = 0, {"Select": "COUNT"}

@@ -175,9 +175,9 @@ class FailingTable(FakeTable):
     def put(self, items):  # noqa: ANN001
         if self.good is not None:
             good, self.good = self.good, None
-            super().put(items[:good])
+            super().put(list(items)[:good])
             raise RuntimeError("BatchWriteItem failed partway")
-        super().put(items)
+        return super().put(items)
 
 
 class FailingArchive(FakeArchive):

@@ -79,7 +79,7 @@ class HeadsThenFail(FakeTable):
         if not self.failed:
             self.failed = True
             raise RuntimeError("BatchWriteItem failed")
-        super().put(items)
+        return super().put(items)
 
 
 def test_a_batch_retried_after_its_heads_were_written_stores_the_same_items():
