@@ -250,10 +250,12 @@ class Mapping(Resource):
     kind = "event source mapping"
 
     def __init__(self, key: str, name: str, variable: str, *, function: Function, source: Stream | Table,
-                 batch_size: int, window: int, retries: int, max_age: int, on_failure: Queue) -> None:
+                 batch_size: int, window: int, retries: int, max_age: int, on_failure: Queue,
+                 parallelization: int = 1) -> None:
         super().__init__(key, name, variable, depends_on=(function.key, source.key, on_failure.key))
         self.function, self.source, self.on_failure = function, source, on_failure
         self.batch_size, self.window, self.retries, self.max_age = batch_size, window, retries, max_age
+        self.parallelization = parallelization
 
     def source_arn(self, run: Run) -> str:
         """The stream's ARN; for a table, its stream's (empty until the table exists)."""
@@ -276,6 +278,7 @@ class Mapping(Resource):
         return {
             "BatchSize": self.batch_size,
             "MaximumBatchingWindowInSeconds": self.window,
+            "ParallelizationFactor": self.parallelization,
             "BisectBatchOnFunctionError": True,
             "MaximumRetryAttempts": self.retries,
             "MaximumRecordAgeInSeconds": self.max_age,
@@ -289,6 +292,7 @@ class Mapping(Resource):
         ignored = "" if engine.honours_stream_failures else f" (ignored by {engine.name}: it retries forever)"
         unused = "" if engine.honours_stream_failures else f" (never used by {engine.name})"
         return {"source": source, "batch size": self.batch_size, "window": f"{self.window} s",
+                "parallel batches per shard": self.parallelization,
                 "start": "TRIM_HORIZON", "retries": f"{self.retries}, bisecting on error{ignored}",
                 "max record age": f"{self.max_age} s", "on failure": self.on_failure.arn(run) + unused,
                 "partial batch response": "ReportBatchItemFailures"}

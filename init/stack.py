@@ -103,11 +103,12 @@ def resources(aws: AwsContext) -> list[Resource]:
         Mapping("process-trigger", f"{stream.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
                 function=made["process"], source=stream, batch_size=s.kinesis_batch_size,
                 window=s.kinesis_batch_window_seconds, retries=s.stream_max_retry_attempts,
-                max_age=s.stream_max_record_age_seconds, on_failure=on_failure),
+                max_age=s.stream_max_record_age_seconds, on_failure=on_failure,
+                parallelization=s.parallelization_factor),
         Mapping("trends-trigger", f"{ticks.name} -> {made['trends'].name}", "TRENDS_FUNCTION_NAME",
                 function=made["trends"], source=ticks, batch_size=s.streams_batch_size, window=0,
                 retries=s.stream_max_retry_attempts, max_age=s.stream_max_record_age_seconds,
-                on_failure=on_failure),
+                on_failure=on_failure, parallelization=s.parallelization_factor),
     ]
     return listed
 

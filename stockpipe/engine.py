@@ -144,8 +144,9 @@ class EmbeddedEngine:
             if "/stream/" not in str(mapping.get("EventSourceArn", "")) or ":dynamodb:" not in mapping["EventSourceArn"]:
                 continue
             kept = {key: mapping[key] for key in (
-                "BatchSize", "MaximumBatchingWindowInSeconds", "BisectBatchOnFunctionError", "MaximumRetryAttempts",
-                "MaximumRecordAgeInSeconds", "DestinationConfig", "FunctionResponseTypes") if key in mapping}
+                "BatchSize", "MaximumBatchingWindowInSeconds", "ParallelizationFactor", "BisectBatchOnFunctionError",
+                "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig",
+                "FunctionResponseTypes") if key in mapping}
             lam.delete_event_source_mapping(UUID=mapping["UUID"])
             lam.create_event_source_mapping(FunctionName=mapping["FunctionArn"], EventSourceArn=mapping["EventSourceArn"],
                                             StartingPosition="TRIM_HORIZON", Enabled=True, **kept)

@@ -58,9 +58,10 @@ DEFAULTS: dict[str, str] = {
     "PROCESS_FUNCTION_NAME": "process-ticks",
     "TRENDS_FUNCTION_NAME": "trend-alerts",
     "LAMBDA_RUNTIME": "python3.12",
-    "KINESIS_BATCH_SIZE": "100",
-    "STREAMS_BATCH_SIZE": "100",
+    "KINESIS_BATCH_SIZE": "1000",
+    "STREAMS_BATCH_SIZE": "1000",
     "KINESIS_BATCH_WINDOW_SECONDS": "1",
+    "PARALLELIZATION_FACTOR": "1",
     "ANOMALY_THRESHOLD_PERCENT": "5",
     "MOVING_AVERAGE_WINDOW": "5",
     "SMA_SHORT": "5",
@@ -309,9 +310,10 @@ class Settings:
     process_function_name: str = DEFAULTS["PROCESS_FUNCTION_NAME"]
     trends_function_name: str = DEFAULTS["TRENDS_FUNCTION_NAME"]
     lambda_runtime: str = DEFAULTS["LAMBDA_RUNTIME"]
-    kinesis_batch_size: int = 100
-    streams_batch_size: int = 100
+    kinesis_batch_size: int = 1000
+    streams_batch_size: int = 1000
     kinesis_batch_window_seconds: int = 1
+    parallelization_factor: int = 1
     anomaly_threshold_percent: Decimal = Decimal(5)
     moving_average_window: int = 5
     sma_short: int = 5
@@ -367,6 +369,7 @@ class Settings:
             kinesis_batch_size=_int(env, "KINESIS_BATCH_SIZE", 1, 10000),
             streams_batch_size=_int(env, "STREAMS_BATCH_SIZE", 1, 10000),
             kinesis_batch_window_seconds=_int(env, "KINESIS_BATCH_WINDOW_SECONDS", 0, 300),
+            parallelization_factor=_int(env, "PARALLELIZATION_FACTOR", 1, 10),
             anomaly_threshold_percent=_decimal(env, "ANOMALY_THRESHOLD_PERCENT", Decimal(0), Decimal(1000)),
             moving_average_window=_int(env, "MOVING_AVERAGE_WINDOW", 1, 1000),
             sma_short=_int(env, "SMA_SHORT", 1, 1000),

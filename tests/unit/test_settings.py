@@ -27,7 +27,7 @@ def test_defaults_are_the_seeds_names():
     assert (s.stream_name, s.table_name, s.topic_name) == ("stock-market-stream", "stock-market-data", "Stock_Trend_Alerts")
     assert s.region == "us-east-1" and s.endpoint_url is None
     assert s.anomaly_threshold_percent == Decimal(5) and (s.sma_short, s.sma_long) == (5, 20)
-    assert s.kinesis_batch_size == 100
+    assert s.kinesis_batch_size == 1000
 
 
 def test_the_raw_bucket_is_unique_per_account_and_region_unless_named():
