@@ -22,7 +22,6 @@ LAMBDA_TRUST = {
 }
 POLICY_NAME = "stockpipe"
 TIMEOUT_SECONDS = 60
-MEMORY_MB = 256
 
 
 def _missing(error: ClientError) -> bool:
@@ -149,10 +148,11 @@ class Function(Resource):
 
     def __init__(self, key: str, name: str, variable: str, *, folder: str, role: Role, runtime: str,
                  environment: Callable[[Run], dict[str, str]],
-                 needs: tuple[Need, ...]) -> None:
+                 needs: tuple[Need, ...], memory_mb: int = 1024) -> None:
         """``needs``: each call the handler makes, on which resource: its role's policy."""
         super().__init__(key, name, variable, depends_on=(role.key,))
         self.folder, self.role, self.runtime, self.environment, self.needs = folder, role, runtime, environment, needs
+        self.memory_mb = memory_mb
         self._package: packaging.Package | None = None
 
     @property
@@ -166,12 +166,12 @@ class Function(Resource):
 
     def config(self, run: Run) -> dict[str, Any]:
         return {"Runtime": self.runtime, "Role": self.role.arn(run), "Handler": "handler.lambda_handler",
-                "Timeout": TIMEOUT_SECONDS, "MemorySize": MEMORY_MB,
+                "Timeout": TIMEOUT_SECONDS, "MemorySize": self.memory_mb,
                 "Environment": {"Variables": self.environment(run)}}
 
     def settings(self, run: Run) -> dict[str, object]:
         return {"runtime": self.runtime, "code": f"lambdas/{self.folder} ({len(self.package.data) // 1024} KiB zip)",
-                "memory": f"{MEMORY_MB} MB", "timeout": f"{TIMEOUT_SECONDS} s", "role": self.role.name}
+                "memory": f"{self.memory_mb} MB", "timeout": f"{TIMEOUT_SECONDS} s", "role": self.role.name}
 
     def find(self, run: Run) -> Found | None:
         lam = run.aws.client("lambda")

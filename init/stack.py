@@ -97,7 +97,7 @@ def resources(aws: AwsContext) -> list[Resource]:
         role = Role(f"{key}-role", s.role_name(name), variable, function=name,
                     policy=policy_of(key))
         made[key] = Function(key, name, variable, folder=folder, role=role, runtime=s.lambda_runtime,
-                             environment=environment, needs=needs)
+                             environment=environment, needs=needs, memory_mb=s.lambda_memory_mb)
         listed += [role, made[key]]
     listed += [
         Mapping("process-trigger", f"{stream.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",

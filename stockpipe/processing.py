@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -77,6 +77,9 @@ class Archive(Protocol):
     def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str: ...
     def exists(self, key: str) -> bool: ...
     def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None: ...
+    def put_many(self, objects: Mapping[str, tuple[str, str, list[str]]]) -> None:
+        """Every object (key -> (date, symbol, lines)), in any order."""
+        ...
 
 
 class DeadLetters(Protocol):
@@ -242,8 +245,7 @@ def process_batch(
     if plans:
         store.put_heads([series.head for _, series in plans])
         result.stored = store.put(items())
-    for key, (date, symbol, lines) in objects.items():
-        archive.put(key, date, symbol, lines)
+    archive.put_many(objects)
     result.objects = len(objects)
     # Quarantine last: a batch retried because a write above failed would otherwise quarantine its
     # bad records once per attempt. Only a failing queue repeats them (and each carries its key).

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, str] = {
     "PROCESS_FUNCTION_NAME": "process-ticks",
     "TRENDS_FUNCTION_NAME": "trend-alerts",
     "LAMBDA_RUNTIME": "python3.12",
+    "LAMBDA_MEMORY_MB": "1024",
     "KINESIS_BATCH_SIZE": "1000",
     "STREAMS_BATCH_SIZE": "1000",
     "KINESIS_BATCH_WINDOW_SECONDS": "1",
@@ -310,6 +311,7 @@ class Settings:
     process_function_name: str = DEFAULTS["PROCESS_FUNCTION_NAME"]
     trends_function_name: str = DEFAULTS["TRENDS_FUNCTION_NAME"]
     lambda_runtime: str = DEFAULTS["LAMBDA_RUNTIME"]
+    lambda_memory_mb: int = 1024
     kinesis_batch_size: int = 1000
     streams_batch_size: int = 1000
     kinesis_batch_window_seconds: int = 1
@@ -366,6 +368,7 @@ class Settings:
             trends_function_name=_check_function_name(
                 "TRENDS_FUNCTION_NAME", env.get("TRENDS_FUNCTION_NAME") or DEFAULTS["TRENDS_FUNCTION_NAME"]),
             lambda_runtime=_check_runtime("LAMBDA_RUNTIME", env.get("LAMBDA_RUNTIME") or DEFAULTS["LAMBDA_RUNTIME"]),
+            lambda_memory_mb=_int(env, "LAMBDA_MEMORY_MB", 128, 10240),
             kinesis_batch_size=_int(env, "KINESIS_BATCH_SIZE", 1, 10000),
             streams_batch_size=_int(env, "STREAMS_BATCH_SIZE", 1, 10000),
             kinesis_batch_window_seconds=_int(env, "KINESIS_BATCH_WINDOW_SECONDS", 0, 300),

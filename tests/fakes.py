@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from stockpipe.aws.archive import object_key
@@ -78,6 +78,10 @@ class FakeArchive:
 
     def exists(self, key: str) -> bool:
         return key.startswith("raw-data/") and key in self.objects
+
+    def put_many(self, objects: Mapping[str, tuple[str, str, list[str]]]) -> None:
+        for key, (date, symbol, lines) in objects.items():
+            self.put(key, date, symbol, lines)
 
     def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
         self.objects[key] = list(lines)

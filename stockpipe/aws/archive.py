@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
+from stockpipe.aws.table import WRITERS
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
@@ -45,10 +47,25 @@ class RawArchive:
         return True
 
     def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
-        body = "".join(line + "\n" for line in lines).encode()
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
-        if self._catalog is not None:
-            self._catalog.register([(date, symbol)])
+        self.put_many({key: (date, symbol, list(lines))})
+
+    def put_many(self, objects: Mapping[str, tuple[str, str, list[str]]]) -> None:
+        """Up to WRITERS objects in flight (a batch of many symbols writes one object each); their
+        partitions are registered once they are all written."""
+        def put(key: str, lines: Sequence[str]) -> None:
+            body = "".join(line + "\n" for line in lines).encode()
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+
+        if len(objects) > 1:
+            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+                done = [pool.submit(put, key, lines) for key, (_, _, lines) in objects.items()]
+            for future in done:
+                future.result()
+        else:
+            for key, (_, _, lines) in objects.items():
+                put(key, lines)
+        if self._catalog is not None and objects:
+            self._catalog.register(sorted({(date, symbol) for date, symbol, _ in objects.values()}))
 
     def keys(self) -> list[str]:
         keys: list[str] = []
