@@ -39,10 +39,11 @@ class Layout:
         self._start = market.start
         self._step = market.step.total_seconds()
 
-    def index_of(self, symbol: str, timestamp: str) -> int | None:
-        position = self._position.get(symbol)
-        if position is None:
-            return None
+    def position_of(self, symbol: str) -> int | None:
+        return self._position.get(symbol)
+
+    def step_of(self, timestamp: str) -> int | None:
+        """The step of the market clock a timestamp falls on; None if it falls on none."""
         try:
             moment = datetime.fromisoformat(timestamp)
         except (TypeError, ValueError):
@@ -51,7 +52,45 @@ class Layout:
         step = round(offset)
         if step < 0 or abs(offset - step) > 1e-6:
             return None
-        return step * len(self.symbols) + position
+        return step
+
+    def index_of(self, symbol: str, timestamp: str) -> int | None:
+        position = self._position.get(symbol)
+        if position is None:
+            return None
+        step = self.step_of(timestamp)
+        return None if step is None else step * len(self.symbols) + position
+
+    def last_step(self, position: int, end: int) -> int | None:
+        """The step of the last tick of the symbol at ``position`` among the first ``end`` ticks;
+        None if it has none there."""
+        return (end - 1 - position) // len(self.symbols) if end > position else None
+
+    def ticks_through(self, position: int, step: int, low: int, high: int) -> int:
+        """How many of ticks ``low``..``high - 1`` are of the symbol at ``position`` and at or before ``step``."""
+        count = len(self.symbols)
+        first = max(0, -(-(low - position) // count))
+        last = min(step, (high - 1 - position) // count) if high > position else -1
+        return max(0, last - first + 1)
+
+
+def heads_progress(layout: Layout, heads: dict[str, str], low: int, high: int) -> tuple[int, bool]:
+    """From each symbol's head timestamp (its newest tick stored or being stored): how many of ticks
+    ``low``..``high - 1`` are at least being written, and whether every symbol's head has reached
+    its last tick among the first ``high`` (then the last batch is being written)."""
+    writing, reached = 0, True
+    for position, symbol in enumerate(layout.symbols):
+        last = layout.last_step(position, high)
+        if last is None:
+            continue  # no tick of this symbol yet
+        head = heads.get(symbol)
+        step = None if head is None else layout.step_of(head)
+        if step is None:
+            reached = False
+            continue
+        writing += layout.ticks_through(position, step, low, high)
+        reached = reached and step >= last
+    return writing, reached
 
 
 class TickLedger:
@@ -215,4 +254,5 @@ def expected_alert_count(market: SyntheticMarket, per_symbol: int, settings: Set
     return len(expected_alerts(market, [per_symbol] * len(market.symbols), settings))
 
 
-__all__ = ["AlertLedger", "Layout", "TickLedger", "expected_alert_count", "expected_alerts", "per_symbol_counts"]
+__all__ = ["AlertLedger", "Layout", "TickLedger", "expected_alert_count", "expected_alerts", "heads_progress",
+           "per_symbol_counts"]

@@ -154,6 +154,9 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
                      f"{_n(soak['after']['stored']['p99'])} ms ({_ratio(soak['stored_p99_ratio'])}); sent -> alert "
                      f"p50 {_n(soak['before']['alert']['p50'])} -> {_n(soak['after']['alert']['p50'])} ms "
                      f"({_ratio(soak['alert_p50_ratio'])})")
+    watching = watching_line(flows["ours"])
+    if watching:
+        lines.append(watching)
     line = figures["timeline"]
     lines.append(f"ours stored/s over the run  |{_spark(line['stored_per_s']['ours'])}|  peak "
                  f"{_n(max(line['stored_per_s']['ours'], default=0))}/s per {line['interval_seconds']:g} s")
@@ -167,6 +170,23 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
         lines.append(f"Lambda workers' memory      |{_spark(workers)}|  {_n(workers[-1] if workers else None)} MB "
                      f"at the end")
     return lines
+
+
+def watching_line(flow: dict[str, Any]) -> str | None:
+    """What following a flow cost: its cheap looks while it ran, its full reads after."""
+    watched = [phase["watching"] for phase in flow["phases"] if "watching" in phase]
+    if not watched:
+        return None
+    looks, reads = sum(w["looks"] for w in watched), sum(w["reads"] for w in watched)
+    seconds = sum(w["read_seconds"] or 0.0 for w in watched)
+    cpu: dict[str, float] = {}
+    for w in watched:
+        for role, value in w["read_cpu_seconds"].items():
+            cpu[role] = cpu.get(role, 0.0) + value
+    drained = "; alerts drained from the queue as they came" if flow["alerts"].get("drained_while_running") else ""
+    return (f"watching ours: {looks:,} cheap looks while it ran; {reads} full read(s) of its stream and queue after, "
+            f"{seconds:.1f} s (engine {cpu.get('engine', 0.0):.1f} CPU s, bench {cpu.get('bench', 0.0):.1f} CPU s)"
+            f"{drained}")
 
 
 def _spark(values: list[float], width: int = SPARK_WIDTH) -> str:
@@ -192,5 +212,5 @@ def print_report(figures: dict[str, Any], console: Console) -> None:
         console.print(line, highlight=False)
 
 
-__all__ = ["LATEST", "flows_table", "print_report", "processes_table", "stamp", "summary_lines", "write_json",
-           "write_outputs", "write_png"]
+__all__ = ["LATEST", "flows_table", "print_report", "processes_table", "stamp", "summary_lines", "watching_line",
+           "write_json", "write_outputs", "write_png"]

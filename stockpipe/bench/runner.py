@@ -1,5 +1,6 @@
 """One bench run: its own engine, the engine ceiling, the naive flow if asked, then our pipeline
-(with the soak's three phases if asked), each followed tick by tick to the end, and the figures."""
+(with the soak's three phases if asked), and the figures. Each phase is watched with a few small
+calls while it runs, and read tick by tick once they say it is done (see watch.py and follow.py)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from stockpipe.aws.context import AwsContext
 from stockpipe.aws.stream import KinesisSender
 from stockpipe.bench import figures as fig
 from stockpipe.bench.deploy import Deployer, Flow
-from stockpipe.bench.follow import AlertFollower, StreamFollower, logged_at
+from stockpipe.bench.follow import LogWatcher
 from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, per_symbol_counts
 from stockpipe.bench.naive_trend import LONG, crossing
 from stockpipe.bench.options import NAIVE_BATCH_SIZE, BenchOptions
 from stockpipe.bench.procs import ProcessSampler
 from stockpipe.bench.sending import SenderThread
+from stockpipe.bench.watch import Goal, Look, Watch
 from stockpipe.domain import Tick
 from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.errors import StockpipeError
@@ -35,10 +37,16 @@ from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings, unique_names
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
-# How often the main thread looks at the counts, and at the last function's log (flows that need it).
-POLL_SECONDS, LOG_POLL_SECONDS = 0.1, 0.25
-# After the last flow completes, how long the followers keep reading, so that a late repeat or an
-# unexpected alert is still counted.
+# The cheap looks at a running phase come at most every POLL_SECONDS, and further apart when they
+# take long: their calls may take POLL_SHARE of the wall clock (mostly waiting for the busy engine's
+# lock, not its work), up to a look every POLL_MAX seconds.
+POLL_SECONDS, POLL_SHARE, POLL_MAX = 0.15, 0.1, 0.5
+# How often the main thread updates the bars and checks its workers.
+TICK_SECONDS = 0.05
+# After a full read that found the phase not yet done, the next one waits at least this long.
+RETRY_SECONDS = 1.0
+# After a flow's last phase, how long before the last read, so that a late repeat or an unexpected
+# alert is still counted.
 SETTLE_SECONDS = 1.0
 # A soak starts with this long at the demo's rate, not measured: the functions' cold starts.
 WARMUP_SECONDS = 3.0
@@ -68,6 +76,7 @@ class FlowSpec:
     streams_batch: int
     queue_url: str | None = None
     last_stage_group: str | None = None  # log group of the function whose line ends the flow
+    heads_table: str | None = None  # our pipeline's heads: each symbol's newest tick stored or being stored
 
 
 def naive_expected(market: SyntheticMarket, counts: list[int]) -> dict[str, int]:
@@ -167,9 +176,9 @@ class Bench:
         self.console.print(f"our pipeline ready in {time.monotonic() - t:.1f}s (init)")
         ours = FlowSpec("ours", "the pipeline as init deploys it", settings.stream_name, settings.table_name,
                         self.market(), phases, ours_expected, settings.kinesis_batch_size,
-                        settings.streams_batch_size, queue_url=aws.queue_url(settings.alerts_queue_name))
+                        settings.streams_batch_size, queue_url=aws.queue_url(settings.alerts_queue_name),
+                        heads_table=settings.heads_table)
         flows.append(self._follow(aws, ours))
-        time.sleep(SETTLE_SECONDS)
         sampler.stop()
         return self._figures(aws, flows, sampler, origin, started_at)
 
@@ -195,85 +204,122 @@ class Bench:
         total = starts[-1] + spec.phases[-1].ticks
         ledger = TickLedger(Layout(spec.market), total, starts)
         alerts = AlertLedger(spec.expected, ledger.phase_of, len(spec.phases))
-        stream = StreamFollower(aws, spec.table_name, ledger)
-        followers: list[StreamFollower | AlertFollower] = [stream]
-        if spec.queue_url:
-            followers.append(AlertFollower(aws, spec.queue_url, alerts))
+        watch = Watch.of(aws, ledger, alerts, table_name=spec.table_name, heads_table=spec.heads_table,
+                         queue_url=spec.queue_url, last_stage_group=spec.last_stage_group)
         run = fig.FlowRun(spec.label, spec.kinesis_batch, spec.streams_batch, ledger, alerts, [],
                           publishes=spec.queue_url is not None, last_stage_logged=spec.last_stage_group is not None,
-                          description=spec.description)
-        for follower in followers:
-            follower.start()
+                          description=spec.description, alerts_drained=watch.alerts is not None and watch.alerts.drain)
         ticks = spec.market.ticks()
         sender = KinesisSender(aws, spec.stream_name)
         try:
+            if watch.alerts is not None:
+                watch.alerts.start()
             for number, phase in enumerate(spec.phases):
-                last = number == len(spec.phases) - 1
-                run.phases.append(self._phase(aws, spec, number, phase, ledger, alerts, followers, ticks, sender,
-                                              spec.last_stage_group if last else None, stream))
+                run.phases.append(self._phase(spec, number, phase, ledger, alerts, watch, ticks, sender))
+            # A late repeat of a tick or an unexpected alert is still counted.
+            time.sleep(SETTLE_SECONDS)
+            if watch.alerts is not None:
+                watch.alerts.stop()
+            watch.read()
         finally:
-            for follower in followers:
-                follower.stop()
+            watch.close()
         return run
 
-    def _phase(self, aws: AwsContext, spec: FlowSpec, number: int, phase: Phase, ledger: TickLedger,
-               alerts: AlertLedger, followers: list[StreamFollower | AlertFollower], ticks: Iterator[Tick],
-               sender: KinesisSender, last_stage_group: str | None, stream: StreamFollower) -> fig.PhaseRun:
+    def _phase(self, spec: FlowSpec, number: int, phase: Phase, ledger: TickLedger, alerts: AlertLedger,
+               watch: Watch, ticks: Iterator[Tick], sender: KinesisSender) -> fig.PhaseRun:
         assert self.sampler is not None
         self.sampler.sample()
         cpu_before = self.sampler.cpu_by_role()
         title = spec.label if len(spec.phases) == 1 else f"{spec.label} {phase.name}"
         size, expected = ledger.phase_size(number), alerts.expected_per_phase[number]
-        thread = SenderThread(ticks, sender.send, ledger, ledger.phase_starts[number], size, phase.rate)
+        low = ledger.phase_starts[number]
+        # The flow's last function is looked for in its log once the last phase is stored.
+        last_stage = watch.logs if number == len(spec.phases) - 1 else None
+        goal = Goal(low, low + size, ledger.records, expected)
+        thread = SenderThread(ticks, sender.send, ledger, low, size, phase.rate)
         run = fig.PhaseRun(phase.name, size, phase.rate, started=time.time())
         deadline = time.monotonic() + self.options.timeout
-        logs = aws.client("logs")
-        next_log_look = 0.0
+        look, next_look, next_read = Look(), 0.0, 0.0
+        cpu_end = cpu_before
         thread.start()
         try:
             with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=self.console, transient=False) as progress:
+                          console=self.console, transient=False, refresh_per_second=4) as progress:
                 sent_bar = progress.add_task(f"{title}: sent", total=size)
                 stored_bar = progress.add_task(f"{title}: stored", total=size)
                 alerts_bar = progress.add_task(f"{title}: alerts", total=expected) if spec.queue_url else None
                 while True:
-                    for worker in (thread, *followers):
-                        if worker.error is not None:
+                    for worker in (thread, watch.alerts):
+                        if worker is not None and worker.error is not None:
                             raise BenchError(f"{title}: {worker.name} failed: {type(worker.error).__name__}: "
                                              f"{worker.error}") from worker.error
-                    sent, stored = ledger.sent_per_phase[number], ledger.stored_per_phase[number]
-                    received = alerts.received_per_phase[number]
+                    sent = ledger.sent_per_phase[number]
+                    if time.monotonic() >= next_look:
+                        began = time.monotonic()
+                        look = watch.look(goal, sent >= size, last_stage)
+                        run.looks += 1
+                        took = time.monotonic() - began
+                        next_look = time.monotonic() + min(POLL_MAX, max(POLL_SECONDS, took / POLL_SHARE))
+                    stored = max(ledger.stored_per_phase[number], look.writing)
+                    received = alerts.received_per_phase[number] + look.arrived
                     progress.update(sent_bar, completed=sent)
-                    progress.update(stored_bar, completed=stored)
+                    progress.update(stored_bar, completed=min(stored, size))
                     if alerts_bar is not None:
                         progress.update(alerts_bar, completed=received)
-                    done = sent >= size and stored >= size and received >= expected
-                    if done and last_stage_group and stream.last_sequence:
-                        if time.monotonic() >= next_log_look:
-                            next_log_look = time.monotonic() + LOG_POLL_SECONDS
-                            run.last_stage = logged_at(logs, last_stage_group, f"last {stream.last_sequence}")
-                        done = run.last_stage is not None
-                    if done:
-                        break
+                    if sent >= size and time.monotonic() >= next_read and look.done(goal, received):
+                        # The cheap signals say done: read what the flow did, once, after its timed window.
+                        self.sampler.sample()
+                        cpu_end = self.sampler.cpu_by_role()
+                        began = time.monotonic()
+                        watch.read()
+                        look = replace(look, arrived=0)
+                        run.reads += 1
+                        run.read_seconds = time.monotonic() - began
+                        if self._complete(run, goal, number, ledger, alerts, watch, last_stage):
+                            break
+                        next_read = time.monotonic() + RETRY_SECONDS
                     if time.monotonic() > deadline:
                         thread.stop()
-                        stage = ", last stage not past the last record" if (
-                            sent >= size and stored >= size and received >= expected) else ""
-                        got = f", alerts {received}/{expected}" if spec.queue_url else ""
-                        raise BenchError(
-                            f"{title} did not finish within {self.options.timeout:.0f}s: sent {sent}/{size}, stored "
-                            f"{stored}/{size}{got}{stage}; --timeout waits longer (engine log: {self.engine.log_path})")
-                    time.sleep(POLL_SECONDS)
+                        raise BenchError(self._unfinished(title, spec, number, size, expected, ledger, alerts, look))
+                    time.sleep(TICK_SECONDS)
         finally:
             thread.stop()
         run.sent = thread.finished
-        first_call = ledger.sent[ledger.phase_starts[number]]
+        first_call = ledger.sent[low]
         if not math.isnan(first_call):
             run.started = first_call  # when the first PutRecords of the phase began
         self.sampler.sample()
         cpu_after = self.sampler.cpu_by_role()
-        run.cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+        run.cpu = {role: cpu_end.get(role, 0.0) - cpu_before.get(role, 0.0) for role in cpu_after}
+        run.read_cpu = {role: cpu_after[role] - cpu_end.get(role, 0.0) for role in cpu_after}
         return run
+
+    @staticmethod
+    def _complete(run: fig.PhaseRun, goal: Goal, number: int, ledger: TickLedger, alerts: AlertLedger, watch: Watch,
+                  last_stage: LogWatcher | None) -> bool:
+        """Whether what was read shows the phase done: every tick stored, every alert received and,
+        for a flow without alerts, its last function past the stream's last record."""
+        if ledger.stored_per_phase[number] < goal.high - goal.low or alerts.received_per_phase[number] < goal.alerts:
+            return False
+        if last_stage is None:
+            return True
+        sequence = watch.stream.last_sequence
+        if sequence is None:
+            return False
+        if last_stage.logged_at(sequence) is None:
+            last_stage.poll()
+        run.last_stage = last_stage.logged_at(sequence)
+        return run.last_stage is not None
+
+    def _unfinished(self, title: str, spec: FlowSpec, number: int, size: int, expected: int, ledger: TickLedger,
+                    alerts: AlertLedger, look: Look) -> str:
+        sent, stored = ledger.sent_per_phase[number], ledger.stored_per_phase[number]
+        writing = f" (read after the flow; at least being written: {look.writing}/{size})" if look.writing else ""
+        position = "" if look.position is None else f"; the table's stream holds {look.position} records"
+        got = f", alerts {alerts.received_per_phase[number] + look.arrived}/{expected}" if spec.queue_url else ""
+        stage = "" if look.logged is None else f"; the last function logged {look.logged} records"
+        return (f"{title} did not finish within {self.options.timeout:.0f}s: sent {sent}/{size}, stored {stored}/{size}"
+                f"{writing}{position}{got}{stage}; --timeout waits longer (engine log: {self.engine.log_path})")
 
     # -- figures ----------------------------------------------------------------------------
 

@@ -110,6 +110,12 @@ def per_interval(times: Iterable[float], origin: float, width: float, count: int
 def percentile_per_interval(points: Iterable[tuple[float, float]], origin: float, width: float, count: int,
                             q: float) -> list[float | None]:
     """From (time, value) points, the q-th percentile of the values in each interval (None if empty)."""
+    return percentiles_per_interval(points, origin, width, count, (q,))[0]
+
+
+def percentiles_per_interval(points: Iterable[tuple[float, float]], origin: float, width: float, count: int,
+                             qs: Sequence[float]) -> list[list[float | None]]:
+    """Like percentile_per_interval for each of ``qs``, from one pass over the points."""
     buckets: list[list[float]] = [[] for _ in range(count)]
     for t, value in points:
         if math.isnan(t) or math.isnan(value):
@@ -117,8 +123,10 @@ def percentile_per_interval(points: Iterable[tuple[float, float]], origin: float
         index = math.floor((t - origin) / width)
         if 0 <= index < count:
             buckets[index].append(value)
-    return [_round(percentile(sorted(b), q), 3) if b else None for b in buckets]
+    for bucket in buckets:
+        bucket.sort()
+    return [[_round(percentile(b, q), 3) if b else None for b in buckets] for q in qs]
 
 
 __all__ = ["MAX_INTERVALS", "PERCENTILES", "Latency", "Rates", "interval_for", "per_interval", "percentile",
-           "percentile_per_interval", "rate", "tenth_rates"]
+           "percentile_per_interval", "percentiles_per_interval", "rate", "tenth_rates"]

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, per_symbol_counts
+from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, heads_progress, per_symbol_counts
 from stockpipe.bench.runner import START, naive_expected
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
@@ -29,6 +29,32 @@ def test_a_tick_is_found_by_symbol_and_timestamp_at_its_place_in_the_series():
 ])
 def test_a_record_of_no_tick_in_the_series_has_no_index(symbol, timestamp):
     assert Layout(MARKET).index_of(symbol, timestamp) is None
+
+
+def test_the_layout_counts_a_symbol_s_ticks_up_to_a_step_within_a_span():
+    layout = Layout(MARKET)  # 3 symbols: AAPL at 0, 3, 6, ...; MSFT at 1, 4, ...; S003 at 2, 5, ...
+    ticks = list(MARKET.ticks(20))
+    for low, high in ((0, 20), (4, 11), (7, 8), (0, 1)):
+        for position in range(3):
+            for step in range(8):
+                assert layout.ticks_through(position, step, low, high) == sum(
+                    1 for i in range(low, high) if i % 3 == position and i // 3 <= step), (low, high, position, step)
+            last = [i for i in range(high) if i % 3 == position]
+            assert layout.last_step(position, high) == (last[-1] // 3 if last else None)
+    assert layout.step_of(ticks[7].timestamp) == 2
+    assert layout.step_of("2026-01-05T14:29:59.000Z") is None
+
+
+def test_heads_tell_how_many_ticks_are_at_least_being_written_and_when_the_last_ones_are():
+    ticks = list(MARKET.ticks(10))  # AAPL 0 3 6 9, MSFT 1 4 7, S003 2 5 8
+    heads = {"AAPL": ticks[6].timestamp, "MSFT": ticks[7].timestamp}
+    assert heads_progress(Layout(MARKET), heads, 0, 10) == (3 + 3, False)  # S003 has no head yet
+    heads["S003"] = ticks[8].timestamp
+    assert heads_progress(Layout(MARKET), heads, 0, 10) == (9, False)  # AAPL's last tick (9) not yet
+    heads["AAPL"] = ticks[9].timestamp
+    assert heads_progress(Layout(MARKET), heads, 0, 10) == (10, True)
+    assert heads_progress(Layout(MARKET), heads, 4, 10) == (6, True)  # a later phase counts its own ticks
+    assert heads_progress(Layout(MARKET), heads, 0, 2) == (2, True)  # S003 has no tick among the first 2
 
 
 def test_per_symbol_counts_follow_the_round_robin():

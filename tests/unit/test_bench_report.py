@@ -27,7 +27,8 @@ def flow(label, ticks, per_second, phases=(("run", None),), alerts=None, publish
     runs = []
     for number, (name, rate) in enumerate(phases):
         first = starts[number]
-        runs.append(PhaseRun(name, size, rate, started=T0 + first / per_second / 2, cpu={"engine": 1.5}))
+        runs.append(PhaseRun(name, size, rate, started=T0 + first / per_second / 2, cpu={"engine": 1.5}, looks=40,
+                             reads=1, read_seconds=0.25, read_cpu={"engine": 0.2, "bench": 0.1}))
         for offset, tick in enumerate(list(MARKET.ticks(first + size))[first:]):
             sent = T0 + (first + offset) / per_second / 2
             ledger.mark_sent(first + offset, 1, sent)
@@ -61,8 +62,11 @@ def test_the_document_holds_each_flow_its_ratios_processes_memory_and_series():
     assert ours["main"]["latency_ms"]["stored"]["p50"] == 100.0
     assert ours["main"]["latency_ms"]["alert"]["p99"] == 150.0
     assert ours["main"]["complete"] and ceiling["main"]["complete"]
-    assert ours["alerts"] == {"publishes": True, "expected": 1, "received": 1, "duplicates": 0, "unexpected": 0,
-                              "missing": 0, "missing_examples": [], "unexpected_examples": []}
+    assert ours["alerts"] == {"publishes": True, "drained_while_running": False, "expected": 1, "received": 1,
+                              "duplicates": 0, "unexpected": 0, "missing": 0, "missing_examples": [],
+                              "unexpected_examples": []}
+    assert ours["main"]["watching"] == {"looks": 40, "reads": 1, "read_seconds": 0.25,
+                                        "read_cpu_seconds": {"bench": 0.1, "engine": 0.2}}
     assert ceiling["main"]["last_stage_seconds"] == pytest.approx(400 / 8000 + 0.2, abs=0.001)
     assert figures["ratios"]["ours_to_ceiling"] == pytest.approx(
         ours["main"]["end_to_end_per_s"] / ceiling["main"]["end_to_end_per_s"], rel=0.01)
@@ -122,5 +126,7 @@ def test_the_console_report_gives_each_flow_and_the_ratios():
     print_report(document(soak=True), Console(file=out, width=200))
     text = out.getvalue()
     for expected in ("ceiling", "naive", "ours push", "sent->stored p99, ms", "alerts dup/missing/unexp.",
-                     "ours/ceiling", "ours/naive", "goal 30x", "soak: after 100 ticks pushed", "process-ticks"):
+                     "ours/ceiling", "ours/naive", "goal 30x", "soak: after 100 ticks pushed", "process-ticks",
+                     "watching ours: 160 cheap looks while it ran; 4 full read(s) of its stream and queue after, "
+                     "1.0 s (engine 0.8 CPU s, bench 0.4 CPU s)"):
         assert expected in text
