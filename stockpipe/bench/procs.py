@@ -88,9 +88,14 @@ class ProcessSampler(threading.Thread):
 
     ``role_of`` names a worker's role from its function name (None: the function name itself)."""
 
-    def __init__(self, engine_pid: int, role_of: Callable[[str], str | None], interval: float = 0.5) -> None:
+    def __init__(self, engine_pid: int, role_of: Callable[[str], str | None], interval: float = 0.5,
+                 rescan: int = 4) -> None:
         super().__init__(name="process-sampler", daemon=True)
         self.engine_pid, self.role_of, self.interval = engine_pid, role_of, interval
+        # Walking /proc for the engine's descendants costs a few milliseconds: it is done every
+        # ``rescan`` samples (and by every explicit sample); the others read the processes known.
+        self._rescan, self._since_scan = rescan, rescan
+        self._family: list[int] = []
         self.samples: list[Sample] = []
         self.available = PROC.joinpath("self", "stat").exists()
         self._roles: dict[int, str] = {engine_pid: ENGINE, os.getpid(): BENCH}
@@ -100,7 +105,8 @@ class ProcessSampler(threading.Thread):
 
     def run(self) -> None:
         while self.available and not self._halt.is_set():
-            self.sample()
+            self._since_scan += 1
+            self.sample(scan=self._since_scan >= self._rescan)
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
@@ -109,8 +115,10 @@ class ProcessSampler(threading.Thread):
         if self.available:
             self.sample()
 
-    def sample(self) -> None:
-        readings = [r for r in (read_process(pid) for pid in self._tree()) if r is not None]
+    def sample(self, scan: bool = True) -> None:
+        if scan or not self._family:
+            self._family, self._since_scan = self._tree(), 0
+        readings = [r for r in (read_process(pid) for pid in self._family) if r is not None]
         bench = read_process(os.getpid())
         if bench is not None:
             readings.append(bench)

@@ -78,19 +78,21 @@ class Watch:
         stream = StreamReader.of_table(aws, table_name, ledger)
         heads = HeadsReader(JsonCalls(aws, "dynamodb", "DynamoDB_20120810"), heads_table,
                             ledger.layout.symbols) if heads_table else None
-        inbox = AlertCollector(new_client(aws, "sqs"), queue_url, alerts,
+        inbox = AlertCollector(JsonCalls(aws, "sqs", "AmazonSQS"), queue_url, alerts,
                                drain=len(alerts.expected) > POST_HOC_ALERTS) if queue_url else None
         logs = LogWatcher(new_client(aws, "logs"), last_stage_group) if last_stage_group else None
         return cls(ledger.layout, stream, heads, inbox, logs)
 
     def look(self, goal: Goal, all_sent: bool, last_stage: LogWatcher | None = None) -> Look:
         """A few small calls: the heads (our pipeline), the stream's length (the other flows; ours
-        once its heads reach the last ticks), the queue's length, the last function's new lines
-        (once the stream is complete)."""
+        once every tick is sent), the queue's length, the last function's new lines (once the
+        stream is complete)."""
         heads = self._heads()
         if heads is not None:
             writing, reached = heads_progress(self.layout, heads, goal.low, goal.high)
-            position = self.stream.end_position() if reached and all_sent else None
+            position = self.stream.end_position() if all_sent else None
+            if position is not None and position - goal.base >= goal.size:
+                reached = True  # every record is in the stream, whatever the heads say
         else:
             position = self.stream.end_position()
             if position is None:  # an engine that does not tell: the full read decides, now and then
@@ -126,7 +128,7 @@ class Watch:
 
     def close(self) -> None:
         if self.alerts is not None:
-            self.alerts.stop()
+            self.alerts.close()
         if self.heads is not None:
             self.heads.close()
         self.stream.close()

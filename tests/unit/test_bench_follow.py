@@ -218,27 +218,31 @@ def test_the_heads_are_read_100_symbols_a_call_with_unprocessed_keys_asked_again
 
 
 class FakeSqs:
-    """A queue of alert messages: received ones are hidden (until deleted, or for good)."""
+    """A queue of alert messages, in SQS's JSON protocol: received ones are hidden (until deleted,
+    or for good)."""
 
     def __init__(self, bodies):
         self.visible = [(f"h{i}", body, 1_000_000 + i) for i, body in enumerate(bodies)]
         self.hidden, self.deleted = [], 0
 
-    def get_queue_attributes(self, QueueUrl, AttributeNames):
-        return {"Attributes": {"ApproximateNumberOfMessages": str(len(self.visible)),
-                               "ApproximateNumberOfMessagesNotVisible": str(len(self.hidden)),
-                               "ApproximateNumberOfMessagesDelayed": "0"}}
-
-    def receive_message(self, QueueUrl, MaxNumberOfMessages, **kwargs):
-        taken, self.visible = self.visible[:MaxNumberOfMessages], self.visible[MaxNumberOfMessages:]
-        self.hidden += taken
-        return {"Messages": [{"ReceiptHandle": h, "Body": body, "Attributes": {"SentTimestamp": str(at)}}
-                             for h, body, at in taken]}
-
-    def delete_message_batch(self, QueueUrl, Entries):
-        handles = {entry["ReceiptHandle"] for entry in Entries}
+    def call(self, operation, payload):
+        assert payload["QueueUrl"] == "url"
+        if operation == "GetQueueAttributes":
+            return {"Attributes": {"ApproximateNumberOfMessages": str(len(self.visible)),
+                                   "ApproximateNumberOfMessagesNotVisible": str(len(self.hidden)),
+                                   "ApproximateNumberOfMessagesDelayed": "0"}}
+        if operation == "ReceiveMessage":
+            assert payload["MessageSystemAttributeNames"] == ["SentTimestamp"]
+            count = payload["MaxNumberOfMessages"]
+            taken, self.visible = self.visible[:count], self.visible[count:]
+            self.hidden += taken
+            return {"Messages": [{"ReceiptHandle": h, "Body": body, "Attributes": {"SentTimestamp": str(at)}}
+                                 for h, body, at in taken]}
+        assert operation == "DeleteMessageBatch"
+        handles = {entry["ReceiptHandle"] for entry in payload["Entries"]}
         self.hidden = [m for m in self.hidden if m[0] not in handles]
         self.deleted += len(handles)
+        return {"Successful": [{"Id": entry["Id"]} for entry in payload["Entries"]]}
 
 
 def alert_bodies(count):

@@ -1,6 +1,8 @@
 """Reading a process's CPU and memory from /proc, and which function a Lambda worker runs."""
 
-from stockpipe.bench.procs import function_of, parse_process
+import os
+
+from stockpipe.bench.procs import BENCH, ProcessSampler, function_of, parse_process
 
 STAT = ("4242 (python3 -m (x)) S 4200 4242 4242 0 -1 4194560 31166 0 0 0 250 50 0 0 20 0 3 0 1234 "
         "123456789 12345 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0")
@@ -23,3 +25,14 @@ def test_a_worker_is_named_by_the_function_in_its_environment(tmp_path):
     assert function_of(77, tmp_path) == "bench1-process-ticks"
     assert function_of(78, tmp_path) is None
     assert function_of(79, tmp_path) is None  # gone
+
+
+def test_the_process_tree_is_walked_only_every_few_samples(monkeypatch):
+    sampler = ProcessSampler(os.getpid(), lambda name: None, rescan=3)
+    walks = []
+    monkeypatch.setattr(sampler, "_tree", lambda: walks.append(1) or [os.getpid()])
+    sampler.sample(scan=False)  # nothing known yet: walked
+    sampler.sample(scan=False)
+    sampler.sample()  # an explicit sample (a phase's start or end) walks it
+    assert len(walks) == 2
+    assert sampler.figures()[BENCH].processes == 1  # here the "engine" is this process itself

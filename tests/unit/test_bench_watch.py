@@ -52,8 +52,10 @@ def test_ours_is_done_once_every_head_is_at_its_last_tick_the_stream_is_complete
     goal = Goal(low=0, high=10, base=0, alerts=3)
     stream, heads = Stream(8), Heads({"AAPL": TICKS[8].timestamp, "MSFT": TICKS[7].timestamp})
     watch = Watch(Layout(MARKET), stream, heads, Inbox(3))
-    look = watch.look(goal, all_sent=True)
+    look = watch.look(goal, all_sent=False)
     assert (look.writing, look.reached, look.position, stream.asked) == (9, False, None, 0)
+    look = watch.look(goal, all_sent=True)
+    assert (look.writing, look.reached, look.position) == (9, False, 8)
     assert not look.done(goal, received=3)
 
     heads.heads["MSFT"] = TICKS[9].timestamp  # the last batch is being written
@@ -64,6 +66,14 @@ def test_ours_is_done_once_every_head_is_at_its_last_tick_the_stream_is_complete
     look = watch.look(goal, all_sent=True)
     assert look.done(goal, received=3)
     assert not look.done(goal, received=2)
+
+
+def test_a_complete_stream_makes_ours_done_even_if_a_head_lags():
+    goal = Goal(low=0, high=10, base=0, alerts=0)
+    heads = Heads({"AAPL": TICKS[8].timestamp, "MSFT": TICKS[7].timestamp})
+    look = Watch(Layout(MARKET), Stream(10), heads).look(goal, all_sent=True)
+    assert (look.writing, look.reached) == (9, True)
+    assert look.done(goal, received=0)
 
 
 def test_a_later_phase_counts_the_stream_from_the_records_read_before_it():
