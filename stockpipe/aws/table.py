@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from stockpipe.aws.context import ClientSource
 from stockpipe.domain import PricePoint, Tick
 from stockpipe.processing import Head, Stored
 
+log = logging.getLogger(__name__)
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 8
@@ -62,6 +64,20 @@ def _put_chunk(client: Any, table: str, chunk: Sequence[dict[str, Any]]) -> None
         time.sleep(min(0.05 * 2**attempt, 2.0))
     raise RuntimeError(f"{table}: {len(request.get(table, []))} items left unprocessed after "
                        f"{UNPROCESSED_ATTEMPTS} attempts")
+
+
+def _head(item: dict[str, Any]) -> Head | None:
+    """A head as stored, or None if it cannot be read (edited by hand, say): the symbol is then
+    treated as one without a head, whose history is read from the tick table, and its head is
+    written anew."""
+    try:
+        prices = item["prices"]["S"]
+        return Head(item["symbol"]["S"], item["timestamp"]["S"],
+                    tuple(Decimal(price) for price in prices.split(",")) if prices else (),
+                    bool(item.get("whole", {}).get("BOOL", False)))
+    except (KeyError, TypeError, AttributeError, ArithmeticError, ValueError) as error:
+        log.warning("head %s unreadable (%r): the tick table is read instead", item.get("symbol"), error)
+        return None
 
 
 def item_attributes(item: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +152,9 @@ class TickTable:
             while request:
                 response = self._client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self._heads, []):
-                    prices = item["prices"]["S"]
-                    found[item["symbol"]["S"]] = Head(item["symbol"]["S"], item["timestamp"]["S"],
-                                                      tuple(Decimal(p) for p in prices.split(",")) if prices else (),
-                                                      item.get("whole", {}).get("BOOL", False))
+                    head = _head(item)
+                    if head is not None:
+                        found[head.symbol] = head
                 request = response.get("UnprocessedKeys") or {}
         return found
 

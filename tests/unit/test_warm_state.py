@@ -183,3 +183,12 @@ def test_two_containers_taking_turns_on_one_symbol_alert_exactly_the_reference()
     assert sum(windows.misses for _, windows in containers) == 1 + switches
     assert sum(history.queries for history, _ in containers) == 1 + switches
     assert sum(windows.hits for _, windows in containers) == 75 - 1 - switches
+
+
+def test_an_unreadable_head_is_read_as_none_and_the_table_answers():
+    from stockpipe.aws.table import _head
+
+    good = {"symbol": {"S": "AAPL"}, "timestamp": {"S": "t"}, "prices": {"S": "1.5,2"}, "whole": {"BOOL": True}}
+    assert _head(good) == Head("AAPL", "t", (Decimal("1.5"), Decimal(2)), True)
+    for broken in ({**good, "prices": {"S": "1.5,x"}}, {**good, "prices": {"N": "1"}}, {"symbol": {"S": "AAPL"}}):
+        assert _head(broken) is None
