@@ -107,10 +107,14 @@ def test_athena_answers_the_seeds_queries_over_the_raw_archive(engine, pipeline,
     KinesisSender(pipeline.aws, settings.stream_name).send([Outgoing.of(tick) for tick in valid])
     wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(valid), what="every tick stored")
 
-    # The partitions process-ticks registered, one per day and symbol.
+    # The partitions process-ticks registered, one per day and symbol (after the items and the
+    # objects of the batch: waited for, not assumed).
     glue = pipeline.aws.client("glue")
-    registered = glue.get_partitions(DatabaseName=settings.athena_database, TableName=settings.athena_table)
-    assert sorted(p["Values"] for p in registered["Partitions"]) == [["2026-03-02", s] for s in ("AAPL", "AMZN", "MSFT")]
+    registered = wait_for(
+        lambda: sorted(p["Values"] for p in glue.get_partitions(
+            DatabaseName=settings.athena_database, TableName=settings.athena_table)["Partitions"]),
+        lambda values: len(values) >= 3, what="3 partitions registered")
+    assert registered == [["2026-03-02", s] for s in ("AAPL", "AMZN", "MSFT")]
 
     # The seeds' queries answer exactly what an offline computation over the ticks sent says.
     athena = Athena(pipeline.aws, settings.athena_database, settings.athena_output(pipeline.where.raw_bucket),

@@ -199,8 +199,8 @@ def test_replay_failed_puts_a_batch_aws_gave_up_on_through_again(pipeline, setti
     sender = KinesisSender(aws, settings.stream_name)
     for batch, total in ((ticks[:1], 1), (ticks[1:11], 11), (ticks[11:], 12)):
         sender.send([Outgoing.of(t) for t in batch])
-        wait_for(lambda: pipeline.status(full=False).table_items, lambda n, total=total: n == total,
-                 what=f"{total} ticks stored")
+        wait_for(pipeline.status, lambda s, total=total: s.table_items == s.raw_records == total,
+                 what=f"{total} ticks stored and archived")
     middle = ticks[1:11]
     objects = [key for key in pipeline.archive.keys() if "T1501" in key]  # noqa: SIM118 - a method, not a dict
     assert len(objects) == 1

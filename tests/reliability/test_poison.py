@@ -59,8 +59,9 @@ def test_poison_is_quarantined_once_each_and_the_shard_goes_on(pipeline, setting
     # The shard did not stall: a tick sent now is stored.
     after = Tick("AAPL", "2026-03-02T18:00:00.000Z", Decimal("150"), Decimal("149"), 1, "test")
     sender.send([Outgoing.of(after)])
-    wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(valid) + 1, what="the tick after")
-    final = pipeline.status()
+    # Stored, then archived (the object comes after the item): both waited for.
+    final = wait_for(pipeline.status, lambda s: s.table_items == len(valid) + 1 and s.raw_records >= s.table_items,
+                     what="the tick after stored and archived")
     sent = len(valid) + len(POISON) + 1
     duplicates = (final.raw_records - final.table_items) + (final.dead_letters - len(letters))
     lost = sent - final.table_items - len(letters)
