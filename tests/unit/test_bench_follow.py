@@ -5,7 +5,6 @@ and the last function's log lines."""
 import base64
 import http.client
 import json
-import time
 
 import boto3
 import pytest
@@ -30,6 +29,7 @@ from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger
 from stockpipe.bench.runner import START
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
+from tests.helpers import wait_for
 
 NOW = 1_780_000_000.0
 
@@ -269,9 +269,7 @@ def test_a_large_inbox_is_drained_while_the_flow_runs():
     inbox = AlertCollector(sqs, "url", alerts, drain=True, pause=0.01)
     inbox.start()
     try:
-        deadline = time.monotonic() + 5
-        while alerts.received_count < 25 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: alerts.received_count, lambda n: n >= 25, timeout=5, what="25 alerts drained")
     finally:
         inbox.stop()
     assert (alerts.received_count, sqs.deleted, inbox.arrived(), inbox.error) == (25, 25, 0, None)
