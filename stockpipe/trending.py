@@ -72,9 +72,11 @@ class Windows:
         self.hits = self.misses = 0  # batches of a symbol judged on the window / read from the table
         self.stale = 0  # of the misses: a window was there, but the new ticks did not follow it
 
-    def trusted(self, symbol: str, group: Sequence[StoredTick], short: int, long: int) -> list[PricePoint] | None:
-        """The window the group chains onto, if it is enough to judge the group (the whole series, or
-        2 x long points with a trend); None (and a miss) if the table must be read."""
+    def trusted(self, symbol: str, group: Sequence[StoredTick], short: int,
+                long: int) -> tuple[list[PricePoint], bool] | None:
+        """The window the group chains onto and whether it is the whole series, if it is enough to
+        judge the group (the whole series, or 2 x long points with a trend); None (and a miss) if the
+        table must be read."""
         points, whole = self._points.get(symbol, ([], False))
         expected = points[-1].timestamp if points else None
         chained = expected is not None and all(
@@ -82,7 +84,7 @@ class Windows:
             for tick, before in zip(group, [expected, *(t.timestamp for t in group[:-1])], strict=True))
         if chained and (whole or (len(points) >= 2 * long and last_trend(points, short, long))):
             self.hits += 1
-            return points
+            return points, whole
         self.misses += 1
         self.stale += bool(points) and not chained
         return None
@@ -90,9 +92,6 @@ class Windows:
     def remember(self, symbol: str, points: Sequence[PricePoint], whole: bool) -> None:
         """``points``: the stored series up to its newest point; ``whole``: from its first point."""
         self._points[symbol] = (list(points[-self.keep:]), whole and len(points) <= self.keep)
-
-    def whole(self, symbol: str) -> bool:
-        return self._points.get(symbol, ([], False))[1]
 
     def forget(self, symbol: str) -> None:
         self._points.pop(symbol, None)
@@ -135,8 +134,8 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
         first, last = group[0].timestamp, group[-1].timestamp
         cached = windows.trusted(symbol, group, short, long) if windows is not None else None
         if cached is not None:
-            whole = windows is not None and windows.whole(symbol)
-            points = [*cached, *(PricePoint(t.timestamp, t.price) for t in group)]
+            window, whole = cached
+            points = [*window, *(PricePoint(t.timestamp, t.price) for t in group)]
         else:
             points, whole = _window(history, symbol, first, last, len(group), short, long)
             # Points stored after late ticks: their averages include one. In order, there are none, and
