@@ -9,8 +9,23 @@ raised and the engine retries the batch until it succeeds. Either way nothing is
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
+
+_settled = False
+
+
+def settle() -> None:
+    """After a container's first batch, every module, service model and client it needs is loaded
+    and lives as long as the container: move them out of the cyclic collector's reach (gc.freeze),
+    so that later collections scan only what a batch makes. Without it a full collection in a
+    warm worker took 40-110 ms, one batch's worth of latency (stockpipe bench, 1,000 ticks/s)."""
+    global _settled
+    if not _settled:
+        _settled = True
+        gc.collect()
+        gc.freeze()
 
 
 def event_records(event: object) -> list[dict[str, Any]]:

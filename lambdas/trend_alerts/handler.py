@@ -129,4 +129,7 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, adapters())
+    try:
+        return handle(event, adapters())
+    finally:
+        batches.settle()

@@ -63,9 +63,10 @@ class FlowRun:
 
     @property
     def main(self) -> int:
-        """The phase whose rate the flow is judged by: the push of a soak, else the only one."""
+        """The phase whose figures the flow is judged by: the push of a soak, the run after a paced
+        run's warm-up, else the only one."""
         names = [phase.name for phase in self.phases]
-        return names.index("push") if "push" in names else 0
+        return next((names.index(name) for name in ("push", "run") if name in names), 0)
 
 
 def _finite(values: Sequence[float]) -> list[float]:

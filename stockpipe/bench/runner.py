@@ -108,7 +108,11 @@ class Bench:
     def our_phases(self) -> list[Phase]:
         o = self.options
         if not o.soak:
-            return [Phase("run", o.ticks, o.rate)]
+            if o.rate is None:
+                return [Phase("run", o.ticks, None)]
+            # "At a steady rate": a few seconds at the pace first, so the run's figures are warm ones
+            # (the warm-up's own figures are reported beside them, cold starts and all).
+            return [Phase("warmup", max(1, round(o.rate * WARMUP_SECONDS)), o.rate), Phase("run", o.ticks, o.rate)]
         # The warm-up takes the functions' cold starts out of "before": the soak compares warm with warm.
         warmup = max(1, round(o.soak_rate * WARMUP_SECONDS))
         return [Phase("warmup", warmup, o.soak_rate), Phase("before", o.soak_ticks, o.soak_rate),

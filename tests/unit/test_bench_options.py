@@ -68,3 +68,29 @@ def test_naive_ticks_ask_for_the_naive_flow():
 def test_impossible_values_are_refused_naming_the_option(argv, message):
     with pytest.raises(OptionsError, match=message):
         resolve(*argv)
+
+
+def test_a_paced_run_is_measured_after_its_warm_up_and_a_burst_has_none() -> None:
+    from rich.console import Console
+
+    from stockpipe.bench.runner import WARMUP_SECONDS, Bench
+
+    settings = Settings()
+    paced = Bench(settings, BenchOptions.resolve(settings, ticks=5000, rate=1000), Console(quiet=True))
+    assert [(p.name, p.ticks, p.rate) for p in paced.our_phases()] == [
+        ("warmup", round(1000 * WARMUP_SECONDS), 1000), ("run", 5000, 1000)]
+    burst = Bench(settings, BenchOptions.resolve(settings, ticks=5000), Console(quiet=True))
+    assert [(p.name, p.ticks, p.rate) for p in burst.our_phases()] == [("run", 5000, None)]
+
+
+def test_the_figures_judge_the_run_after_a_warm_up_and_the_push_of_a_soak() -> None:
+    from stockpipe.bench.figures import FlowRun, PhaseRun
+
+    def flow(*names: str) -> FlowRun:
+        run = FlowRun.__new__(FlowRun)
+        run.phases = [PhaseRun(name, 1, None, started=0.0) for name in names]
+        return run
+
+    assert flow("warmup", "run").main == 1
+    assert flow("warmup", "before", "push", "after").main == 2
+    assert flow("run").main == 0
