@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
@@ -36,23 +36,67 @@ JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 
-# The seeds' Athena queries (companion notes), on the raw table. "timestamp" is quoted: it is a keyword.
+# When the tick happened, as a UTC timestamp, written so that three engines agree on it:
+# - Athena on AWS (Trino): "timestamp" is the Glue table's string, and Trino casts only text shaped
+#   'YYYY-MM-DD HH:MM:SS[.fff] zone' ('Z' is a zone to it), hence the 'T' replaced by a space;
+# - in-process DuckDB (stockpipe/aws/localquery.py): the same string, the same cast;
+# - MiniStack's Athena (DuckDB guessing types from the JSON): a TIMESTAMP WITH TIME ZONE, which turns
+#   into text in the engine's local zone ('2026-03-02 15:30:00+01'); the zone survives the cast back
+#   and AT TIME ZONE 'UTC' takes it out, so no engine's local zone shows in an answer.
+TICK_TIME = (
+    "CAST(CAST(REPLACE(CAST(\"timestamp\" AS VARCHAR), 'T', ' ') AS TIMESTAMP WITH TIME ZONE) "
+    "AT TIME ZONE 'UTC' AS TIMESTAMP)"
+)
+
+# The seeds' Athena queries (companion notes 001, 003, 004), on the raw table: name -> (title, SQL).
+# Written for every engine that answers them (see TICK_TIME): "timestamp" is quoted (a keyword);
+# the prices shown are CAST to DOUBLE, the Glue type, because MiniStack's Athena reads the JSON with
+# types it guesses (BIGINT where every price of the archive happens to be whole); every ORDER BY
+# ends with a tie-breaker, so that two engines list the same rows in the same order; and no query
+# says SELECT *, whose columns come in the JSON's order on MiniStack, not the table's.
 QUERIES: dict[str, tuple[str, str]] = {
     "top-movers": (
         "Top 5 stocks with the highest price change",
-        "SELECT symbol, price, previous_close, (price - previous_close) AS price_change\n"
-        "FROM {table}\nWHERE previous_close IS NOT NULL\nORDER BY price_change DESC\nLIMIT 5",
+        # The seed's columns, and when (two ticks may move by as much).
+        "SELECT symbol, CAST(price AS DOUBLE) AS price, CAST(previous_close AS DOUBLE) AS previous_close,\n"
+        '       CAST(price - previous_close AS DOUBLE) AS price_change, {tick_time} AS "timestamp"\n'
+        "FROM {table}\nWHERE previous_close IS NOT NULL\n"
+        'ORDER BY price_change DESC, symbol, "timestamp"\nLIMIT 5',
     ),
     "avg-volume": (
         "Average trading volume per stock",
         "SELECT symbol, AVG(volume) AS avg_volume\nFROM {table}\nGROUP BY symbol\nORDER BY symbol",
     ),
     "anomalies": (
-        "Anomalous ticks (price change > 5 %)",
-        'SELECT symbol, "timestamp", price, previous_close,\n'
+        "Anomalous ticks (price change > {threshold} %)",
+        'SELECT symbol, {tick_time} AS "timestamp",\n'
+        "       CAST(price AS DOUBLE) AS price, CAST(previous_close AS DOUBLE) AS previous_close,\n"
         "       ROUND(((price - previous_close) / previous_close) * 100, 2) AS change_percent\n"
         "FROM {table}\nWHERE ABS(((price - previous_close) / previous_close) * 100) > {threshold}\n"
-        'ORDER BY "timestamp" DESC',
+        'ORDER BY "timestamp" DESC, symbol',
+    ),
+    "volume-by-hour": (
+        "Volume and average price per stock and hour",
+        "SELECT DATE_TRUNC('hour', {tick_time}) AS hour, symbol,\n"
+        "       SUM(volume) AS total_volume, AVG(price) AS avg_price\n"
+        "FROM {table}\nGROUP BY 1, 2\nORDER BY total_volume DESC, hour, symbol",
+    ),
+    "avg-price": (
+        "Average price per stock",
+        "SELECT symbol, AVG(price) AS avg_price\nFROM {table}\nGROUP BY symbol\nORDER BY symbol",
+    ),
+    "max-price": (
+        "Maximum price per stock",
+        "SELECT symbol, MAX(CAST(price AS DOUBLE)) AS max_price\nFROM {table}\nGROUP BY symbol\nORDER BY symbol",
+    ),
+    "high-volume": (
+        "Ticks with a volume over 15,000",
+        # The seed's SELECT *, spelled out in the Glue table's column order (what Athena's * gives).
+        'SELECT id, {tick_time} AS "timestamp",\n'
+        "       CAST(price AS DOUBLE) AS price, CAST(previous_close AS DOUBLE) AS previous_close,\n"
+        "       CAST(change AS DOUBLE) AS change, CAST(change_percent AS DOUBLE) AS change_percent,\n"
+        "       volume, source, dt, symbol\n"
+        'FROM {table}\nWHERE volume > 15000\nORDER BY "timestamp", symbol',
     ),
 }
 
@@ -125,10 +169,15 @@ class PartitionCatalog:
 
 @dataclass(frozen=True)
 class QueryResult:
+    """An answer as Athena gives it: each cell as text (None for NULL), each column's Athena type
+    (``double``, ``bigint``, ``varchar``, ``timestamp``...); the in-process engine answers the same way."""
+
     columns: list[str]
     rows: list[list[str | None]]
     seconds: float
     scanned_bytes: int
+    types: list[str] = field(default_factory=list)
+    source: str = "Athena"
 
 
 class QueryError(StockpipeError):
@@ -155,29 +204,49 @@ class Athena:
             if state == "SUCCEEDED":
                 break
             if state in ("FAILED", "CANCELLED"):
-                raise QueryError(f"query {state.lower()}: {execution['Status'].get('StateChangeReason', '')}")
+                reason = str(execution["Status"].get("StateChangeReason", "")).strip()
+                # The reason's first line says what is wrong; the rest points into the SQL (printed as one line).
+                raise QueryError(f"query {state.lower()}: {reason.splitlines()[0] if reason else 'no reason given'}")
             if time.monotonic() > deadline:
                 self._athena.stop_query_execution(QueryExecutionId=query_id)
                 raise QueryError(f"query still {state.lower()} after {timeout:.0f}s; stopped it")
             time.sleep(poll)
         rows: list[list[str | None]] = []
-        # The first row of the first page is the header (Athena's convention for SELECT).
+        types: list[str] = []
+        labels: list[str | None] = []
         for page in self._athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+            if not types:
+                info = page["ResultSet"].get("ResultSetMetadata", {}).get("ColumnInfo", [])
+                types = [str(column.get("Type", "varchar")).lower() for column in info]
+                labels = [column.get("Label", column.get("Name")) for column in info]
             rows.extend([cell.get("VarCharValue") for cell in row["Data"]] for row in page["ResultSet"]["Rows"])
-        columns = [str(c) for c in rows.pop(0)] if rows else []
+        # A SELECT's first row is the header (Athena's convention); SHOW and DESCRIBE have none.
+        if rows and (not types or rows[0] == labels):
+            columns = [str(c) for c in rows.pop(0)]
+        else:
+            columns = [str(label) for label in labels] if types else []
         scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0) or 0)
-        return QueryResult(columns, rows, time.monotonic() - started, scanned)
+        return QueryResult(columns, rows, time.monotonic() - started, scanned, types or ["varchar"] * len(columns),
+                           f"Athena (workgroup {self.workgroup})")
 
 
 def named_query(name: str, table: str, threshold: object) -> str:
-    return QUERIES[name][1].format(table=table, threshold=threshold)
+    return QUERIES[name][1].format(table=table, threshold=threshold, tick_time=TICK_TIME)
+
+
+def query_title(name: str, threshold: object) -> str:
+    return QUERIES[name][0].format(threshold=threshold)
+
+
+def partition_of(key: str, prefix: str) -> tuple[str, str] | None:
+    """(date, symbol) of a raw object key under ``prefix``: its ``dt=`` and ``symbol=`` folders."""
+    folders = key[len(prefix):].strip("/").split("/")[:-1]
+    parts = dict(p.split("=", 1) for p in folders if "=" in p)
+    if "dt" in parts and "symbol" in parts:
+        return parts["dt"], parts["symbol"]
+    return None
 
 
 def partitions_of(keys: Sequence[str], prefix: str) -> set[tuple[str, str]]:
     """(date, symbol) of every raw object key under ``prefix`` (for --repair)."""
-    found: set[tuple[str, str]] = set()
-    for key in keys:
-        parts = dict(p.split("=", 1) for p in key[len(prefix):].strip("/").split("/")[:-1] if "=" in p)
-        if "dt" in parts and "symbol" in parts:
-            found.add((parts["dt"], parts["symbol"]))
-    return found
+    return {found for key in keys if (found := partition_of(key, prefix)) is not None}
