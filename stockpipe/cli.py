@@ -334,38 +334,32 @@ def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
 
 def cmd_query(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
-    from stockpipe.aws.archive import RawArchive
-    from stockpipe.aws.catalog import QUERIES, Athena, PartitionCatalog, named_query, partitions_of
+    from stockpipe import query
+    from stockpipe.aws.catalog import QUERIES, named_query, query_title
 
     if args.list:
-        for name, (title, _sql) in QUERIES.items():
-            print(f"-- {name}: {title}\n{named_query(name, settings.athena_table, settings.anomaly_threshold_percent)};\n")
+        print(query.library(settings.athena_table, settings.anomaly_threshold_percent))
         return 0
     if bool(args.name) == bool(args.sql):
         raise UsageError(f"give one query: a name ({', '.join(QUERIES)}) or --sql 'SELECT ...'")
     if args.name and args.name not in QUERIES:
         raise UsageError(f"no query named {args.name!r}; choose one of {', '.join(QUERIES)} (or --sql)")
-    bucket = aws.where.raw_bucket
     if args.repair:
-        archive = RawArchive(aws, bucket, settings.raw_prefix)
-        found = partitions_of(archive.keys(), archive.prefix + "/")
-        added = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
-                                 settings.raw_location(bucket)).register(found)
-        print(f"{len(found)} partition(s) in s3://{bucket}/{archive.prefix}/, {added} registered", file=sys.stderr)
+        print(query.repair(aws), file=sys.stderr)
     sql = args.sql or named_query(args.name, settings.athena_table, settings.anomaly_threshold_percent)
-    result = Athena(aws, settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(sql)
+    progress = query.ReadProgress()
+    try:
+        result = query.run(aws, sql, args.engine, progress=progress)
+    finally:
+        progress.close()
     if args.json:
-        for row in result.rows:
-            print(json.dumps(dict(zip(result.columns, row, strict=True))))
+        query.write_json(result, sys.stdout)
+    elif args.csv:
+        query.write_csv(result, sys.stdout)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*result.columns, title=QUERIES[args.name][0] if args.name else None)
-        for row in result.rows:
-            table.add_row(*("" if cell is None else cell for cell in row))
-        Console().print(table)
-    print(f"{len(result.rows)} row(s) in {result.seconds:.1f}s, {result.scanned_bytes} bytes scanned", file=sys.stderr)
+        query.write_table(result, query_title(args.name, settings.anomaly_threshold_percent) if args.name else None,
+                          sys.stdout)
+    print(query.summary(result), file=sys.stderr)
     return 0
 
 
@@ -456,12 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
-    p = sub.add_parser("query", help="SQL over the raw archive with Athena (the seeds' queries by name)")
-    p.add_argument("name", nargs="?", help="top-movers, avg-volume or anomalies")
-    p.add_argument("--sql", help="your own SQL over the table (default name stock_data_table)")
+    p = sub.add_parser("query", help="SQL over the raw archive: the seeds' queries by name, or your own; Athena, "
+                       "or DuckDB in this process where the engine has no Athena")
+    p.add_argument("name", nargs="?", help="top-movers, avg-volume, anomalies, volume-by-hour, avg-price, max-price "
+                   "or high-volume (--list prints their SQL)")
+    p.add_argument("--sql", help="your own SQL over the table (default name stock_data_table, ATHENA_TABLE)")
+    p.add_argument("--engine", choices=["auto", "athena", "duckdb"], default="auto",
+                   help="athena; duckdb: in this process, over the raw objects fetched from S3; auto (default): "
+                   "Athena, and DuckDB where the engine or account has no Athena")
     p.add_argument("--list", action="store_true", help="print the named queries")
     p.add_argument("--repair", action="store_true", help="register every raw partition in Glue first")
-    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--csv", action="store_true", help="CSV with a header row")
+    shape.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(run=cmd_query)
 
     p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine: rates, latency, CPU, "
