@@ -19,14 +19,16 @@ tick once and archives its raw record once:
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
 from stockpipe.domain import InvalidTick, PricePoint, Tick, enrich, parse_tick
 from stockpipe.domain.ticks import Rejected
+from stockpipe.metrics import epoch_ms
 
 STAGE = "process-ticks"
 
@@ -94,11 +96,12 @@ class BatchResult:
     rejected: int = 0
     anomalies: int = 0
     objects: int = 0
+    lag_ms: int = 0  # the longest time from a stored tick's arrival in the stream to its item's write
 
     def summary(self) -> str:
         return (
             f"batch received={self.received} stored={self.stored} duplicates={self.duplicates} "
-            f"rejected={self.rejected} anomalies={self.anomalies} raw_objects={self.objects}"
+            f"rejected={self.rejected} anomalies={self.anomalies} raw_objects={self.objects} lag_ms={self.lag_ms}"
         )
 
 
@@ -129,6 +132,15 @@ def raw_line(data: bytes) -> str:
     return text
 
 
+def arrival_ms(context: dict[str, Any]) -> int | None:
+    """When the record arrived in the stream, in epoch milliseconds (Kinesis' approximate arrival
+    time, which the trigger gives in seconds), or None when the event does not say."""
+    arrived = context.get("arrived")
+    if isinstance(arrived, bool) or not isinstance(arrived, int | float) or not 0 < arrived < 1e11:
+        return None
+    return epoch_ms(arrived)
+
+
 def process_batch(
     records: Sequence[RawRecord],
     store: TickStore,
@@ -137,7 +149,11 @@ def process_batch(
     *,
     window: int,
     threshold_percent: Decimal,
+    clock: Callable[[], float] = time.time,
 ) -> BatchResult:
+    """Validate, archive and store one batch. Each item records when its tick arrived in the stream
+    (``ingested_at``, the record's approximate arrival time) and when it was written (``stored_at``),
+    both epoch milliseconds: the lag is read off the data, not guessed."""
     result = BatchResult(received=len(records))
     valid: list[tuple[Tick, RawRecord]] = []
     rejected: list[Rejected] = []
@@ -213,6 +229,10 @@ def process_batch(
         if lines and (wrote or not archive.exists(key)):
             objects[key] = (date, symbol, lines)
 
+    # When each accepted tick arrived in the stream (a record without that time has none).
+    arrivals = {tick_id: arrived for tick_id, (_, record) in accepted.items()
+                if (arrived := arrival_ms(record.context)) is not None}
+
     # Enrich in time order over every tick of the symbol here (so a stored one between new ones
     # counts in the moving average), writing items only for the ticks that need one.
     by_symbol: dict[str, list[Tick]] = defaultdict(list)
@@ -232,6 +252,12 @@ def process_batch(
                     enriched = enrich(entry, _tail(history, window - 1), window, threshold_percent)
                     result.anomalies += enriched.anomaly
                     extra: dict[str, Any] = {"raw_key": writes[entry.id]}
+                    stored_at = epoch_ms(clock())
+                    extra["stored_at"] = stored_at
+                    ingested_at = arrivals.get(entry.id)
+                    if ingested_at is not None:
+                        extra["ingested_at"] = ingested_at
+                        result.lag_ms = max(result.lag_ms, stored_at - ingested_at)
                     if previous is not None:
                         extra["previous_timestamp"] = previous
                     if entry.timestamp < series.newest:

@@ -51,9 +51,15 @@ DEFAULTS: dict[str, str] = {
     "ATHENA_DATABASE": "stock_data",
     "ATHENA_TABLE": "stock_data_table",
     "ATHENA_WORKGROUP": "primary",
+    "METRICS_NAMESPACE": "stockpipe",
     "DLQ_NAME": "stock-market-dlq",
     "TOPIC_NAME": "Stock_Trend_Alerts",
     "ALERTS_QUEUE_NAME": "stock-market-alerts-inbox",
+    # Each reader of the alerts has a queue of its own subscribed to the topic, so that none takes
+    # messages away from another: `stockpipe alerts` reads ALERTS_QUEUE_NAME, the dashboard and the
+    # demo's terminal view these two.
+    "DASHBOARD_QUEUE_NAME": "stock-market-alerts-dashboard",
+    "DEMO_QUEUE_NAME": "stock-market-alerts-demo",
     "ALERT_EMAIL": "",
     "PROCESS_FUNCTION_NAME": "process-ticks",
     "TRENDS_FUNCTION_NAME": "trend-alerts",
@@ -73,6 +79,9 @@ DEFAULTS: dict[str, str] = {
     "PRODUCER_SEED": "42",
     "ENGINE_PORT": "4566",
     "ENGINE_DATA_DIR": ".stockpipe/engine",
+    # `stockpipe dashboard`: loopback unless told otherwise (the page has no login).
+    "DASHBOARD_HOST": "127.0.0.1",
+    "DASHBOARD_PORT": "8000",
     "LOG_RETENTION_DAYS": "7",
     # Tag stockpipe:stack=<STACK_NAME> marks every resource init creates.
     "STACK_NAME": "stockpipe",
@@ -97,9 +106,12 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "ATHENA_DATABASE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
     "ATHENA_TABLE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
     "ATHENA_WORKGROUP": (r"[a-zA-Z0-9._-]{1,128}", "letters, digits, . _ - (1-128)"),
+    "METRICS_NAMESPACE": (r"[a-zA-Z0-9._/#:-]{1,255}", "letters, digits, . _ / # : - (1-255)"),
     "DLQ_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "TOPIC_NAME": (r"[a-zA-Z0-9_-]{1,256}", "letters, digits, _ - (1-256)"),
     "ALERTS_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
+    "DASHBOARD_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
+    "DEMO_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "PROCESS_FUNCTION_NAME": (r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)"),
     "TRENDS_FUNCTION_NAME": (r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)"),
     "LAMBDA_RUNTIME": (r"python3\.\d{1,2}", "a Python Lambda runtime such as python3.12"),
@@ -237,6 +249,15 @@ def _choice(env: Mapping[str, str], variable: str, allowed: tuple[str, ...]) -> 
     return value
 
 
+def _host(env: Mapping[str, str], variable: str) -> str:
+    """An interface to bind: a host name or an IP address (IPv6 without brackets)."""
+    value = env.get(variable) or DEFAULTS[variable]
+    _check_characters(variable, value)
+    if not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", value):
+        raise SettingsError(f"{variable}={value!r} is not a host name or IP address to listen on", variable)
+    return value
+
+
 def _name(env: Mapping[str, str], variable: str) -> str:
     return _check_name(variable, env.get(variable, "") or DEFAULTS[variable])
 
@@ -304,9 +325,12 @@ class Settings:
     athena_database: str = DEFAULTS["ATHENA_DATABASE"]
     athena_table: str = DEFAULTS["ATHENA_TABLE"]
     athena_workgroup: str = DEFAULTS["ATHENA_WORKGROUP"]
+    metrics_namespace: str = DEFAULTS["METRICS_NAMESPACE"]
     dlq_name: str = DEFAULTS["DLQ_NAME"]
     topic_name: str = DEFAULTS["TOPIC_NAME"]
     alerts_queue_name: str = DEFAULTS["ALERTS_QUEUE_NAME"]
+    dashboard_queue_name: str = DEFAULTS["DASHBOARD_QUEUE_NAME"]
+    demo_queue_name: str = DEFAULTS["DEMO_QUEUE_NAME"]
     alert_email: str = ""
     process_function_name: str = DEFAULTS["PROCESS_FUNCTION_NAME"]
     trends_function_name: str = DEFAULTS["TRENDS_FUNCTION_NAME"]
@@ -326,6 +350,8 @@ class Settings:
     producer_seed: int = 42
     engine_port: int = 4566
     engine_data_dir: str = DEFAULTS["ENGINE_DATA_DIR"]
+    dashboard_host: str = DEFAULTS["DASHBOARD_HOST"]
+    dashboard_port: int = 8000
     log_retention_days: int = 7
     stack_name: str = DEFAULTS["STACK_NAME"]
     onfailure_queue_name: str = DEFAULTS["ONFAILURE_QUEUE_NAME"]
@@ -359,9 +385,12 @@ class Settings:
             athena_database=_name(env, "ATHENA_DATABASE"),
             athena_table=_name(env, "ATHENA_TABLE"),
             athena_workgroup=_name(env, "ATHENA_WORKGROUP"),
+            metrics_namespace=_name(env, "METRICS_NAMESPACE"),
             dlq_name=_name(env, "DLQ_NAME"),
             topic_name=_name(env, "TOPIC_NAME"),
             alerts_queue_name=_name(env, "ALERTS_QUEUE_NAME"),
+            dashboard_queue_name=_name(env, "DASHBOARD_QUEUE_NAME"),
+            demo_queue_name=_name(env, "DEMO_QUEUE_NAME"),
             alert_email=_check_email("ALERT_EMAIL", email) if email else "",
             process_function_name=_check_function_name(
                 "PROCESS_FUNCTION_NAME", env.get("PROCESS_FUNCTION_NAME") or DEFAULTS["PROCESS_FUNCTION_NAME"]),
@@ -383,6 +412,8 @@ class Settings:
             producer_seed=_int(env, "PRODUCER_SEED", 0, 2**31 - 1),
             engine_port=_int(env, "ENGINE_PORT", 1, 65535),
             engine_data_dir=env.get("ENGINE_DATA_DIR") or DEFAULTS["ENGINE_DATA_DIR"],
+            dashboard_host=_host(env, "DASHBOARD_HOST"),
+            dashboard_port=_int(env, "DASHBOARD_PORT", 1, 65535),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 1, 3653),
             stack_name=_name(env, "STACK_NAME"),
             onfailure_queue_name=_name(env, "ONFAILURE_QUEUE_NAME"),
@@ -436,6 +467,7 @@ class Settings:
             "MOVING_AVERAGE_WINDOW": str(self.moving_average_window),
             "SMA_SHORT": str(self.sma_short),
             "SMA_LONG": str(self.sma_long),
+            "METRICS_NAMESPACE": self.metrics_namespace,
         }
 
 
@@ -451,6 +483,8 @@ def unique_names(prefix: str) -> dict[str, str]:
         "DLQ_NAME": f"{prefix}-dlq",
         "TOPIC_NAME": f"{prefix}-alerts",
         "ALERTS_QUEUE_NAME": f"{prefix}-alerts-inbox",
+        "DASHBOARD_QUEUE_NAME": f"{prefix}-alerts-dashboard",
+        "DEMO_QUEUE_NAME": f"{prefix}-alerts-demo",
         "PROCESS_FUNCTION_NAME": f"{prefix}-process-ticks",
         "TRENDS_FUNCTION_NAME": f"{prefix}-trend-alerts",
         "ATHENA_DATABASE": f"{prefix}_stock_data",  # the Glue table keeps its name inside its own database

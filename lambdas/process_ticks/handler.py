@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,7 +31,8 @@ from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
-from stockpipe.processing import Archive, DeadLetters, RawRecord, TickStore, process_batch
+from stockpipe.metrics import COUNT, MILLISECONDS, emf_line
+from stockpipe.processing import Archive, BatchResult, DeadLetters, RawRecord, TickStore, process_batch
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -46,6 +48,8 @@ class Ports:
     window: int
     threshold_percent: Decimal
     partial_batch_response: bool
+    metrics_namespace: str = "stockpipe"
+    function_name: str = "process-ticks"
 
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
@@ -61,6 +65,8 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
         window=settings.moving_average_window,
         threshold_percent=Decimal(settings.anomaly_threshold_percent),
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+        metrics_namespace=settings.metrics_namespace,
+        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.process_function_name),
     )
 
 
@@ -83,6 +89,7 @@ def kinesis_records(event: object) -> list[RawRecord]:
             "sequence_number": kinesis.get("sequenceNumber"),
             "partition_key": kinesis.get("partitionKey"),
             "event_source_arn": record.get("eventSourceARN"),
+            "arrived": kinesis.get("approximateArrivalTimestamp"),
         }
         try:
             data = base64.b64decode(str(kinesis.get("data", "")), validate=True)
@@ -93,7 +100,22 @@ def kinesis_records(event: object) -> list[RawRecord]:
     return records
 
 
+def metrics_line(result: BatchResult, ports: Ports, seconds: float) -> str:
+    """The batch's counts and times as CloudWatch metrics (EMF): its one log line."""
+    return emf_line(ports.metrics_namespace, ports.function_name, {
+        "Received": (result.received, COUNT),
+        "Stored": (result.stored, COUNT),
+        "Duplicates": (result.duplicates, COUNT),
+        "Quarantined": (result.rejected, COUNT),
+        "Anomalies": (result.anomalies, COUNT),
+        "RawObjects": (result.objects, COUNT),
+        "BatchTime": (round(seconds * 1000, 1), MILLISECONDS),
+        "IngestToStoredMax": (result.lag_ms, MILLISECONDS),
+    })
+
+
 def handle(event: Any, ports: Ports) -> dict[str, Any]:
+    began = time.perf_counter()
     records = kinesis_records(event)
     try:
         result = process_batch(records, ports.store, ports.archive, ports.dead_letters,
@@ -101,7 +123,7 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
     except Exception as error:  # not a bad record (those are quarantined): the batch must be retried
         first = records[0].context.get("sequence_number") if records else None
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
-    log.info(result.summary())
+    print(metrics_line(result, ports, time.perf_counter() - began), flush=True)
     return batches.succeeded(**vars(result))
 
 

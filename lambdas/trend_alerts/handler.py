@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,9 +27,10 @@ from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.domain.ticks import Rejected
+from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.processing import DeadLetters
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
-from stockpipe.trending import PriceHistory, Publisher, StoredTick, Windows, publish_alerts
+from stockpipe.trending import PriceHistory, Publisher, StoredTick, TrendResult, Windows, publish_alerts
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
@@ -47,6 +49,8 @@ class Ports:
     long: int
     partial_batch_response: bool
     windows: Windows | None = None  # warm per container (None: every batch reads the table)
+    metrics_namespace: str = "stockpipe"
+    function_name: str = "trend-alerts"
 
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
@@ -61,6 +65,8 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
         long=settings.sma_long,
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
         windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
+        metrics_namespace=settings.metrics_namespace,
+        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.trends_function_name),
     )
 
 
@@ -112,7 +118,37 @@ def stored_ticks(event: object) -> tuple[list[StoredTick], list[Rejected]]:
     return ticks, rejected
 
 
+def oldest_stored_ms(event: object) -> int | None:
+    """When the oldest item of the batch was written (its ``stored_at``), if the images say."""
+    oldest = None
+    for record in batches.event_records(event):
+        change = record.get("dynamodb")
+        image = change.get("NewImage") if isinstance(change, dict) else None
+        stamp = image.get("stored_at") if isinstance(image, dict) else None
+        raw = stamp.get("N") if isinstance(stamp, dict) else None
+        if isinstance(raw, str) and raw.isdigit() and (oldest is None or int(raw) < oldest):
+            oldest = int(raw)
+    return oldest
+
+
+def metrics_line(result: TrendResult, rejected: int, ports: Ports, seconds: float, oldest: int | None) -> str:
+    """The batch's counts and times as CloudWatch metrics (EMF): its one log line. StoredToHandledMax:
+    from the oldest item's write to the end of this batch (the stream's part of the lag)."""
+    metrics: dict[str, Metric] = {
+        "Ticks": (result.ticks, COUNT),
+        "AlertsPublished": (result.published, COUNT),
+        "AlreadyPublished": (result.repeated, COUNT),
+        "Quarantined": (rejected, COUNT),
+        "WindowReads": (result.window_reads, COUNT),
+        "BatchTime": (round(seconds * 1000, 1), MILLISECONDS),
+    }
+    if oldest is not None:
+        metrics["StoredToHandledMax"] = (max(0, epoch_ms(time.time()) - oldest), MILLISECONDS)
+    return emf_line(ports.metrics_namespace, ports.function_name, metrics)
+
+
 def handle(event: Any, ports: Ports) -> dict[str, Any]:
+    began = time.perf_counter()
     ticks, rejected = stored_ticks(event)
     try:
         result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long,
@@ -124,7 +160,7 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
         change = records[0].get("dynamodb") if records else None
         first = change.get("SequenceNumber") if isinstance(change, dict) else None
         return batches.failed(first, error, partial_batch_response=ports.partial_batch_response, log=log)
-    log.info("%s rejected=%d", result.summary(), len(rejected))
+    print(metrics_line(result, len(rejected), ports, time.perf_counter() - began, oldest_stored_ms(event)), flush=True)
     return batches.succeeded(**vars(result), rejected=len(rejected))
 
 

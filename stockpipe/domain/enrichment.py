@@ -26,15 +26,15 @@ class EnrichedTick:
         the clock, so the same tick stored twice is the same item (and no new stream record).
 
         Nothing derivable is stored (the tick's id is symbol#timestamp, its day the timestamp's
-        date, the window MOVING_AVERAGE_WINDOW): each attribute costs the engine time per write,
-        and every stream reader reads it again."""
+        date, its change price - previous_close, the window MOVING_AVERAGE_WINDOW): each attribute
+        costs the engine time per write, and every stream reader reads it again. The raw archive
+        keeps the tick whole, change included."""
         tick = self.tick
         item: dict[str, Any] = {
             "symbol": tick.symbol,
             "timestamp": tick.timestamp,
             "price": tick.price,
             "previous_close": tick.previous_close,
-            "change": tick.change,
             "change_percent": None
             if tick.change_percent is None
             else tick.change_percent.quantize(PERCENT_QUANTUM),

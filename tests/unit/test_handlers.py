@@ -157,3 +157,44 @@ def test_no_event_shape_makes_trend_alerts_raise(event):
     answer = trends.handle(event, ports)
     assert answer["batchItemFailures"] == [] and answer["published"] == 0
     assert answer["rejected"] == len(ports.dead_letters.messages)
+
+
+def emf(line: str) -> dict[str, Any]:
+    """An EMF document checked against the specification's rules: every declared metric is a
+    top-level member, every dimension too; returns the document."""
+    document = json.loads(line)
+    directive = document["_aws"]["CloudWatchMetrics"]
+    assert isinstance(document["_aws"]["Timestamp"], int)
+    assert len(directive) == 1 and directive[0]["Namespace"] == "stockpipe"
+    for dimensions in directive[0]["Dimensions"]:
+        assert all(isinstance(document[name], str) for name in dimensions)
+    for metric in directive[0]["Metrics"]:
+        assert isinstance(document[metric["Name"]], int | float) and metric["Unit"] in ("Count", "Milliseconds")
+    return document
+
+
+def test_process_ticks_prints_one_emf_line_per_batch_with_its_counts(capsys: pytest.CaptureFixture[str]):
+    process.handle(kinesis_event(tick(1), tick(2), tick(2), tick(3, "110"), b"not json"), process_ports())
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    document = emf(lines[0])
+    assert document["FunctionName"] == "process-ticks"
+    assert {name: document[name] for name in ("Received", "Stored", "Duplicates", "Quarantined", "Anomalies",
+                                             "RawObjects")} == {"Received": 5, "Stored": 3, "Duplicates": 1,
+                                                                "Quarantined": 1, "Anomalies": 1, "RawObjects": 1}
+    assert document["BatchTime"] >= 0
+    # Kinesis said the records arrived at 1764460800.5; they were stored now.
+    assert document["IngestToStoredMax"] > 0
+
+
+def test_trend_alerts_prints_one_emf_line_per_batch(capsys: pytest.CaptureFixture[str]):
+    event = stream_event("107", "107.5")
+    event["Records"][0]["dynamodb"]["NewImage"]["stored_at"] = {"N": "1764460800500"}
+    trends.handle(event, trend_ports(FakePublisher()))
+    document = emf(capsys.readouterr().out.strip())
+    assert document["FunctionName"] == "trend-alerts"
+    assert (document["Ticks"], document["AlertsPublished"], document["AlreadyPublished"], document["Quarantined"]) \
+        == (2, 2, 0, 0)
+    assert document["StoredToHandledMax"] > 0
+    assert trends.oldest_stored_ms(event) == 1764460800500
+    assert trends.oldest_stored_ms(stream_event("1")) is None  # images written before stored_at existed

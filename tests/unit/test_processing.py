@@ -241,3 +241,23 @@ def test_records_sent_again_from_the_archive_restore_lost_items_and_archive_noth
     assert (again.stored, again.duplicates) == (3, 7)
     assert len(table.items) == 10 and list(archive.objects) == [key] and len(archive.records) == 10
     assert {item["raw_key"] for item in table.items.values()} == {key}
+
+
+def test_items_record_when_their_tick_arrived_and_was_stored_and_the_batch_its_longest_lag() -> None:
+    from stockpipe.processing import RawRecord, arrival_ms, process_batch
+    from tests.fakes import FakeArchive, FakeDeadLetters, FakeTable
+
+    def record(second: int, arrived: object) -> RawRecord:
+        tick = {"symbol": "AAPL", "timestamp": f"2026-03-02T15:00:{second:02d}Z", "price": 100 + second,
+                "previous_close": 100, "volume": 1}
+        return RawRecord(json.dumps(tick).encode(), {"arrived": arrived})
+
+    table = FakeTable()
+    result = process_batch([record(1, 1764460800.25), record(2, 1764460800.5), record(3, None), record(4, "soon")],
+                           table, FakeArchive(), FakeDeadLetters(), window=5, threshold_percent=Decimal(5),
+                           clock=lambda: 1764460801.0)
+    items = sorted(table.items.values(), key=lambda item: item["timestamp"])
+    assert [item.get("ingested_at") for item in items] == [1764460800250, 1764460800500, None, None]
+    assert [item["stored_at"] for item in items] == [1764460801000] * 4
+    assert result.lag_ms == 750
+    assert [arrival_ms({"arrived": value}) for value in (True, -1, 1e12, 0.001)] == [None, None, None, 1]

@@ -33,7 +33,7 @@ class CountingTable(FakeTable):
 
 def deliver(ticks, table, window=WINDOW):  # noqa: ANN001, ANN201
     return process_batch([RawRecord(t.to_json().encode()) for t in ticks], table, FakeArchive(), FakeDeadLetters(),
-                         window=window, threshold_percent=Decimal(5))
+                         window=window, threshold_percent=Decimal(5), clock=lambda: 1_767_623_400.0)
 
 
 def averages(ticks, window=WINDOW):  # noqa: ANN001, ANN201
