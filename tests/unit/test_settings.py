@@ -214,3 +214,29 @@ def test_describe_source():
     assert describe_source("AWS_REGION", {"AWS_REGION": ".env line 14"}) == ".env line 14"
     assert describe_source("STREAM_NAME", {"AWS_REGION": ".env line 14"}) == "environment"
     assert describe_source("STREAM_NAME", None) == "environment"
+
+
+def test_each_reader_of_the_alerts_has_a_queue_of_its_own():
+    s = Settings.from_env({})
+    queues = (s.alerts_queue_name, s.dashboard_queue_name, s.demo_queue_name)
+    assert queues == ("stock-market-alerts-inbox", "stock-market-alerts-dashboard", "stock-market-alerts-demo")
+    names = unique_names("sp1234abcd")
+    mine = Settings.from_env(names)
+    assert (mine.dashboard_queue_name, mine.demo_queue_name) == ("sp1234abcd-alerts-dashboard", "sp1234abcd-alerts-demo")
+    assert len({mine.alerts_queue_name, mine.dashboard_queue_name, mine.demo_queue_name}) == 3
+    with pytest.raises(SettingsError, match=r"^DEMO_QUEUE_NAME='a b' has|^DEMO_QUEUE_NAME='a b' is not a valid name"):
+        Settings.from_env({"DEMO_QUEUE_NAME": "a b"})
+
+
+def test_the_dashboard_listens_on_loopback_unless_told_otherwise():
+    s = Settings.from_env({})
+    assert (s.dashboard_host, s.dashboard_port) == ("127.0.0.1", 8000)
+    told = Settings.from_env({"DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_PORT": "8080"})
+    assert (told.dashboard_host, told.dashboard_port) == ("0.0.0.0", 8080)
+    assert Settings.from_env({"DASHBOARD_HOST": "::1"}).dashboard_host == "::1"
+    with pytest.raises(SettingsError, match=r"^DASHBOARD_PORT=70000 is out of range 1\.\.65535$"):
+        Settings.from_env({"DASHBOARD_PORT": "70000"})
+    with pytest.raises(SettingsError, match=r"^DASHBOARD_HOST='local host' is not a host name or IP address"):
+        Settings.from_env({"DASHBOARD_HOST": "local host"})
+    with pytest.raises(SettingsError, match=r"^DASHBOARD_HOST='127\.0\.0\.1 ' has leading or trailing whitespace"):
+        Settings.from_env({"DASHBOARD_HOST": "127.0.0.1 "})
