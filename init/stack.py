@@ -45,13 +45,22 @@ def resources(aws: AwsContext) -> list[Resource]:
     on_failure = Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
                        purpose="stream batches AWS gave up on (stockpipe replay-failed)")
     topic = Topic("topic", s.topic_name, "TOPIC_NAME")
-    inbox = Queue("inbox", s.alerts_queue_name, "ALERTS_QUEUE_NAME", purpose="alerts for stockpipe alerts",
-                  policy=lambda run: policies.queue_policy_for_topic(inbox.arn(run), topic.arn(run)))
-    listed: list[Resource] = [stream, ticks, ledger, heads, bucket, database, glue_table, dlq, on_failure, topic, inbox,
-                              Subscription("inbox-subscription", f"{s.topic_name} -> {s.alerts_queue_name}",
-                                           "ALERTS_QUEUE_NAME", topic=topic, protocol="sqs", endpoint=inbox.arn,
-                                           attributes={"RawMessageDelivery": "true"},
-                                           redrive_to=dlq.arn)]
+
+    def reader(key: str, name: str, variable: str, purpose: str) -> list[Resource]:
+        """A queue of one reader of the alerts, subscribed to the topic (raw delivery): each reader
+        gets every alert, and none takes messages away from another."""
+        queue = Queue(key, name, variable, purpose=purpose,
+                      policy=lambda run: policies.queue_policy_for_topic(queue.arn(run), topic.arn(run)))
+        return [queue, Subscription(f"{key}-subscription", f"{s.topic_name} -> {name}", variable, topic=topic,
+                                    protocol="sqs", endpoint=queue.arn, attributes={"RawMessageDelivery": "true"},
+                                    redrive_to=dlq.arn)]
+
+    listed: list[Resource] = [stream, ticks, ledger, heads, bucket, database, glue_table, dlq, on_failure, topic,
+                              *reader("inbox", s.alerts_queue_name, "ALERTS_QUEUE_NAME", "alerts for stockpipe alerts"),
+                              *reader("dashboard-inbox", s.dashboard_queue_name, "DASHBOARD_QUEUE_NAME",
+                                      "alerts for stockpipe dashboard"),
+                              *reader("demo-inbox", s.demo_queue_name, "DEMO_QUEUE_NAME",
+                                      "alerts for the terminal view of stockpipe demo")]
     if s.alert_email:
         listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
                                    topic=topic, protocol="email", endpoint=lambda run: s.alert_email))

@@ -54,6 +54,13 @@ def test_produce_replay_and_read_status_and_alerts(pipeline, settings, names, tm
                       lambda s: (s["table_items"], s["dead_letters"], s["alerts_sent"]) == (31, 2, len(expected)),
                       what="the replayed file processed")
     assert (status["stream_records"], status["raw_records"]) == (33, 31)
+    # The lag, read off the newest item of the one symbol: it arrived, then it was stored.
+    lag = status["lag"]
+    assert lag["symbols"] == 1 and 0 <= lag["ingest_to_stored_ms_median"] == lag["ingest_to_stored_ms_max"] < 60_000
+    assert 0 <= lag["newest_stored_seconds_ago"] < 300
+    shown = stockpipe("status", env=env, cwd=tmp_path).stdout
+    assert f"lag stream -> table    {lag['ingest_to_stored_ms_max']:>6}ms  max over the newest tick of 1 symbol(s)" \
+        in shown, shown
 
     # The two bad rows, each with its reason and payload; listing them twice leaves them queued.
     for _ in range(2):
@@ -121,7 +128,7 @@ def test_plan_prints_the_target_and_every_resource_and_changes_nothing(pipeline,
     assert "      ~ environment: SMA_LONG" in lines
     assert lines[-1] == "plan: 2 to update, 18 unchanged", done.stdout
     again = stockpipe("plan", env={**os.environ, **names}, cwd=tmp_path)
-    assert again.stdout.splitlines()[-1] == "plan: 20 unchanged", again.stdout  # the first plan changed nothing
+    assert again.stdout.splitlines()[-1] == "plan: 24 unchanged", again.stdout  # the first plan changed nothing
 
 
 def test_wrong_region_names_the_region(pipeline, names, tmp_path):

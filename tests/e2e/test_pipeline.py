@@ -180,4 +180,4 @@ def test_a_stream_batch_delivered_again_publishes_each_alert_once(pipeline, sett
 def test_init_twice_changes_nothing(pipeline, settings):
     outcome = Stack(pipeline.aws, report=lambda line: None).up()
     assert not outcome.changed, outcome
-    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == 20
+    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == 24

@@ -172,7 +172,7 @@ def test_plan_on_an_empty_account_only_reads_and_creates_everything():
     stack = Stack(aws, report=lines.append)
     steps = stack.plan()
     stack.describe_plan(steps)
-    assert [step.action for step in steps] == [Action.CREATE] * len(stack.resources) == [Action.CREATE] * 20
+    assert [step.action for step in steps] == [Action.CREATE] * len(stack.resources) == [Action.CREATE] * 24
     assert recorder.mutating() == [] and recorder.invalid == []
     text = "\n".join(lines)
     assert text.startswith(f"target: real AWS, account {ACCOUNT} (arn:aws:iam::{ACCOUNT}:user/deployer), "
@@ -182,7 +182,7 @@ def test_plan_on_an_empty_account_only_reads_and_creates_everything():
     assert "encryption: KMS alias/aws/kinesis" in text and "encryption: KMS alias/aws/sns" in text
     assert f"on failure: arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-onfailure" in text
     assert "ignored by" not in text
-    assert text.endswith("plan: 20 to create")
+    assert text.endswith("plan: 24 to create")
 
 
 def test_init_refuses_before_changing_anything_when_one_resource_is_not_ours():
