@@ -329,6 +329,14 @@ def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
     for label, value, where in rows:
         shown = "?" if value is None else value
         print(f"{label:<22} {shown:>8}  {bar(value, top, 30):<30}  {where}")
+    lag = status.lag
+    if lag is not None and lag.ingest_to_stored_ms_max is not None:
+        print(f"{'lag stream -> table':<22} {lag.ingest_to_stored_ms_max:>6}ms  max over the newest tick of "
+              f"{lag.symbols} symbol(s) (median {lag.ingest_to_stored_ms_median} ms); newest stored "
+              f"{lag.newest_stored_seconds_ago:g} s ago")
+    elif lag is not None and lag.symbols:
+        print(f"{'lag stream -> table':<22} {'?':>8}  the newest items carry no ingested_at/stored_at "
+              "(written before those fields existed)")
     return 0
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.archive import RawArchive
@@ -21,9 +24,33 @@ class PipelineStatus:
     dead_letters: int
     failed_batches: int
     alerts_sent: int
+    lag: Lag | None = None
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """Read off the newest item of each symbol: how long its tick took from the stream to the table
+    (``stored_at`` - ``ingested_at``), and how long ago the newest of them was written."""
+
+    symbols: int
+    ingest_to_stored_ms_max: int | None
+    ingest_to_stored_ms_median: int | None
+    newest_stored_seconds_ago: float | None
+
+    @classmethod
+    def of(cls, newest: Sequence[dict[str, Any]], now: float) -> Lag:
+        lags = sorted(int(item["stored_at"]) - int(item["ingested_at"]) for item in newest
+                      if "stored_at" in item and "ingested_at" in item)
+        stored = [int(item["stored_at"]) for item in newest if "stored_at" in item]
+        return cls(
+            symbols=len(newest),
+            ingest_to_stored_ms_max=lags[-1] if lags else None,
+            ingest_to_stored_ms_median=lags[(len(lags) - 1) // 2] if lags else None,
+            newest_stored_seconds_ago=round(max(0.0, now - max(stored) / 1000), 1) if stored else None,
+        )
 
 
 class Pipeline:
@@ -33,7 +60,7 @@ class Pipeline:
         self.aws = aws
         self.settings = settings = aws.settings
         self.where = aws.where
-        self.table = TickTable(aws, settings.table_name)
+        self.table = TickTable(aws, settings.table_name, heads=settings.heads_table)
         self.archive = RawArchive(aws, self.where.raw_bucket, settings.raw_prefix)
         self.dead_letters = DeadLetterQueue(aws, aws.queue_url(settings.dlq_name))
         self.on_failure = DeadLetterQueue(aws, aws.queue_url(settings.onfailure_queue_name))
@@ -51,4 +78,5 @@ class Pipeline:
             dead_letters=self.dead_letters.count(),
             failed_batches=self.on_failure.count(),
             alerts_sent=self.ledger.count(),
+            lag=Lag.of(self.table.newest(), time.time()),
         )

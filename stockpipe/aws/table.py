@@ -158,6 +158,29 @@ class TickTable:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
+    def newest(self) -> list[dict[str, Any]]:
+        """The newest item of every symbol: the heads table (one small item per symbol) says which,
+        then one BatchGetItem per 100 symbols reads them; never the tick table's size."""
+        if self._heads is None:
+            return []
+        keys: list[dict[str, str]] = []
+        kwargs: dict[str, Any] = {"TableName": self._heads, "ProjectionExpression": "#s, #t",
+                                  "ExpressionAttributeNames": {"#s": "symbol", "#t": "timestamp"}}
+        while True:
+            page = self._client.scan(**kwargs)
+            keys += [{"symbol": item["symbol"]["S"], "timestamp": item["timestamp"]["S"]} for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self.name: {"Keys": keys[start : start + BATCH_GET_LIMIT]}}
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                found += response.get("Responses", {}).get(self.name, [])
+                request = response.get("UnprocessedKeys") or {}
+        return sorted(found, key=lambda item: str(item["symbol"]))
+
     def put_heads(self, heads: Sequence[Head]) -> None:
         if self._heads is None:
             return

@@ -261,3 +261,15 @@ def test_items_record_when_their_tick_arrived_and_was_stored_and_the_batch_its_l
     assert [item["stored_at"] for item in items] == [1764460801000] * 4
     assert result.lag_ms == 750
     assert [arrival_ms({"arrived": value}) for value in (True, -1, 1e12, 0.001)] == [None, None, None, 1]
+
+
+def test_status_reads_the_lag_off_the_newest_items() -> None:
+    from stockpipe.status import Lag
+
+    newest = [{"symbol": "AAPL", "ingested_at": 1_000, "stored_at": 1_250},
+              {"symbol": "MSFT", "ingested_at": 2_000, "stored_at": 2_040},
+              {"symbol": "NVDA", "ingested_at": 3_000, "stored_at": 3_900},
+              {"symbol": "OLD"}]  # written before the fields existed: counted, not measured
+    assert Lag.of(newest, now=5.0) == Lag(symbols=4, ingest_to_stored_ms_max=900, ingest_to_stored_ms_median=250,
+                                          newest_stored_seconds_ago=1.1)
+    assert Lag.of([], now=5.0) == Lag(0, None, None, None)
