@@ -32,8 +32,10 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_
 PROBE_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=1.5, read_timeout=1.5,
                       ignore_configured_endpoint_urls=True)
 # For the functions' hot path: the request is not checked against the API model on our side (the
-# service checks it anyway), which costs more than the call itself for a 25-item BatchWriteItem.
-UNCHECKED = Config(parameter_validation=False)
+# service checks it anyway), which costs more than the call itself for a 25-item BatchWriteItem;
+# and no CRC32 of each request body where the service does not require one (DynamoDB, SNS, SQS, and
+# S3 PutObject over TLS on AWS): 1-2 % of process-ticks' CPU at 1,000 ticks/s.
+UNCHECKED = Config(parameter_validation=False, request_checksum_calculation="when_required")
 HEALTH_PATH = "/_localstack/health"
 # LocalStack and MiniStack accept any key; only used for an emulator when no credentials are configured.
 _EMULATOR_PLACEHOLDER_KEY = "test"
