@@ -4,6 +4,7 @@ AWS_ENDPOINT_URL names (unset: real AWS)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -393,6 +394,24 @@ def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
+    try:
+        from stockpipe.dashboard.server import Dashboard
+    except ImportError as error:
+        raise UsageError(f"the dashboard is not installed ({error.name} is missing): "
+                         "pip install 'stockpipe[dashboard]' (make install does it)") from None
+    dashboard = Dashboard.open(aws, args.host or settings.dashboard_host,
+                               settings.dashboard_port if args.port is None else args.port)
+
+    def ready() -> None:
+        print(f"dashboard: {dashboard.url}  (reading {aws.target_name}; Ctrl-C stops)", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops on Ctrl-C or SIGTERM, then raises it again
+        dashboard.serve(on_ready=ready)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     from stockpipe.demo import run_demo
@@ -493,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up on a flow (or a soak phase) not done after this many seconds (default 300)")
     p.set_defaults(run=cmd_bench)
 
+    p = sub.add_parser("dashboard", help="serve the pipeline live in a browser: charts, alerts, health, lag")
+    p.add_argument("--host", help="interface to listen on (default DASHBOARD_HOST, 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port to listen on (default DASHBOARD_PORT, 8000; 0: any free one)")
+    p.set_defaults(run=cmd_dashboard)
+
     p = sub.add_parser("demo", help="engine + init + synthetic producer + live dashboard (what make demo runs)")
     p.add_argument("--seconds", type=float, help="stop by itself after this long (default: at Ctrl-C)")
     p.add_argument("--rate", type=float, help="ticks per second (default PRODUCER_RATE)")
@@ -526,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources = _load_dotenv()
         settings = Settings.from_env(sources=sources)
         aws = AwsContext(settings, sources=sources)
-        if args.command not in ("demo", "emulator", "bench"):
+        # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
+        if args.command not in ("demo", "emulator", "bench", "dashboard"):
             aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
         return int(args.run(args, aws) or 0)
     except StockpipeError as error:

@@ -18,7 +18,7 @@ from stockpipe.errors import StockpipeError
 HEALTH_PATH = "/_localstack/health"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the engine's process, before it runs: on Linux, ask the kernel to stop it (SIGTERM) when
     the process that started it dies, even by SIGKILL, so no engine outlives its demo or test."""
     if sys.platform.startswith("linux"):
@@ -116,7 +116,7 @@ class EmbeddedEngine:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us; we stop the engine and its Lambda workers
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             wait_healthy(self.url, timeout, self.process)

@@ -1,0 +1,257 @@
+"""The dashboard's web side: the page, its scripts (ours, and plotly.js from the installed plotly
+package: nothing from a CDN), a small read-only HTTP API, and server-sent events.
+
+Every parameter is checked and a bad one is a 4xx with a JSON ``{"error": "..."}`` that says what is
+wrong: an unknown parameter, a symbol that is not one or that the dashboard does not show, a time that
+is not ISO 8601, a range whose start is after its end, a limit out of range.
+
+    GET /                       the page (``?symbols=AAPL,MSFT`` shows only those)
+    GET /events[?symbols=...]   server-sent events: ``snapshot`` first, then ``update`` as things change
+    GET /api/health             engine, counts, latest failure reasons, lag
+    GET /api/symbols            the symbols shown
+    GET /api/series?symbol=S[&since=T][&until=T]     the symbol's points in the window
+    GET /api/alerts[?symbol=S][&since=T][&until=T][&limit=N]   the latest alerts received
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from stockpipe.dashboard.state import ALERTS_KEPT, LiveState
+from stockpipe.domain import InvalidTick, canonical_timestamp
+from stockpipe.domain.ticks import SYMBOL_PATTERN
+from stockpipe.errors import StockpipeError
+
+STATIC = Path(__file__).parent / "static"
+OURS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+# How often an events stream looks for a new version of the state, and sends a comment when idle
+# (so that a proxy or a browser does not take a quiet stream for a dead one).
+POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
+
+
+class DashboardUnavailable(StockpipeError):
+    """The dashboard's packages are not installed; the message says how to install them."""
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@cache
+def plotly_js() -> Path:
+    """plotly.min.js as the installed plotly package ships it (found without importing plotly)."""
+    spec = importlib.util.find_spec("plotly")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path
+    raise DashboardUnavailable("the dashboard needs plotly (for its bundled plotly.js): "
+                               "pip install 'stockpipe[dashboard]' (make install does it)")
+
+
+@cache
+def _plotly_gzipped() -> bytes:
+    return gzip.compress(plotly_js().read_bytes(), compresslevel=6)
+
+
+# -- parameters -------------------------------------------------------------------------------------
+
+
+def _params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query's parameters, each at most once and each one this endpoint takes."""
+    unknown = sorted({key for key in request.query_params if key not in allowed})
+    if unknown:
+        takes = ", ".join(allowed) if allowed else "no parameters"
+        raise BadRequest(400, f"unknown parameter(s) {', '.join(map(repr, unknown))}: {request.url.path} takes {takes}")
+    params: dict[str, str] = {}
+    for key in allowed:
+        values = request.query_params.getlist(key)
+        if len(values) > 1:
+            raise BadRequest(400, f"{key} is given {len(values)} times; give it once")
+        if values:
+            params[key] = values[0]
+    return params
+
+
+def _symbol(value: str) -> str:
+    symbol = value.strip().upper()
+    if not SYMBOL_PATTERN.fullmatch(symbol):
+        raise BadRequest(400, f"symbol {value!r} is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)")
+    return symbol
+
+
+def _known(state: LiveState, value: str) -> str:
+    symbol = _symbol(value)
+    known = state.symbols()
+    if symbol not in known:
+        shown = ", ".join(known) if known else "none yet (no tick stored, or the engine not reached)"
+        raise BadRequest(404, f"unknown symbol {symbol!r}: the dashboard shows {shown}")
+    return symbol
+
+
+def _time(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return canonical_timestamp(value)
+    except InvalidTick:
+        raise BadRequest(400, f"{name}={value!r} is not an ISO 8601 time such as 2026-03-02T14:30:00Z") from None
+
+
+def _range(params: Mapping[str, str]) -> tuple[str | None, str | None]:
+    since, until = _time("since", params.get("since")), _time("until", params.get("until"))
+    if since is not None and until is not None and since > until:
+        raise BadRequest(400, f"bad time range: since {since} is after until {until}")
+    return since, until
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 100
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequest(400, f"limit={value!r} is not a whole number") from None
+    if not 1 <= limit <= ALERTS_KEPT:
+        raise BadRequest(400, f"limit={limit} is out of range 1..{ALERTS_KEPT}")
+    return limit
+
+
+def symbol_list(value: str | None) -> list[str] | None:
+    """``symbols=AAPL,MSFT`` (format checked; they may not be stored yet): None for all."""
+    if value is None or not value.strip(" ,"):
+        return None
+    return sorted({_symbol(part) for part in value.split(",") if part.strip()})
+
+
+# -- the app --------------------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(state: LiveState) -> Starlette:
+    def checked(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+        """Each endpoint answers at once from memory (no AWS call): run on the event loop."""
+        async def endpoint(request: Request) -> Response:
+            try:
+                return handler(request)
+            except BadRequest as bad:
+                return _error(bad.status, str(bad))
+        return endpoint
+
+    def page(request: Request) -> Response:
+        symbol_list(_params(request, ("symbols",)).get("symbols"))
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in OURS:
+            raise BadRequest(404, f"no file {name!r} here")
+        return FileResponse(STATIC / name, media_type=OURS[name], headers={"Cache-Control": "no-cache"})
+
+    def plotly(request: Request) -> Response:
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(_plotly_gzipped(), media_type="text/javascript",
+                            headers={**headers, "Content-Encoding": "gzip"})
+        return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
+
+    def health(request: Request) -> Response:
+        _params(request, ())
+        return JSONResponse(state.health_copy())
+
+    def symbols(request: Request) -> Response:
+        _params(request, ())
+        return JSONResponse({"symbols": state.symbols()})
+
+    def series(request: Request) -> Response:
+        params = _params(request, ("symbol", "since", "until"))
+        if "symbol" not in params:
+            raise BadRequest(400, "symbol is required: /api/series?symbol=AAPL")
+        symbol = _known(state, params["symbol"])
+        since, until = _range(params)
+        return JSONResponse({"symbol": symbol, "since": since, "until": until,
+                             "points": state.points(symbol, since, until)})
+
+    def alerts(request: Request) -> Response:
+        params = _params(request, ("symbol", "since", "until", "limit"))
+        symbol = _known(state, params["symbol"]) if "symbol" in params else None
+        since, until = _range(params)
+        return JSONResponse({"alerts": state.alert_list(symbol, since, until, _limit(params.get("limit")))})
+
+    def events(request: Request) -> Response:
+        wanted = symbol_list(_params(request, ("symbols",)).get("symbols"))
+        return StreamingResponse(_stream(state, wanted), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = "no such page" if status == 404 else str(getattr(exc, "detail", exc))
+        return _error(status, f"{detail}: {request.url.path}")
+
+    def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    routes = [
+        Route("/", checked(page)),
+        Route("/favicon.ico", checked(favicon)),
+        Route("/static/{name}", checked(static)),
+        Route("/vendor/plotly.min.js", checked(plotly)),
+        Route("/api/health", checked(health)),
+        Route("/api/symbols", checked(symbols)),
+        Route("/api/series", checked(series)),
+        Route("/api/alerts", checked(alerts)),
+        Route("/events", checked(events)),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+
+def _event(kind: str, data: Mapping[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _stream(state: LiveState, symbols: list[str] | None) -> AsyncIterator[str]:
+    """A snapshot, then each change as an update (a snapshot again when the client fell behind)."""
+    snapshot = state.snapshot(symbols)
+    version = int(snapshot["version"])
+    yield _event("snapshot", snapshot)
+    idle = 0.0
+    while True:
+        await anyio.sleep(POLL_SECONDS)
+        if state.version == version:
+            idle += POLL_SECONDS
+            if idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                yield ": still here\n\n"
+            continue
+        idle = 0.0
+        changes = state.changes_since(version, symbols)
+        if changes is None:
+            snapshot = state.snapshot(symbols)
+            version = int(snapshot["version"])
+            yield _event("snapshot", snapshot)
+        else:
+            version = int(changes["version"])
+            yield _event("update", changes)
+
+
+__all__ = ["BadRequest", "DashboardUnavailable", "create_app", "plotly_js", "symbol_list"]

@@ -1,0 +1,295 @@
+"""The dashboard without an engine: what it keeps (bounded windows, averages, changes since a version),
+how it walks to new items, and its HTTP API's answers to good and bad parameters."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from stockpipe.aws.context import AwsContext
+from stockpipe.aws.live import Waiting
+from stockpipe.dashboard import app as dashboard_app
+from stockpipe.dashboard.app import create_app, plotly_js
+from stockpipe.dashboard.reader import MAX_STEPS, Sources, Watcher, dead_letter_reason, on_failure_reason
+from stockpipe.dashboard.state import UPDATES_KEPT, LiveState, percentile
+from stockpipe.settings import Settings
+
+
+def item(symbol: str, second: int, price: float, previous: int | None = None, **extra: Any) -> dict[str, Any]:
+    stamp = f"2026-03-02T14:{second // 60:02d}:{second % 60:02d}.000Z"
+    made: dict[str, Any] = {"symbol": symbol, "timestamp": stamp, "price": Decimal(str(price)), **extra}
+    if previous is not None:
+        made["previous_timestamp"] = f"2026-03-02T14:{previous // 60:02d}:{previous % 60:02d}.000Z"
+    return made
+
+
+def series(symbol: str, prices: list[float]) -> list[dict[str, Any]]:
+    return [item(symbol, n, p, n - 1 if n else None) for n, p in enumerate(prices)]
+
+
+PRICES = [100 + (n % 7) - (n % 3) * 0.5 + n * 0.1 for n in range(60)]
+
+
+# -- state ------------------------------------------------------------------------------------------------
+
+
+def test_points_carry_the_moving_averages_pandas_computes():
+    state = LiveState(short=5, long=20, window=1000)
+    state.apply(items={"AAPL": series("AAPL", PRICES)})
+    points = state.points("AAPL", None, None)
+    prices = pd.Series(PRICES)
+    short, long = prices.rolling(5).mean(), prices.rolling(20).mean()
+    assert [p["p"] for p in points] == PRICES
+    assert [p["s"] for p in points] == [None if pd.isna(v) else round(v, 4) for v in short]
+    assert [p["l"] for p in points] == [None if pd.isna(v) else round(v, 4) for v in long]
+
+
+def test_a_symbol_read_whole_shows_its_window_and_the_items_before_feed_the_averages():
+    state = LiveState(short=5, long=20, window=10)
+    state.apply(whole={"AAPL": series("AAPL", PRICES[:29])})  # window + long - 1 items
+    points = state.points("AAPL", None, None)
+    assert [p["t"] for p in points] == [i["timestamp"] for i in series("AAPL", PRICES[:29])][-10:]
+    assert points[0]["l"] == round(sum(PRICES[:20]) / 20, 4)  # defined from the first point shown
+    state.apply(items={"AAPL": series("AAPL", PRICES[:35])[29:]})
+    assert len(state.points("AAPL", None, None)) == 10  # bounded
+    assert state.points("AAPL", None, None)[-1]["p"] == PRICES[34]
+
+
+def test_changes_since_a_version_are_merged_and_a_reset_or_a_long_absence_asks_for_a_snapshot():
+    state = LiveState(short=5, long=20, window=100)
+    items = series("AAPL", PRICES[:30])
+    state.apply(whole={"AAPL": items[:10]})
+    start = state.version
+    state.apply(items={"AAPL": items[10:12]}, alerts=[{"symbol": "AAPL", "signal": "BUY", "timestamp": "t"}])
+    state.apply(items={"AAPL": items[12:15]})
+    changes = state.changes_since(start)
+    assert changes is not None
+    assert [p["t"] for p in changes["points"]["AAPL"]] == [i["timestamp"] for i in items[10:15]]
+    assert changes["replaced"] == [] and len(changes["alerts"]) == 1 and changes["version"] == state.version
+    # a symbol read whole again replaces what a client shows of it
+    state.apply(whole={"AAPL": items[:20]})
+    replaced = state.changes_since(start)
+    assert replaced is not None and replaced["replaced"] == ["AAPL"]
+    assert [p["t"] for p in replaced["points"]["AAPL"]] == [i["timestamp"] for i in items[:20]]
+    assert state.changes_since(start, symbols=["MSFT"])["points"] == {}  # type: ignore[index]
+    state.apply(reset=True)
+    assert state.changes_since(start) is None and state.symbols() == []
+    for _ in range(UPDATES_KEPT + 1):
+        state.apply(health={"look": {"requests": state.version}})
+    assert state.changes_since(start + 1) is None  # further behind than the changes kept
+
+
+def test_alert_count_and_lag_summary():
+    now = 1_800_000_000.0
+    state = LiveState(short=5, long=20, clock=lambda: now)
+    at = int(now * 1000)
+    state.apply(alerts=[{"symbol": "A", "signal": "BUY", "timestamp": "t1"}, {"symbol": "A", "signal": "SELL",
+                                                                             "timestamp": "t2"}],
+                lag=[{"at": at, "kind": "alert", "ms": 40}, {"at": at, "kind": "alert", "ms": 60},
+                     {"at": at - 700_000, "kind": "alert", "ms": 9999}],  # older than the lag chart keeps
+                item_lags=[(at, ms) for ms in range(1, 101)])
+    health = state.health_copy()
+    assert health["counts"]["alerts"] == 2
+    assert health["lag"] | {"source": ""} == {"source": "", "table_p50_ms": 50, "table_p95_ms": 95,
+                                              "alert_p50_ms": 40, "alert_p95_ms": 60}
+    assert [sample["ms"] for sample in state.snapshot()["lag"]] == [40, 60]
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([], 0.5) is None
+    assert percentile([7], 0.95) == 7
+    assert (percentile(list(range(1, 11)), 0.5), percentile(list(range(1, 11)), 0.95)) == (5, 10)
+
+
+# -- the reader's walk to new items -------------------------------------------------------------------------
+
+
+class Ticks:
+    """The tick table as the reader uses it, over a dict, counting what it is asked."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = {(i["symbol"], i["timestamp"]): i for i in items}
+        self.asked: list[str] = []
+
+    def get(self, keys):
+        keys = list(keys)
+        self.asked.append(f"get {len(keys)}")
+        return {key: self.items[key] for key in keys if key in self.items}
+
+    def _of(self, symbol):
+        return sorted((i for (s, _), i in self.items.items() if s == symbol), key=lambda i: i["timestamp"])
+
+    def newest(self, symbol, limit, *, after=None):
+        self.asked.append("query")
+        return [i for i in self._of(symbol) if after is None or i["timestamp"] > after][-limit:]
+
+    def count_through(self, symbol, until, after=None):
+        self.asked.append("count")
+        return sum(1 for i in self._of(symbol) if i["timestamp"] <= until and (after is None or i["timestamp"] >= after))
+
+
+def watcher(window: int = 50) -> Watcher:
+    aws = AwsContext(Settings.from_env({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}))
+    made = Watcher(aws, LiveState(short=5, long=20, window=window))
+    return made
+
+
+def sources(ticks: Ticks) -> Sources:
+    return Sources(heads=None, ticks=ticks, stream=None, objects=None, alerts=None,  # type: ignore[arg-type]
+                   dead_letters=None, on_failure=None, created="")  # type: ignore[arg-type]
+
+
+def test_new_items_are_fetched_by_key_walking_back_from_the_head():
+    everything = series("AAPL", PRICES[:40]) + series("MSFT", PRICES[:40])
+    ticks = Ticks([i for i in everything if i["timestamp"] <= item("X", 29, 0)["timestamp"]])
+    reader = watcher()
+    head = item("X", 29, 0)["timestamp"]
+    whole, new = reader.follow(sources(ticks), {"AAPL": head, "MSFT": head})
+    assert {s: len(v) for s, v in whole.items()} == {"AAPL": 30, "MSFT": 30} and new == {}
+    assert ticks.asked == ["query", "count", "query", "count"]  # once per symbol, at its first look
+    assert reader._items == 60
+
+    ticks.items.update({(i["symbol"], i["timestamp"]): i for i in everything})
+    ticks.asked.clear()
+    head = item("X", 33, 0)["timestamp"]
+    whole, new = reader.follow(sources(ticks), {"AAPL": head, "MSFT": head})
+    assert whole == {} and {s: [i["timestamp"] for i in v] for s, v in new.items()} == {
+        s: [i["timestamp"] for i in series(s, PRICES[:34])[30:]] for s in ("AAPL", "MSFT")}
+    assert ticks.asked == ["get 2"] * 4  # one BatchGetItem per step, both symbols in it; no Query
+    assert reader._items == 68
+
+
+def test_an_item_not_written_yet_is_waited_for_and_a_long_gap_is_one_query():
+    everything = series("AAPL", PRICES)
+    ticks = Ticks(everything[:20])
+    reader = watcher()
+    reader.follow(sources(ticks), {"AAPL": everything[19]["timestamp"]})
+    # the head says 23, but 21 is still being written (a head comes before its batch's items)
+    ticks.items.update({(i["symbol"], i["timestamp"]): i for i in everything[20:24] if i is not everything[21]})
+    assert reader.follow(sources(ticks), {"AAPL": everything[23]["timestamp"]}) == ({}, {})
+    ticks.items[("AAPL", everything[21]["timestamp"])] = everything[21]
+    _, new = reader.follow(sources(ticks), {"AAPL": everything[23]["timestamp"]})
+    assert [i["timestamp"] for i in new["AAPL"]] == [i["timestamp"] for i in everything[20:24]]
+
+    # far ahead: one Query instead of MAX_STEPS and more lookups
+    ticks.items.update({(i["symbol"], i["timestamp"]): i for i in everything})
+    ticks.asked.clear()
+    _, new = reader.follow(sources(ticks), {"AAPL": everything[-1]["timestamp"]})
+    assert len(new["AAPL"]) == len(everything) - 24 > MAX_STEPS
+    assert ticks.asked == ["get 1"] * MAX_STEPS + ["query"]
+    assert reader._items == len(everything)
+
+
+def test_a_gap_longer_than_the_window_reads_the_window_again_and_counts_what_was_skipped():
+    everything = series("AAPL", PRICES)
+    ticks = Ticks(everything[:5])
+    reader = watcher(window=10)
+    reader.follow(sources(ticks), {"AAPL": everything[4]["timestamp"]})
+    ticks.items.update({(i["symbol"], i["timestamp"]): i for i in everything})
+    whole, new = reader.follow(sources(ticks), {"AAPL": everything[-1]["timestamp"]})
+    assert new == {} and [i["timestamp"] for i in whole["AAPL"]] == [i["timestamp"] for i in everything[-29:]]
+    assert reader._items == len(everything)
+
+
+def test_failure_reasons_as_the_page_shows_them():
+    dead = Waiting(5, json.dumps({"stage": "process-ticks", "reason": "price: must be a positive number"}))
+    assert dead_letter_reason(dead) == {"at": 5, "stage": "process-ticks", "reason": "price: must be a positive number"}
+    assert dead_letter_reason(Waiting(6, '{"symbol": "AAPL"}'))["stage"] == "sns -> inbox"
+    batch = Waiting(7, json.dumps({"requestContext": {"condition": "RetryAttemptsExhausted"}, "KinesisBatchInfo": {
+        "shardId": "shardId-000000000000", "startSequenceNumber": "1", "endSequenceNumber": "9", "batchSize": 9,
+        "streamArn": "arn:aws:kinesis:us-east-1:1:stream/s"}}))
+    assert on_failure_reason(batch) == {"at": 7, "stage": "kinesis trigger", "reason": "9 record(s) given up on: "
+                                        "RetryAttemptsExhausted (shard shardId-000000000000; stockpipe replay-failed)"}
+
+
+# -- the HTTP API -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client() -> TestClient:
+    state = LiveState(short=5, long=20)
+    state.apply(whole={"AAPL": series("AAPL", PRICES[:30]), "MSFT": series("MSFT", PRICES[:30])},
+                alerts=[{"symbol": "AAPL", "signal": "BUY", "timestamp": item("X", 25, 0)["timestamp"], "price": 1.0},
+                        {"symbol": "MSFT", "signal": "SELL", "timestamp": item("X", 26, 0)["timestamp"], "price": 2.0}])
+    return TestClient(create_app(state))
+
+
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/api/series?symbol=ZZZ", 404, "unknown symbol 'ZZZ': the dashboard shows AAPL, MSFT"),
+    ("/api/series", 400, "symbol is required: /api/series?symbol=AAPL"),
+    ("/api/series?symbol=aapl!", 400, "symbol 'aapl!' is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)"),
+    ("/api/series?symbol=AAPL&since=2026-03-02T15:00:00Z&until=2026-03-02T14:00:00Z", 400,
+     "bad time range: since 2026-03-02T15:00:00.000Z is after until 2026-03-02T14:00:00.000Z"),
+    ("/api/series?symbol=AAPL&since=yesterday", 400,
+     "since='yesterday' is not an ISO 8601 time such as 2026-03-02T14:30:00Z"),
+    ("/api/series?symbol=AAPL&from=1", 400, "unknown parameter(s) 'from': /api/series takes symbol, since, until"),
+    ("/api/series?symbol=AAPL&symbol=MSFT", 400, "symbol is given 2 times; give it once"),
+    ("/api/alerts?limit=0", 400, "limit=0 is out of range 1..500"),
+    ("/api/alerts?limit=ten", 400, "limit='ten' is not a whole number"),
+    ("/api/alerts?symbol=NOPE", 404, "unknown symbol 'NOPE': the dashboard shows AAPL, MSFT"),
+    ("/api/health?verbose=1", 400, "unknown parameter(s) 'verbose': /api/health takes no parameters"),
+    ("/events?symbols=AAPL,b@d", 400, "symbol 'b@d' is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)"),
+    ("/?symbols=$$", 400, "symbol '$$' is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)"),
+    ("/static/../settings.py", 404, "no such page: /settings.py"),
+    ("/nowhere", 404, "no such page: /nowhere"),
+])
+def test_bad_parameters_are_a_4xx_that_says_what_is_wrong(client, path, status, message):
+    answer = client.get(path)
+    assert (answer.status_code, answer.json()) == (status, {"error": message})
+
+
+def test_good_requests(client):
+    since, until = item("X", 20, 0)["timestamp"], item("X", 24, 0)["timestamp"]
+    answer = client.get(f"/api/series?symbol=aapl&since={since}&until={until}")
+    assert answer.status_code == 200
+    assert [p["t"] for p in answer.json()["points"]] == [item("X", n, 0)["timestamp"] for n in range(20, 25)]
+    assert client.get("/api/alerts?symbol=MSFT").json()["alerts"] == [
+        {"symbol": "MSFT", "signal": "SELL", "timestamp": item("X", 26, 0)["timestamp"], "price": 2.0}]
+    assert [a["symbol"] for a in client.get("/api/alerts?limit=1").json()["alerts"]] == ["MSFT"]
+    assert client.get("/api/symbols").json() == {"symbols": ["AAPL", "MSFT"]}
+    assert client.get("/api/health").json()["counts"]["alerts"] == 2
+    assert client.post("/api/health").status_code == 405
+
+
+def test_the_page_loads_nothing_from_outside_and_plotly_comes_from_the_installed_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    own = [page.text] + [client.get(f"/static/{name}").text for name in ("dashboard.js", "dashboard.css")]
+    for text in own:
+        assert not re.search(r"(src|href)=\"(https?:)?//", text) and "cdn" not in text.lower()
+    assert re.findall(r'<script src="([^"]+)"', page.text) == ["/vendor/plotly.min.js", "/static/dashboard.js"]
+    zipped = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200 and zipped.content == plotly_js().read_bytes()  # httpx unzips
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(dashboard_app._plotly_gzipped()) == plotly_js().read_bytes()
+    assert plotly_js().parts[-3:] == ("plotly", "package_data", "plotly.min.js")
+
+
+def test_the_events_stream_sends_a_snapshot_then_what_changed():
+    state = LiveState(short=5, long=20)
+    items = series("AAPL", PRICES[:25])
+    state.apply(whole={"AAPL": items[:20]})
+
+    async def first_two() -> list[str]:
+        stream = dashboard_app._stream(state, None)
+        got = [await stream.__anext__()]
+        state.apply(items={"AAPL": items[20:22]})
+        got.append(await stream.__anext__())
+        await stream.aclose()
+        return got
+
+    snapshot, update = anyio.run(first_two)
+    kind, data = snapshot.split("\n")[:2]
+    assert kind == "event: snapshot" and len(json.loads(data.removeprefix("data: "))["points"]["AAPL"]) == 20
+    kind, data = update.split("\n")[:2]
+    changed = json.loads(data.removeprefix("data: "))
+    assert kind == "event: update" and [p["t"] for p in changed["points"]["AAPL"]] == [
+        i["timestamp"] for i in items[20:22]]
