@@ -1,6 +1,8 @@
-"""`stockpipe demo`: the embedded engine, init, the synthetic producer and a live dashboard.
+"""`stockpipe demo`: the embedded engine, init, the synthetic producer, a live view in the terminal
+and the dashboard in the browser (`stockpipe dashboard`, a child process).
 
-Everything it starts it stops again, on Ctrl-C or after --seconds.
+Everything it starts it stops again, on Ctrl-C or after --seconds. The terminal view reads the alerts
+from a queue of its own (DEMO_QUEUE_NAME), so the dashboard and `stockpipe alerts` see every one too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.stream import KinesisSender
 from stockpipe.charts import sparkline
+from stockpipe.dashboard.process import DashboardProcess, missing_packages
 from stockpipe.domain import sma
 from stockpipe.engine import EmbeddedEngine, free_port, port_in_use
 from stockpipe.producer import produce, synthetic
@@ -53,7 +56,8 @@ def _alert_line(alert: dict[str, Any]) -> Text:
     return line
 
 
-def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], engine_url: str) -> Group:
+def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], engine_url: str,
+               page: str | None) -> Group:
     s = state.status
     elapsed = time.monotonic() - state.started
     flow = Text()
@@ -90,7 +94,9 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
             trend,
         )
     alerts = Group(*(_alert_line(a) for a in reversed(state.alerts))) if state.alerts else Text("waiting…", style="dim")
-    title = f"stockpipe demo — engine {engine_url} — {int(elapsed // 60):02d}:{int(elapsed % 60):02d} — Ctrl-C stops"
+    shown = f" — dashboard {page}" if page else ""
+    title = (f"stockpipe demo — engine {engine_url}{shown} — {int(elapsed // 60):02d}:{int(elapsed % 60):02d}"
+             " — Ctrl-C stops")
     parts: list[Any] = [Panel(Group(flow, Text(), table), title=title, title_align="left"),
                         Panel(alerts, title="alerts (SNS → SQS)", title_align="left")]
     if state.producer_error:
@@ -113,6 +119,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
     stop = threading.Event()
     state = DemoState()
     producer: threading.Thread | None = None
+    page: DashboardProcess | None = None
     try:
         console.print(f"starting the embedded AWS engine (MiniStack) on port {port} …")
         engine.start()
@@ -123,7 +130,8 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
 
         Stack(aws, report=lambda line: console.print(line, highlight=False)).up()
         pipeline = Pipeline(aws)
-        inbox = AlertInbox(aws, pipeline.alerts_queue_url)
+        inbox = AlertInbox(aws, aws.queue_url(settings.demo_queue_name))
+        page = _start_dashboard(console, engine.url, settings)
         sender = KinesisSender(aws, settings.stream_name)
         pace = rate or settings.producer_rate
 
@@ -153,7 +161,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
                         console.print(_alert_line(alert))
                 state.status = pipeline.status(full=False)
                 if interactive:
-                    live.update(_dashboard(state, pipeline, chosen, engine.url))
+                    live.update(_dashboard(state, pipeline, chosen, engine.url, page.url if page else None))
                 elif time.monotonic() - last_line >= 5:
                     last_line = time.monotonic()
                     s = state.status
@@ -165,6 +173,8 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         stop.set()
         if producer is not None:
             producer.join(timeout=10)
+        if page is not None:
+            page.stop()
         engine.stop()
     summary = f"demo ended: {state.sent} ticks sent, {state.alert_count} alerts received"
     if state.first_alert_after is not None:
@@ -177,6 +187,23 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         print(f"stockpipe demo: error: no alert within {seconds:g}s (engine log: {engine.log_path})", file=sys.stderr)
         return 1
     return 0
+
+
+def _start_dashboard(console: Console, engine_url: str, settings: Settings) -> DashboardProcess | None:
+    """The dashboard on DASHBOARD_PORT (a free port when it is taken), or one line saying why not."""
+    missing = missing_packages()
+    if missing:
+        console.print(f"dashboard not started: {', '.join(missing)} not installed "
+                      "(pip install 'stockpipe[dashboard]'; make install does it)", highlight=False)
+        return None
+    page = DashboardProcess(engine_url, settings.dashboard_host, settings.dashboard_port)
+    if page.moved_from is not None:
+        console.print(f"port {page.moved_from} is busy; the dashboard uses {page.port} instead", highlight=False)
+    if not page.start():
+        console.print(f"dashboard not started: it did not answer (log: {page.log_path})", highlight=False)
+        return None
+    console.print(f"dashboard: {page.url}  (open it in a browser)", highlight=False)
+    return page
 
 
 class _NoLive:

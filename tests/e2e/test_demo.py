@@ -15,9 +15,9 @@ from stockpipe.engine import free_port, port_in_use
 def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(request, tmp_path):
     if request.config.getoption("--engine") != "embedded":
         pytest.skip("the demo always runs on the embedded engine; it is tested with --engine embedded")
-    port = free_port()
+    port, page = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT")}
-    env.update(ENGINE_PORT=str(port), PRODUCER_RATE="30")
+    env.update(ENGINE_PORT=str(port), DASHBOARD_PORT=str(page), PRODUCER_RATE="30")
     done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "demo", "--seconds", "15"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -26,4 +26,5 @@ def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(requ
     assert {symbol for _, symbol in shown} == {"AAPL", "MSFT", "AMZN"}
     ended = re.search(r"demo ended: (\d+) ticks sent, (\d+) alerts received, first alert ([\d.]+)s", done.stdout)
     assert ended and int(ended[2]) == len(shown) and float(ended[3]) < 60
-    assert not port_in_use(port)  # the engine it started is gone
+    assert f"\ndashboard: http://127.0.0.1:{page}  (open it in a browser)\n" in done.stdout
+    assert not port_in_use(port) and not port_in_use(page)  # the engine and the dashboard it started are gone
