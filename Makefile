@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-e2e test-reliability lint bench emulator init teardown status alerts query clean
+.PHONY: help install demo dashboard test test-unit test-e2e test-reliability lint bench emulator init teardown status alerts query clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ install: $(STAMP) ## create .venv and install stockpipe with everything (idempot
 
 demo: $(STAMP) ## embedded engine + init + synthetic producer + live dashboard (Ctrl-C stops)
 	$(BIN)/stockpipe demo $(DEMO_ARGS)
+
+dashboard: $(STAMP) ## the pipeline live in a browser at http://127.0.0.1:8000, wherever AWS_ENDPOINT_URL points
+	$(BIN)/stockpipe dashboard
 
 test: $(STAMP) ## unit, end-to-end and the fast reliability tests (they start their own engine)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
