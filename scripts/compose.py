@@ -6,8 +6,8 @@
     scripts/compose.py check [--engine-only] # only the checks: exit 0, or one line and 2 or 3
 
 Before `up` (and `build`, `check`) it checks, each failure one line saying what to do:
-ENGINE is an engine we have, PRODUCER_SOURCE and ENGINE_PORT make sense, Docker runs, the port is
-free, a LocalStack image newer than 4.14.0 has a LOCALSTACK_AUTH_TOKEN, and the images exist or
+ENGINE is an engine we have, PRODUCER_SOURCE, ENGINE_PORT and DASHBOARD_PORT make sense, Docker runs,
+the ports are free, a LocalStack image newer than 4.14.0 has a LOCALSTACK_AUTH_TOKEN, and the images exist or
 can be pulled. For LocalStack also: DOCKER_SOCKET is a Docker socket, and the Lambda runtime image
 (public.ecr.aws/lambda/python:<LAMBDA_RUNTIME's version>) is here or can be pulled, since without
 it LocalStack leaves every function Pending. `up` creates the external volume LOCALSTACK_VOLUME
@@ -41,6 +41,7 @@ SOURCES = ("synthetic", "yfinance")
 DEFAULTS = {
     "ENGINE": "localstack",
     "ENGINE_PORT": "4566",
+    "DASHBOARD_PORT": "8000",
     "PRODUCER_SOURCE": "synthetic",
     "LOCALSTACK_IMAGE": "localstack/localstack:4.14.0",
     "PYTHON_IMAGE": "python:3.11-slim-bookworm",
@@ -52,6 +53,8 @@ DEFAULTS = {
 LAMBDA_IMAGE_PREFIX = "public.ecr.aws/lambda/"
 # The last LocalStack image that starts without an account; later ones exit without a token.
 LAST_FREE_LOCALSTACK = (4, 14, 0)
+# The ports the project publishes on the host (127.0.0.1 only), and the service behind each.
+PORTS = {"ENGINE_PORT": "engine", "DASHBOARD_PORT": "dashboard"}
 # What our images are tagged (docker-compose.yml, docker-compose.engines.yml).
 BUILT_IMAGES = {"ministack": "stockpipe-ministack:local"}
 TOKEN_WORDS = re.compile(r"auth[ _-]?token|licen[cs]e|LOCALSTACK_AUTH_TOKEN|api[ _-]?key|activation", re.I)
@@ -112,9 +115,10 @@ def check_settings(config: dict[str, str]) -> None:
     engine = config["ENGINE"]
     check_choice(config, "ENGINE", ENGINES, "an engine")
     check_choice(config, "PRODUCER_SOURCE", SOURCES, "a source compose can run")
-    port = config["ENGINE_PORT"]
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise Problem(f"ENGINE_PORT={port!r} ({where('ENGINE_PORT')}) is not a port number (1-65535)")
+    for variable in PORTS:
+        port = config[variable]
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise Problem(f"{variable}={port!r} ({where(variable)}) is not a port number (1-65535)")
     if engine == "localstack" and localstack_needs_token(config["LOCALSTACK_IMAGE"]) \
             and not config.get("LOCALSTACK_AUTH_TOKEN", "").strip():
         raise Problem(
@@ -291,21 +295,24 @@ def containers(project: str, service: str, *, running_only: bool = False) -> lis
 
 
 def check_port(config: dict[str, str], project: str) -> None:
-    port = int(config["ENGINE_PORT"])
-    if containers(project, "engine", running_only=True):
-        return  # our own engine holds it: `up` again is fine
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-            return
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                return
-    holder = run(["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"], timeout=30).stdout.split()
-    by = f"container {holder[0]}" if holder else "another program (stockpipe emulator? make demo?)"
-    raise Problem(f"port {port} is already in use by {by}: stop it, or set ENGINE_PORT to a free port in .env "
-                  f"(and AWS_ENDPOINT_URL=http://localhost:<that port> for the host CLI)")
+    """Each port the project publishes on the host is free, or held by the project's own service."""
+    for variable, service in PORTS.items():
+        port = int(config[variable])
+        if containers(project, service, running_only=True):
+            continue  # our own service holds it: `up` again is fine
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+                continue
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    continue
+        holder = run(["docker", "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"],
+                     timeout=30).stdout.split()
+        by = f"container {holder[0]}" if holder else "another program (stockpipe emulator? make demo?)"
+        hint = " (and AWS_ENDPOINT_URL=http://localhost:<that port> for the host CLI)" if variable == "ENGINE_PORT" else ""
+        raise Problem(f"port {port} is already in use by {by}: stop it, or set {variable} to a free port in .env{hint}")
 
 
 def check(config: dict[str, str], project: str, *, engine_only: bool = False, building: bool = True,

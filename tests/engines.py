@@ -104,7 +104,8 @@ def compose(holder: list[ComposeProject]) -> Iterator[str]:
     project = ComposeProject(
         f"stockpipe-test-{uuid.uuid4().hex[:8]}",
         # The project's own producer runs synthetic ticks whatever a developer's .env says.
-        {**os.environ, "ENGINE": "ministack", "ENGINE_PORT": str(port), "PRODUCER_SOURCE": "synthetic"},
+        {**os.environ, "ENGINE": "ministack", "ENGINE_PORT": str(port), "DASHBOARD_PORT": str(free_port()),
+         "PRODUCER_SOURCE": "synthetic"},
     )
     checks = compose_checks()
     try:

@@ -4,7 +4,10 @@ compose project); the rest of tests/e2e runs against the same project's engine."
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
+from typing import Any
 
 import pytest
 
@@ -35,3 +38,23 @@ def test_compose_up_runs_ticks_to_alerts(project):
                       timeout=120, interval=1, what="anomalies of every symbol, a BUY and a SELL printed")
     assert "Traceback" not in alerts
     assert "streaming to" in project.logs("producer")
+
+
+def health(url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as answer:
+            found: dict[str, Any] = json.load(answer)
+            return found
+    except (OSError, ValueError):
+        return None
+
+
+def test_the_dashboard_service_shows_the_flow_on_loopback(project):
+    url = f"http://127.0.0.1:{project.env['DASHBOARD_PORT']}"
+    seen = wait_for(lambda: health(url), lambda h: h is not None and h["engine"]["message"] == "ok"
+                    and h["counts"]["items_stored"] > 0 and h["counts"]["alerts"] > 0,
+                    timeout=120, interval=1, what="the dashboard service showing stored ticks and alerts")
+    assert seen is not None and seen["engine"]["target"] == "the AWS engine at AWS_ENDPOINT_URL=http://engine:4566"
+    with urllib.request.urlopen(url, timeout=5) as page:
+        assert '<script src="/vendor/plotly.min.js"></script>' in page.read().decode()
+    assert "Traceback" not in project.logs("dashboard")

@@ -22,7 +22,7 @@ RUNTIME_IMAGE = "public.ecr.aws/lambda/python:3.12"
 NO_HOST = ('Error response from daemon: Get "https://public.ecr.aws/v2/": dial tcp: lookup public.ecr.aws '
            "on 127.0.0.53:53: no such host")
 # What compose.py reads; a developer's environment must not leak into these tests.
-VARIABLES = ("ENGINE", "ENGINE_PORT", "PRODUCER_SOURCE", "LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "PYTHON_IMAGE",
+VARIABLES = ("ENGINE", "ENGINE_PORT", "DASHBOARD_PORT", "PRODUCER_SOURCE", "LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "PYTHON_IMAGE",
              "LAMBDA_RUNTIME", "DOCKER_SOCKET", "LOCALSTACK_VOLUME", "COMPOSE_PROJECT_NAME", "DOCKER_HOST")
 
 
@@ -84,6 +84,7 @@ def compose(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleT
     for variable in VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "stockpipe")
+    monkeypatch.setenv("DASHBOARD_PORT", free_port())  # a dashboard (make demo) on 8000 must not matter here
     monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
     yield module
 
@@ -325,6 +326,39 @@ def test_down_again_when_the_engine_started_more_while_stopping(compose, docker,
     assert compose.main(["-p", "stockpipe", "down", "-v"]) == 0
     assert docker.named("docker", "rm") == [["docker", "rm", "--force", "e1"]]
     assert compose_calls == [["docker", "compose", "-p", "stockpipe", "down", "-v"]] * 2
+
+
+# -- the published ports -----------------------------------------------------------------------
+
+
+def test_a_taken_dashboard_port_is_one_line_naming_its_variable(compose, docker, docker_socket, monkeypatch, capsys):
+    monkeypatch.setenv("ENGINE_PORT", free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("DASHBOARD_PORT", str(port))
+        assert compose.main(["up", "-d"]) == 2
+    assert error_lines(capsys) == [f"compose: error: port {port} is already in use by another "
+                                   "program (stockpipe emulator? make demo?): stop it, or set DASHBOARD_PORT to a "
+                                   "free port in .env"]
+    monkeypatch.setenv("DASHBOARD_PORT", "80a")
+    assert compose.main(["up", "-d"]) == 2
+    assert error_lines(capsys) == ["compose: error: DASHBOARD_PORT='80a' (in the environment) is not a port number "
+                                   "(1-65535)"]
+
+
+def test_the_dashboard_service_is_built_like_the_others_and_published_on_loopback_only():
+    main, _ = compose_files()
+    dashboard, init = main["services"]["dashboard"], main["services"]["init"]
+    assert dashboard["build"] == init["build"] and dashboard["build"]["args"]["PYTHON_IMAGE"] == \
+        "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+    assert dashboard["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8000}:8000"]
+    assert dashboard["command"] == ["dashboard", "--host", "0.0.0.0", "--port", "8000"]
+    assert dashboard["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+    for queue in ("ALERTS_QUEUE_NAME", "DASHBOARD_QUEUE_NAME", "DEMO_QUEUE_NAME"):
+        assert dashboard["environment"][queue] == f"${{{queue}:-}}"
+    assert compose_checks().DEFAULTS["DASHBOARD_PORT"] == "8000"
 
 
 # -- what tests/engines.py uses ----------------------------------------------------------------
