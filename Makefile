@@ -63,7 +63,7 @@ status: $(STAMP) ## counts at every stage
 alerts: $(STAMP) ## follow the alerts
 	$(BIN)/stockpipe alerts --follow
 
-query: $(STAMP) ## the seeds' Athena queries over the raw archive (QUERY=top-movers|avg-volume|anomalies)
+query: $(STAMP) ## one of the seeds' queries over the raw archive (QUERY=name; stockpipe query --list names all seven)
 	$(BIN)/stockpipe query $(or $(QUERY),top-movers)
 
 clean: ## remove .venv and caches
