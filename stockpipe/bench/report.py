@@ -146,6 +146,9 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
                      f"{_ratio(ratio)}, goal {goal:g}x{verdict}")
     if figures["options"]["rate"]:
         lines.append(f"ours was paced at {figures['options']['rate']:g} ticks/s: its rate is the pace, not its ceiling")
+    busy = busy_line(flows["ours"]["main"])
+    if busy:
+        lines.append(busy)
     soak = figures.get("soak")
     if soak:
         lines.append(f"soak: after {soak['push_ticks']:,} ticks pushed, at the demo's rate sent -> stored p50 "
@@ -170,6 +173,17 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
         lines.append(f"Lambda workers' memory      |{_spark(workers)}|  {_n(workers[-1] if workers else None)} MB "
                      f"at the end")
     return lines
+
+
+def busy_line(phase: dict[str, Any]) -> str | None:
+    """How busy each process was while the phase ran, in cores: the engine is one process whose
+    threads share one interpreter lock, so one core is as busy as it can be."""
+    seconds, cpu = phase.get("seconds"), phase.get("cpu_seconds") or {}
+    if not seconds or "engine" not in cpu:
+        return None
+    shares = ", ".join(f"{role} {cpu[role] / seconds:.2f}" for role in ("engine", "process-ticks", "trend-alerts")
+                       if role in cpu)
+    return f"busy while ours ran, in cores: {shares} (the engine, one process under one interpreter lock, tops out near 1)"
 
 
 def watching_line(flow: dict[str, Any]) -> str | None:

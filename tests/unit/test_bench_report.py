@@ -130,3 +130,12 @@ def test_the_console_report_gives_each_flow_and_the_ratios():
                      "watching ours: 160 cheap looks while it ran; 4 full read(s) of its stream and queue after, "
                      "1.0 s (engine 0.8 CPU s, bench 0.4 CPU s)"):
         assert expected in text
+
+
+def test_the_busy_line_gives_each_process_in_cores_while_the_main_phase_ran():
+    from stockpipe.bench.report import busy_line
+
+    phase = {"seconds": 20.0, "cpu_seconds": {"engine": 16.0, "process-ticks": 5.0, "trend-alerts": 2.0, "bench": 3.0}}
+    assert busy_line(phase) == ("busy while ours ran, in cores: engine 0.80, process-ticks 0.25, trend-alerts 0.10 "
+                                "(the engine, one process under one interpreter lock, tops out near 1)")
+    assert busy_line({"seconds": None, "cpu_seconds": {}}) is None
