@@ -118,6 +118,8 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "STACK_NAME": (r"[a-zA-Z0-9_.-]{1,64}", "letters, digits, _ . - (1-64)"),
     "ONFAILURE_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
 }
+# Every variable that names a resource (stockpipe doctor looks at each for stray characters).
+NAME_VARIABLES: tuple[str, ...] = tuple(_NAME_RULES)
 # The shape of a region name (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1). On real AWS
 # the region must also be one botocore knows (see known_regions).
 REGION_PATTERN = re.compile(r"[a-z]{2,4}(-[a-z]+){1,3}-\d{1,2}")
@@ -514,6 +516,7 @@ def require(env: Mapping[str, str], *variables: str) -> dict[str, str]:
     return {name: env[name] for name in variables}
 
 
-__all__ = ["DEFAULTS", "FUNCTION_NAME_MAX", "IAM_ROLE_NAME_MAX", "MIN_LAMBDA_PYTHON", "STACK_TAG_KEY", "Settings",
+__all__ = ["DEFAULTS", "FUNCTION_NAME_MAX", "IAM_ROLE_NAME_MAX", "MIN_LAMBDA_PYTHON", "NAME_VARIABLES", "STACK_TAG_KEY",
+           "Settings",
            "SettingsError", "Sources", "describe_source", "known_regions", "parse_symbols", "region_from", "require",
            "runtime_name", "unique_names"]
