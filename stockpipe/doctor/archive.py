@@ -1,0 +1,108 @@
+"""Check 7, the query path: the Glue table reads the folder process-ticks writes (the seeds' "Athena
+empty: verify the LOCATION"), it has partitions, each inside that folder, and a test query through
+``stockpipe query``'s own path (Athena, or DuckDB in this process where there is none) returns a row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stockpipe import query
+from stockpipe.aws.catalog import QueryError
+from stockpipe.aws.errors import unsupported
+from stockpipe.doctor.model import Finding, Look, ok, problem, skipped, warning
+
+GROUP = "query"
+PARTITIONS_READ = 1000
+
+
+def check(look: Look) -> list[Finding]:
+    settings = look.settings
+    bucket = look.aws.where.raw_bucket
+    wanted = settings.raw_location(bucket)
+    if not look.exists("bucket"):
+        return [skipped(GROUP, "location", f"the query path not checked: bucket {bucket} missing (see existence)")]
+    objects = _raw_objects(look, bucket, settings.raw_prefix)
+    findings: list[Finding] = []
+    table = f"{settings.athena_database}.{settings.athena_table}"
+    if "glue-table" in look.unlookable:
+        findings.append(skipped(GROUP, "location", f"Glue table {table} not checked: {look.unlookable['glue-table']}"))
+    elif not look.exists("glue-table"):
+        findings.append(skipped(GROUP, "location", f"Glue table {table} not checked: it does not exist "
+                                "(see existence)"))
+    else:
+        findings += _catalog(look, table, wanted, objects)
+    findings.append(_test_query(look, wanted, objects))
+    return findings
+
+
+def _raw_objects(look: Look, bucket: str, prefix: str) -> int:
+    """Raw objects under the prefix: 0, 1 or more is all that matters here (one request)."""
+    answer = look.aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.strip("/") + "/", MaxKeys=2)
+    return int(answer.get("KeyCount", len(answer.get("Contents", []))))
+
+
+def _catalog(look: Look, table: str, wanted: str, objects: int) -> list[Finding]:
+    settings = look.settings
+    glue = look.aws.client("glue")
+    current: dict[str, Any] = glue.get_table(DatabaseName=settings.athena_database, Name=settings.athena_table)["Table"]
+    location = str(current.get("StorageDescriptor", {}).get("Location", ""))
+    findings: list[Finding] = []
+    if location.rstrip("/") != wanted.rstrip("/"):
+        findings.append(problem(GROUP, "location", f"Glue table {table} reads {location or 'no location'}, but "
+                                f"process-ticks writes {wanted}: Athena finds nothing there",
+                                "stockpipe init points it back", location=location))
+    else:
+        findings.append(ok(GROUP, "location", f"Glue table {table} reads {wanted}, where process-ticks writes"))
+    partitions: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"DatabaseName": settings.athena_database, "TableName": settings.athena_table}
+    while len(partitions) < PARTITIONS_READ:
+        page = glue.get_partitions(**kwargs)
+        partitions += page.get("Partitions", [])
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    outside = [p for p in partitions if not str(p.get("StorageDescriptor", {}).get("Location", "")).startswith(wanted)]
+    more = "+" if len(partitions) >= PARTITIONS_READ else ""
+    if not partitions:
+        findings.append(problem(GROUP, "partitions", f"Glue table {table} has no partitions while {wanted} holds raw "
+                                "objects: Athena reads none of them", "stockpipe query --repair registers them")
+                        if objects else warning(GROUP, "partitions", f"Glue table {table} has no partitions yet: "
+                                                "nothing has been archived", "stockpipe produce sends ticks"))
+    elif outside:
+        where = outside[0].get("StorageDescriptor", {}).get("Location", "?")
+        findings.append(problem(GROUP, "partitions", f"{len(outside)} of the {len(partitions)}{more} partitions of "
+                                f"{table} point outside {wanted} (first: {where})",
+                                "stockpipe query --repair registers them where the objects are"))
+    else:
+        findings.append(ok(GROUP, "partitions", f"Glue table {table} has {len(partitions)}{more} partition(s), all "
+                           f"under {wanted}", partitions=len(partitions)))
+    return findings
+
+
+def _test_query(look: Look, wanted: str, objects: int) -> Finding:
+    table = look.settings.athena_table
+    sql = f'SELECT symbol, "timestamp" FROM {table} LIMIT 1'
+    notes: list[str] = []
+    try:
+        result = query.run(look.aws, sql, "auto", note=notes.append)
+    except (QueryError, ClientError) as error:
+        if isinstance(error, ClientError) and unsupported(error):
+            return skipped(GROUP, "test-query", f"no test query: this engine answers neither Athena nor S3 reads "
+                           f"({query.one_line(error, 120)})")
+        return problem(GROUP, "test-query", f"a test query ({sql}) failed: {query.one_line(error)}",
+                       "stockpipe query --sql '…' shows the same error")
+    who = result.source + (" (no Athena here)" if notes else "")
+    if result.rows:
+        return ok(GROUP, "test-query", f"a test query returned a row from {who} in {result.seconds:.1f} s",
+                  source=result.source, seconds=round(result.seconds, 3))
+    if objects:
+        return problem(GROUP, "test-query", f"a test query returned no row from {who} while {wanted} holds raw "
+                       "objects", "see the Glue table's location and partitions above; stockpipe query --repair "
+                       "registers the partitions")
+    return warning(GROUP, "test-query", f"a test query returned no row from {who}: nothing archived yet",
+                   "stockpipe produce sends ticks")
+
+
+__all__ = ["check"]

@@ -1,0 +1,293 @@
+"""Checks 4 and 3, existence and regions: every resource of init's list under its configured name
+(a missing one named, with the near miss that does exist: the seeds' bucket typo), as init would
+make it; and one region for all of it: the producer's, the resources' and each function's (its ARN
+and the ARNs and URLs in its environment)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stockpipe.aws.context import PROBE_CONFIG
+from stockpipe.aws.errors import unsupported
+from stockpipe.doctor.model import Finding, Look, ok, problem, skipped, warning
+from stockpipe.provision.functions import Function, Mapping, Role
+from stockpipe.provision.messaging import Queue, Topic
+from stockpipe.provision.model import TAG_KEY, Action, Resource, decide
+from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
+from stockpipe.provision.streams import Stream
+from stockpipe.provision.tables import Table
+from stockpipe.settings import REGION_PATTERN
+
+# Regions looked in for the stream when it is not in the configured one (besides AWS_DEFAULT_REGION
+# and the profile's): where workshops and accounts usually are.
+USUAL_REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+                 "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+                 "ap-northeast-1", "sa-east-1")
+NEAR = 0.8  # how alike a name must be to be offered as "did you mean"
+LISTED = 1000  # names of a kind read for the near miss, at most
+
+
+def existence(look: Look) -> list[Finding]:
+    findings: list[Finding] = []
+    for resource in look.resources:
+        try:
+            look.found[resource.key] = resource.find(look.run)
+        except ClientError as error:
+            if not unsupported(error):
+                raise
+            look.unlookable[resource.key] = f"this engine has no {resource.kind.split()[0]} API"
+            findings.append(skipped("existence", resource.key, f"{resource.kind} {resource.name} not looked for: "
+                                    f"{look.unlookable[resource.key]}"))
+    lookable = [r for r in look.resources if r.key not in look.unlookable]
+    missing = [r for r in lookable if look.found.get(r.key) is None]
+    if "stream" in {r.key for r in missing}:
+        look.elsewhere = _stream_elsewhere(look)
+    # IAM is global: roles are found from any region, so they do not tell where the pipeline is.
+    regional = [r for r in lookable if not isinstance(r, Role)]
+    if regional and all(r in missing for r in regional):
+        region = look.aws.region
+        fix = (f"they are in {look.elsewhere}: set AWS_REGION={look.elsewhere} (see regions)" if look.elsewhere
+               else "stockpipe init creates them (or check AWS_REGION and the names)")
+        return [*findings, problem("existence", "all", f"none of the {len(regional)} regional resources of stack "
+                                   f"{look.run.stack!r} exist in {region} ({look.aws.target_name})", fix)]
+    findings += [_missing(look, resource) for resource in missing]
+    if not missing:  # a missing one (a typo in a name) shows in the others' settings too: named first, alone
+        findings += [finding for resource in lookable if (finding := _as_made(look, resource)) is not None]
+    present = len(lookable) - len(missing)
+    if present:
+        others = "the other " if missing else "all "
+        findings.append(ok("existence", "resources", f"{others}{present} resources of stack {look.run.stack!r} exist "
+                           "under their configured names"))
+    return findings
+
+
+def _missing(look: Look, resource: Resource) -> Finding:
+    variable = resource.variable
+    named = f"no {resource.kind} {resource.name!r} ({variable}, {look.where(variable)}) in {look.aws.region}"
+    ours = {r.name for r in look.resources if type(r) is type(resource)}
+    near = difflib.get_close_matches(resource.name, [n for n in _names(look, resource) if n not in ours], n=1,
+                                     cutoff=NEAR)
+    if near:
+        return problem("existence", resource.key, f"{named}, but {near[0]!r} exists",
+                       f"did you mean {variable}={near[0]}? (or stockpipe init creates {resource.name!r})",
+                       near_miss=near[0])
+    return problem("existence", resource.key, named, "stockpipe init creates it")
+
+
+def _as_made(look: Look, resource: Resource) -> Finding | None:
+    """A resource that exists but is not as init makes it: another's, or its settings differ. Its code
+    and its trigger's state are the code and flow checks' to name."""
+    found = look.found.get(resource.key)
+    if found is None:
+        return None
+    step = decide(resource, found, look.run.stack)
+    if step.action is Action.REFUSE:
+        message, _, fix = step.reason.partition(": ")  # "<label> belongs to ...: set <VARIABLE> to ..."
+        return problem("existence", resource.key, message, fix)
+    changes = [change for change in step.changes if not change.startswith(("code:", "state:"))]
+    if step.action is Action.UPDATE and changes and changes[0].startswith("adopt"):
+        return warning("existence", resource.key, f"{resource.kind} {resource.name} is not tagged {TAG_KEY}="
+                       f"{look.run.stack}", "stockpipe init adopts it (it is empty)")
+    if changes:
+        return problem("existence", resource.key, f"{resource.kind} {resource.name} is not as init makes it "
+                       f"({'; '.join(changes)})", "stockpipe init brings it in line")
+    return None
+
+
+def _names(look: Look, resource: Resource) -> list[str]:
+    """Names of the resources of that kind that exist (for a near miss), or none when unlisted."""
+    listing = _LISTINGS.get(type(resource))
+    if listing is None:
+        return []
+    try:
+        names = []
+        for name in listing(look, resource):
+            names.append(name)
+            if len(names) >= LISTED:
+                break
+        return names
+    except (ClientError, BotoCoreError):
+        return []
+
+
+def _pages(call: Callable[..., dict[str, Any]], key: str, token: str, next_key: str, **kwargs: Any) -> Iterator[Any]:
+    while True:
+        page = call(**kwargs)
+        yield from page.get(key, [])
+        if not page.get(next_key):
+            return
+        kwargs[token] = page[next_key]
+
+
+def _streams(look: Look, _: Resource) -> Iterator[str]:
+    kinesis = look.aws.client("kinesis")
+    kwargs: dict[str, Any] = {"Limit": 100}
+    while True:
+        page = kinesis.list_streams(**kwargs)
+        names = [str(name) for name in page.get("StreamNames", [])]
+        yield from names
+        if not page.get("HasMoreStreams") or not names:
+            return
+        kwargs["ExclusiveStartStreamName"] = names[-1]
+
+
+def _tables(look: Look, _: Resource) -> Iterator[str]:
+    yield from _pages(look.aws.client("dynamodb").list_tables, "TableNames", "ExclusiveStartTableName",
+                      "LastEvaluatedTableName")
+
+
+def _buckets(look: Look, _: Resource) -> Iterator[str]:
+    yield from (str(b["Name"]) for b in look.aws.client("s3").list_buckets().get("Buckets", []))
+
+
+def _queues(look: Look, _: Resource) -> Iterator[str]:
+    urls = _pages(look.aws.client("sqs").list_queues, "QueueUrls", "NextToken", "NextToken", MaxResults=1000)
+    yield from (str(url).rstrip("/").rsplit("/", 1)[-1] for url in urls)
+
+
+def _topics(look: Look, _: Resource) -> Iterator[str]:
+    topics = _pages(look.aws.client("sns").list_topics, "Topics", "NextToken", "NextToken")
+    yield from (str(topic["TopicArn"]).rsplit(":", 1)[-1] for topic in topics)
+
+
+def _functions(look: Look, _: Resource) -> Iterator[str]:
+    functions = _pages(look.aws.client("lambda").list_functions, "Functions", "Marker", "NextMarker")
+    yield from (str(function["FunctionName"]) for function in functions)
+
+
+def _databases(look: Look, _: Resource) -> Iterator[str]:
+    databases = _pages(look.aws.client("glue").get_databases, "DatabaseList", "NextToken", "NextToken")
+    yield from (str(database["Name"]) for database in databases)
+
+
+def _glue_tables(look: Look, resource: Resource) -> Iterator[str]:
+    assert isinstance(resource, GlueTable)
+    tables = _pages(look.aws.client("glue").get_tables, "TableList", "NextToken", "NextToken",
+                    DatabaseName=resource.database)
+    yield from (str(table["Name"]) for table in tables)
+
+
+_LISTINGS: dict[type[Resource], Callable[[Look, Resource], Iterator[str]]] = {
+    Stream: _streams, Table: _tables, Bucket: _buckets, Queue: _queues, Topic: _topics, Function: _functions,
+    GlueDatabase: _databases, GlueTable: _glue_tables,
+}
+
+
+def _stream_elsewhere(look: Look) -> str | None:
+    """The region the pipeline's stream is in, when it is not in the configured one (the seeds' note 4:
+    the producer in one region, the resources in another)."""
+    aws = look.aws
+    name = aws.settings.stream_name
+    candidates = [look.environ.get("AWS_DEFAULT_REGION", ""), aws.session.region_name or "", *USUAL_REGIONS]
+    for region in dict.fromkeys(r for r in candidates if r and r != aws.region and REGION_PATTERN.fullmatch(r)):
+        kinesis = aws.session.client("kinesis", region_name=region, endpoint_url=aws.endpoint_url, config=PROBE_CONFIG)
+        try:
+            kinesis.describe_stream_summary(StreamName=name)
+        except (ClientError, BotoCoreError):
+            continue
+        return region
+    return None
+
+
+# -- regions ----------------------------------------------------------------------------------
+
+
+def regions(look: Look) -> list[Finding]:
+    aws = look.aws
+    region = aws.region
+    variable = "AWS_REGION" if look.environ.get("AWS_REGION") else (
+        "AWS_DEFAULT_REGION" if look.environ.get("AWS_DEFAULT_REGION") else "AWS_REGION")
+    producer = f"{variable}={region}, {look.where(variable)}"
+    if look.elsewhere:
+        return [problem("regions", "producer", f"the producer sends to {region} ({producer}), but the pipeline is in "
+                        f"{look.elsewhere} (stream {aws.settings.stream_name!r} is there, not in {region})",
+                        f"set {variable}={look.elsewhere} (or run stockpipe init to build it in {region})")]
+    findings: list[Finding] = []
+    seen: list[str] = []
+    for label, where, fix in _placed(look):
+        if where is None:
+            continue
+        seen.append(label)
+        if where != region:
+            findings.append(problem("regions", label, f"{label} is in {where}, the producer ({producer}) and the "
+                                    f"pipeline in {region}", fix))
+    if not seen:
+        return [skipped("regions", "all", f"regions not compared: no resource of the pipeline in {region} to compare "
+                        "with (see existence)")]
+    if not findings:
+        findings.append(ok("regions", "all", f"one region, {region}: the producer's ({producer}) and {len(seen)} "
+                           "places of the pipeline's (the resources' ARNs, the bucket's location, each function's "
+                           "ARN and environment)"))
+    return findings
+
+
+def _placed(look: Look) -> Iterator[tuple[str, str | None, str]]:
+    """(what, the region it is in or None when it does not say, the fix) for each place a region shows."""
+    aws = look.aws
+    redo = "stockpipe init --teardown, then stockpipe init, makes it again in the configured region"
+    for resource in look.resources:
+        found = look.found.get(resource.key)
+        if found is None:
+            continue
+        if isinstance(resource, Stream):
+            yield f"kinesis stream {resource.name}", _arn_region(found.detail.get("StreamARN")), redo
+        elif isinstance(resource, Table):
+            yield f"dynamodb table {resource.name}", _arn_region(found.detail.get("TableArn")), redo
+        elif isinstance(resource, Queue):
+            attributes = aws.client("sqs").get_queue_attributes(QueueUrl=found.detail, AttributeNames=["QueueArn"])
+            yield f"sqs queue {resource.name}", _arn_region(attributes.get("Attributes", {}).get("QueueArn")), redo
+        elif isinstance(resource, Bucket):
+            yield (f"s3 bucket {resource.name}", _bucket_region(look, resource.name),
+                   f"set RAW_BUCKET to a bucket in {aws.region} (or leave it unset: init names one per region)")
+        elif isinstance(resource, Function):
+            yield from _function_places(look, resource)
+        elif isinstance(resource, Mapping):
+            trigger = f"trigger {resource.name}"
+            yield f"the source of {trigger}", _arn_region(found.detail.get("EventSourceArn")), "stockpipe init makes it again"
+
+
+def _function_places(look: Look, function: Function) -> Iterator[tuple[str, str | None, str]]:
+    answer = look.function(function.key)
+    if answer is None:
+        return
+    configuration = answer.get("Configuration", {})
+    yield f"lambda function {function.name}", _arn_region(configuration.get("FunctionArn")), "stockpipe init"
+    variables = (configuration.get("Environment") or {}).get("Variables", {})
+    fix = "stockpipe init sets its environment again"
+    for name, value in sorted(variables.items()):
+        value = str(value)
+        if name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            yield f"{name} in the environment of {function.name}", value, fix
+        elif value.startswith("arn:"):
+            yield f"{name} in the environment of {function.name}", _arn_region(value), fix
+        elif value.startswith(("http://", "https://")):
+            yield f"{name} in the environment of {function.name}", _url_region(value), fix
+
+
+def _bucket_region(look: Look, name: str) -> str | None:
+    """Where the bucket is: S3 says it in HeadBucket's answer (also when it redirects or refuses)."""
+    try:
+        answer = look.aws.client("s3").head_bucket(Bucket=name)
+    except ClientError as error:
+        answer = error.response
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return str(answer.get("BucketRegion") or headers.get("x-amz-bucket-region") or "") or None
+
+
+def _arn_region(arn: object) -> str | None:
+    parts = str(arn or "").split(":")
+    return parts[3] if len(parts) > 4 and parts[0] == "arn" and parts[3] else None
+
+
+def _url_region(url: str) -> str | None:
+    """The region in an AWS service URL (https://sqs.us-east-1.amazonaws.com/...), if it names one."""
+    host = urlsplit(url).hostname or ""
+    return next((label for label in host.split(".") if REGION_PATTERN.fullmatch(label)), None)
+
+
+__all__ = ["existence", "regions"]

@@ -1,0 +1,252 @@
+"""Check 6, the flow: each trigger enabled and its last batch processed; ticks waiting in the stream
+that do not reach the table (a stall: how long, how many); what the dead-letter and on-failure
+queues hold (how many, the oldest's reason); the e-mail subscription confirmed or still pending.
+
+Everything here only reads: the stream with iterators, the queues' messages received with a
+visibility timeout of 0 (they stay where they are, visible to their readers at once).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from stockpipe.aws.table import TickTable
+from stockpipe.doctor.model import Finding, Look, ago, ok, problem, skipped, warning
+from stockpipe.domain.ticks import InvalidTick, parse_tick
+from stockpipe.processing import RawRecord, unwrap_archived
+from stockpipe.provision.functions import Mapping
+from stockpipe.provision.messaging import Subscription
+
+GROUP = "flow"
+READ_LIMIT = 100_000  # stream records read at most to count what waits ("100000+" past it)
+PAGE = 10_000
+
+
+def check(look: Look) -> list[Finding]:
+    findings: list[Finding] = []
+    for mapping in look.resources:
+        if isinstance(mapping, Mapping):
+            findings.append(_trigger(look, mapping))
+    findings.append(_stall(look))
+    findings.append(_dead_letters(look))
+    findings.append(_failed_batches(look))
+    findings.append(_email(look))
+    return findings
+
+
+def _trigger(look: Look, mapping: Mapping) -> Finding:
+    found = look.found.get(mapping.key)
+    label = f"trigger {mapping.name}"
+    if found is None:
+        return skipped(GROUP, mapping.key, f"{label} not checked: it does not exist (see existence)")
+    current: dict[str, Any] = found.detail
+    state = str(current.get("State", "?"))
+    result = str(current.get("LastProcessingResult", "") or "")
+    if state != "Enabled":
+        return problem(GROUP, mapping.key, f"{label} is {state} ({mapping.function.name} reads nothing)",
+                       "stockpipe init re-enables it", state=state)
+    if result and not (result.startswith("OK") or result == "No records processed"):
+        return problem(GROUP, mapping.key, f"{label}: its last batch {result!r}",
+                       f"the function fails on its batches; its log says why: aws logs tail "
+                       f"/aws/lambda/{mapping.function.name}", last_result=result)
+    return ok(GROUP, mapping.key, f"{label} is Enabled, last batch {result or 'not reported'}")
+
+
+@dataclass
+class Waiting:
+    records: int = 0
+    oldest_ms: int | None = None
+    complete: bool = True
+
+
+def _stall(look: Look) -> Finding:
+    """Valid ticks in the stream that arrived after the newest stored one and are newer than their
+    symbol's head: they have not reached the table. A stall when the oldest of them has waited longer
+    than ``look.stall_after`` seconds (a batch in flight waits a second or so)."""
+    settings = look.settings
+    process = next(m for m in look.resources if isinstance(m, Mapping) and m.key == "process-trigger")
+    missing = [key for key in ("stream", "ticks", "heads") if not look.exists(key)]
+    if missing:
+        return skipped(GROUP, "stall", f"stream -> table not checked: {', '.join(missing)} missing (see existence)")
+    newest = TickTable(look.aws, settings.table_name, heads=settings.heads_table).newest()
+    heads = {str(item["symbol"]): str(item["timestamp"]) for item in newest}
+    arrived = [int(item["ingested_at"]) for item in newest if "ingested_at" in item]
+    since_ms = max(arrived) if arrived else None
+    waiting = _waiting(look, since_ms, heads)
+    now = look.clock()
+    stored = [int(item["stored_at"]) for item in newest if "stored_at" in item]
+    last = f"; newest stored {ago(now - max(stored) / 1000)} ago" if stored else ""
+    count = f"{waiting.records}{'' if waiting.complete else '+'}"
+    if not waiting.records:
+        return ok(GROUP, "stall", f"every tick in stream {settings.stream_name} is in table {settings.table_name}"
+                  f"{last}", waiting=0)
+    waited = max(0.0, now - (waiting.oldest_ms or 0) / 1000)
+    if waited < look.stall_after:
+        return ok(GROUP, "stall", f"{count} tick(s) on their way to the table, the oldest sent {ago(waited)} ago "
+                  f"(a stall after {ago(look.stall_after)}){last}", waiting=waiting.records,
+                  waited_seconds=round(waited, 1))
+    trigger = look.found.get(process.key)
+    detail: dict[str, Any] = trigger.detail if trigger is not None else {}
+    state = str(detail.get("State", "missing"))
+    result = str(detail.get("LastProcessingResult", "") or "")
+    if trigger is None:
+        why, fix = "no trigger", "stockpipe init creates it"
+    elif state != "Enabled":
+        why, fix = f"mapping {state}", "stockpipe init re-enables it"
+    else:
+        why = f"mapping Enabled, last batch {result!r}" if result else "mapping Enabled"
+        fix = (f"the function fails on every batch and the engine retries it; its log says why: aws logs tail "
+               f"/aws/lambda/{process.function.name}")
+    return problem(GROUP, "stall", f"{process.function.name} has not read the stream for {ago(waited)} while "
+                   f"{count} records wait ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
+
+
+def _waiting(look: Look, since_ms: int | None, heads: dict[str, str]) -> Waiting:
+    kinesis = look.aws.client("kinesis")
+    name = look.settings.stream_name
+    waiting = Waiting()
+    read = 0
+    shards, kwargs = [], {"StreamName": name}
+    while True:
+        page = kinesis.list_shards(**kwargs)
+        shards += [str(shard["ShardId"]) for shard in page.get("Shards", [])]
+        if not page.get("NextToken"):
+            break
+        kwargs = {"NextToken": page["NextToken"]}
+    for shard in shards:
+        start: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"} if since_ms is None else {
+            "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": datetime.fromtimestamp(since_ms / 1000, UTC)}
+        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, **start).get("ShardIterator")
+        while iterator:
+            if read >= READ_LIMIT:
+                waiting.complete = False
+                return waiting
+            page = kinesis.get_records(ShardIterator=iterator, Limit=PAGE)
+            records = page.get("Records", [])
+            read += len(records)
+            for record in records:
+                arrived = _arrival_ms(record)
+                if since_ms is not None and arrived <= since_ms:
+                    continue
+                try:
+                    tick = parse_tick(unwrap_archived(RawRecord(bytes(record["Data"]))).data)
+                except InvalidTick:
+                    continue  # quarantined, not stored: the dead-letter queue's to count
+                if tick.timestamp > heads.get(tick.symbol, ""):
+                    waiting.records += 1
+                    waiting.oldest_ms = arrived if waiting.oldest_ms is None else min(waiting.oldest_ms, arrived)
+            if not records and int(page.get("MillisBehindLatest", 0) or 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+    return waiting
+
+
+def _arrival_ms(record: dict[str, Any]) -> int:
+    arrived = record.get("ApproximateArrivalTimestamp")
+    if isinstance(arrived, datetime):
+        return int(arrived.timestamp() * 1000)
+    return int(float(arrived or 0) * 1000)
+
+
+def _peek(look: Look, key: str) -> tuple[int, list[tuple[int, str]]] | None:
+    """How many messages a queue holds, and up to 10 of them (sent time, body), oldest first; received
+    with a visibility timeout of 0, so they stay visible to their readers."""
+    if not look.exists(key):
+        return None
+    sqs = look.aws.client("sqs")
+    url = look.found[key].detail  # type: ignore[union-attr]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    count = int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+    if not count:
+        return 0, []
+    answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
+                                 AttributeNames=["SentTimestamp"])
+    messages = sorted((int(m.get("Attributes", {}).get("SentTimestamp", 0)), str(m.get("Body", "")))
+                      for m in answer.get("Messages", []))
+    return count, messages
+
+
+def _dead_letters(look: Look) -> Finding:
+    name = look.settings.dlq_name
+    peeked = _peek(look, "dlq")
+    if peeked is None:
+        return skipped(GROUP, "dlq", f"dead-letter queue {name} not checked: it does not exist (see existence)")
+    count, messages = peeked
+    if not count:
+        return ok(GROUP, "dlq", f"dead-letter queue {name} is empty", messages=0)
+    oldest = ""
+    if messages:
+        sent, body = messages[0]
+        oldest = f", oldest {ago(look.clock() - sent / 1000)} ago: {_reason(body)}"
+    return warning(GROUP, "dlq", f"{count} record(s) in dead-letter queue {name}{oldest}",
+                   "stockpipe dead-letters shows each with its reason and payload", messages=count)
+
+
+def _reason(body: str) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return f"{body[:80]!r}"
+    if not isinstance(data, dict) or "stage" not in data:
+        return "an alert SNS could not deliver to its queue"
+    return f"{data.get('reason', '?')} ({data.get('stage', '?')})"
+
+
+def _failed_batches(look: Look) -> Finding:
+    from stockpipe.aws.onfailure import FailedBatch
+
+    name = look.settings.onfailure_queue_name
+    peeked = _peek(look, "on-failure")
+    if peeked is None:
+        return skipped(GROUP, "on-failure", f"on-failure queue {name} not checked: it does not exist (see existence)")
+    count, messages = peeked
+    if not count:
+        return ok(GROUP, "on-failure", f"on-failure queue {name} is empty: no stream batch was given up on",
+                  messages=0)
+    oldest = ""
+    if messages:
+        sent, body = messages[0]
+        try:
+            batch = FailedBatch.parse(body)
+            what = f"{batch.size} {batch.source} record(s) of {batch.shard_id}, {batch.condition or 'no reason given'}"
+        except (ValueError, KeyError, TypeError):
+            what = f"{body[:80]!r}"
+        oldest = f", oldest {ago(look.clock() - sent / 1000)} ago: {what}"
+    return problem(GROUP, "on-failure", f"{count} stream batch(es) given up on in {name}{oldest}",
+                   "stockpipe replay-failed puts them through again", messages=count)
+
+
+def _email(look: Look) -> Finding:
+    address = look.settings.alert_email
+    if not address:
+        return skipped(GROUP, "email", "no ALERT_EMAIL: alerts go to the queues only")
+    subscription = next((r for r in look.resources if isinstance(r, Subscription) and r.key == "email-subscription"),
+                        None)
+    if subscription is None or not look.exists(subscription.topic.key):
+        return skipped(GROUP, "email", f"the e-mail subscription of {address} not checked: no topic (see existence)")
+    sns = look.aws.client("sns")
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=subscription.topic.arn(look.run)):
+        for sub in page.get("Subscriptions", []):
+            if sub.get("Protocol") != "email" or sub.get("Endpoint") != address:
+                continue
+            arn = str(sub.get("SubscriptionArn", ""))
+            pending = not arn.startswith("arn:")
+            if not pending:
+                attributes = sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
+                pending = str(attributes.get("PendingConfirmation", "false")).lower() == "true"
+            if pending:
+                return problem(GROUP, "email", f"ALERT_EMAIL={address} ({look.where('ALERT_EMAIL')}) has not "
+                               "confirmed its subscription (PendingConfirmation): no alert reaches it",
+                               f"open the e-mail \"AWS Notification - Subscription Confirmation\" sent to {address} "
+                               "and follow its link (after 3 days AWS drops it; stockpipe init then subscribes again)")
+            return ok(GROUP, "email", f"ALERT_EMAIL={address} is subscribed and confirmed")
+    return problem(GROUP, "email", f"ALERT_EMAIL={address} ({look.where('ALERT_EMAIL')}) is not subscribed to "
+                   f"{subscription.topic.name}", "stockpipe init subscribes it (AWS then e-mails a link to confirm)")
+
+
+__all__ = ["check"]

@@ -1,0 +1,209 @@
+"""Check 5, reachability: the endpoint answers (and how fast), the credentials work (whose they
+are), and on real AWS, by IAM policy simulation, the deployer may make the calls init makes and
+each function's role the calls its code and trigger make (its policy, derived from the resource
+list's ``Need``s). Emulators do not enforce IAM: there the simulation is skipped, saying why."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stockpipe.aws.context import AwsContext, TargetError
+from stockpipe.aws.errors import error_code
+from stockpipe.doctor.model import Finding, Look, ok, problem, skipped
+from stockpipe.provision import policies
+from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
+from stockpipe.provision.messaging import Queue, Subscription, Topic
+from stockpipe.provision.model import Resource
+from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
+from stockpipe.provision.streams import Stream
+from stockpipe.provision.tables import Table
+
+GROUP = "reachability"
+
+# The IAM actions init makes on each kind of resource: to find it, create it, bring it in line and
+# wait for it (tests/e2e/test_doctor.py records init on AWS, played by the engine, and checks that
+# every call it makes is here).
+INIT_ACTIONS: dict[type[Resource], tuple[str, ...]] = {
+    Stream: ("kinesis:DescribeStreamSummary", "kinesis:DescribeStream", "kinesis:ListTagsForStream",
+             "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:CreateStream",
+             "kinesis:AddTagsToStream", "kinesis:StartStreamEncryption", "kinesis:UpdateStreamMode",
+             "kinesis:UpdateShardCount"),
+    Table: ("dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:Scan", "dynamodb:CreateTable",
+            "dynamodb:TagResource", "dynamodb:UpdateTable"),
+    Bucket: ("s3:ListBucket", "s3:GetBucketTagging", "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy",
+             "s3:GetBucketPublicAccessBlock", "s3:CreateBucket", "s3:PutBucketTagging",
+             "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutBucketPolicy"),
+    GlueDatabase: ("glue:GetDatabase", "glue:GetTables", "glue:CreateDatabase", "glue:UpdateDatabase"),
+    GlueTable: ("glue:GetTable", "glue:CreateTable", "glue:UpdateTable"),
+    Queue: ("sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:GetQueueAttributes", "sqs:CreateQueue", "sqs:TagQueue",
+            "sqs:SetQueueAttributes"),
+    Topic: ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:CreateTopic", "sns:TagResource",
+            "sns:SetTopicAttributes"),
+    Subscription: ("sns:ListSubscriptionsByTopic", "sns:GetSubscriptionAttributes", "sns:Subscribe",
+                   "sns:SetSubscriptionAttributes"),
+    LogGroup: ("logs:DescribeLogGroups", "logs:ListTagsLogGroup", "logs:CreateLogGroup", "logs:TagLogGroup",
+               "logs:TagResource", "logs:PutRetentionPolicy"),
+    Role: ("iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy", "iam:CreateRole", "iam:TagRole",
+           "iam:PutRolePolicy"),
+    Function: ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags", "lambda:CreateFunction",
+               "lambda:TagResource", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"),
+    Mapping: ("lambda:ListEventSourceMappings", "lambda:CreateEventSourceMapping",
+              "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"),
+}
+# Operations whose IAM action has another name (S3's, mostly).
+IAM_NAMES = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket",
+             "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
+             "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+             "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+             "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
+SHOWN = 3  # denied calls named in the line; --json lists every one
+
+
+def iam_action(operation: str) -> str:
+    """The IAM action that authorises an API operation ("s3:HeadBucket" -> "s3:ListBucket")."""
+    return IAM_NAMES.get(operation, operation)
+
+
+def endpoint_and_credentials(aws: AwsContext) -> tuple[list[Finding], bool]:
+    """The first call to the target (STS: who am I?), one attempt with short timeouts: an endpoint
+    that does not answer, or credentials that are missing or refused, is one line within 3 s.
+    Returns the findings and whether the target can be looked at."""
+    started = time.monotonic()
+    try:
+        who = aws.identity
+    except TargetError as error:
+        seconds = time.monotonic() - started
+        return [problem(GROUP, "endpoint", str(error), seconds=round(seconds, 3))], False
+    seconds = time.monotonic() - started
+    if aws.is_emulator:
+        answered = f"{aws.engine.name} at {aws.endpoint_url} answered in {seconds * 1000:.0f} ms"
+    else:
+        answered = f"AWS (STS in {aws.region}) answered in {seconds * 1000:.0f} ms"
+    source = "" if aws.is_emulator else f", credentials from {aws.credentials_source()}"
+    return [ok(GROUP, "endpoint", answered, seconds=round(seconds, 3)),
+            ok(GROUP, "credentials", f"credentials work: {who.arn} (account {who.account_id}{source})",
+               account=who.account_id, arn=who.arn)], True
+
+
+def permissions(look: Look) -> list[Finding]:
+    aws = look.aws
+    if aws.is_emulator:
+        return [skipped(GROUP, "permissions", f"IAM policy simulation skipped: {aws.engine.name} does not enforce "
+                        "IAM, so its answer would say nothing about AWS (on real AWS doctor simulates the "
+                        "deployer's calls and each function role's)")]
+    return [_deployer(look), *(_role(look, function) for function in look.resources if isinstance(function, Function))]
+
+
+def _deployer(look: Look) -> Finding:
+    aws = look.aws
+    arn = aws.identity.arn
+    principal = _principal(aws, arn)
+    if principal is None:
+        return skipped(GROUP, "deployer", f"the deployer's permissions are not simulated: {arn} is "
+                       + ("the account's root user, which may make every call" if arn.endswith(":root")
+                          else "not a user or role IAM can simulate"))
+    calls: list[tuple[tuple[str, ...], str]] = []
+    for resource in look.resources:
+        actions = INIT_ACTIONS.get(type(resource), ())
+        calls += [(actions, arn) for arn in _arns(resource, look)]
+        if isinstance(resource, Function):
+            calls.append((("iam:PassRole",), resource.role.arn(look.run)))
+    denied = _denied(aws, principal, calls)
+    total = sum(len(actions) for actions, _ in calls)
+    if not denied:
+        return ok(GROUP, "deployer", f"the deployer {principal} may make every call init makes ({total}, by IAM "
+                  "policy simulation)")
+    return problem(GROUP, "deployer", f"the deployer {principal} may not make {len(denied)} of the {total} calls init "
+                   f"makes: {_listed(denied)}", f"grant them to {principal} (stockpipe doctor --json lists each)",
+                   denied=denied)
+
+
+def _role(look: Look, function: Function) -> Finding:
+    role = function.role
+    check = f"{function.key}-role"
+    if not look.exists(role.key):
+        return skipped(GROUP, check, f"the permissions of {function.name} not simulated: its role {role.name} "
+                       "does not exist (see existence)")
+    statements = role.policy(look.run)["Statement"]  # derived from the list: what init grants
+    calls = [(tuple(_as_list(s["Action"])), arn) for s in statements for arn in _as_list(s["Resource"])]
+    denied = _denied(look.aws, role.arn(look.run), calls)
+    total = sum(len(actions) for actions, _ in calls)
+    if not denied:
+        return ok(GROUP, check, f"the role of {function.name}, {role.name}, may make every call its code and trigger make "
+                  f"({total}, by IAM policy simulation)")
+    return problem(GROUP, check, f"the role of {function.name}, {role.name}, may not make {_listed(denied)}",
+                   "stockpipe init puts its policy back (derived from what the code calls)", denied=denied)
+
+
+def _principal(aws: AwsContext, arn: str) -> str | None:
+    """The IAM ARN to simulate for the caller: a user as it is; an assumed role's session as its role."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    resource = parts[5]
+    if resource.startswith("user/"):
+        return arn
+    if resource.startswith("assumed-role/"):
+        name = resource.split("/")[1]
+        try:
+            return str(aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])  # with its path
+        except ClientError:
+            return f"arn:{parts[1]}:iam::{parts[4]}:role/{name}"
+    return None
+
+
+def _arns(resource: Resource, look: Look) -> list[str]:
+    if isinstance(resource, Subscription):
+        return [resource.topic.arn(look.run)]
+    if isinstance(resource, Mapping):
+        return ["*"]
+    if isinstance(resource, GlueDatabase):
+        where = look.aws.where
+        return [where.arn("glue", "catalog"), where.arn("glue", f"database/{resource.name}")]
+    return policies.resource_arns(resource, look.run)
+
+
+def _denied(aws: AwsContext, principal: str, calls: Iterable[tuple[Sequence[str], str]]) -> list[str]:
+    """Each "action on resource" the principal may not make, by IAM's simulation."""
+    iam = aws.client("iam")
+    denied: list[str] = []
+    for actions, resource in calls:
+        if not actions:
+            continue
+        request: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": list(actions)}
+        if resource != "*":
+            # A wildcard path in a policy ("bucket/raw-data/*") is simulated on one key inside it.
+            request["ResourceArns"] = [resource[:-1] + "stockpipe-doctor" if resource.endswith("*") else resource]
+        while True:
+            try:
+                answer = iam.simulate_principal_policy(**request)
+            except ClientError as error:
+                denied.append(f"iam:SimulatePrincipalPolicy on {principal} ({error_code(error)}: doctor may not "
+                              "simulate)")
+                return denied
+            denied += [f"{result['EvalActionName']} on {_short(resource)} ({result['EvalDecision']})"
+                       for result in answer.get("EvaluationResults", []) if result.get("EvalDecision") != "allowed"]
+            if not answer.get("IsTruncated"):
+                break
+            request["Marker"] = answer["Marker"]
+    return denied
+
+
+def _listed(denied: Sequence[str]) -> str:
+    shown = ", ".join(denied[:SHOWN])
+    return shown + (f" and {len(denied) - SHOWN} more" if len(denied) > SHOWN else "")
+
+
+def _short(arn: str) -> str:
+    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+__all__ = ["IAM_NAMES", "INIT_ACTIONS", "endpoint_and_credentials", "iam_action", "permissions"]
