@@ -372,6 +372,15 @@ def cmd_query(args: argparse.Namespace, aws: AwsContext) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, sources: dict[str, str]) -> int:
+    """Reads the configuration itself: a value Settings would refuse is one of its findings."""
+    from stockpipe.doctor import diagnose
+
+    diagnosis = diagnose(os.environ, sources, stall_after=args.stall_after)
+    print(diagnosis.json() if args.json else diagnosis.text(), flush=True)
+    return diagnosis.exit_code
+
+
 def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     from datetime import UTC, datetime
@@ -492,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(run=cmd_query)
 
+    p = sub.add_parser("doctor", help="check the configuration and the deployment for the usual mistakes: one line "
+                       "per check, ok or the problem and its fix; changes nothing (exit 1 when a check fails)")
+    p.add_argument("--json", action="store_true", help="the findings as one JSON object")
+    p.add_argument("--stall-after", type=float, default=60.0, metavar="SECONDS",
+                   help="a tick waiting this long in the stream is a stall (default 60)")
+    p.set_defaults(run=cmd_doctor)
+
     p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine: rates, latency, CPU, "
                        "memory, against the engine's ceiling")
     p.add_argument("--ticks", type=int, help="ticks through our pipeline (default 3000; 100000 pushed with --soak)")
@@ -548,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         sources = _load_dotenv()
+        if args.command == "doctor":  # it reads the configuration itself, every mistake in it a finding
+            return cmd_doctor(args, sources)
         settings = Settings.from_env(sources=sources)
         aws = AwsContext(settings, sources=sources)
         # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
