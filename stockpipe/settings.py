@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from stockpipe.domain.thresholds import Thresholds, parse_thresholds
 from stockpipe.errors import StockpipeError
 
 DEFAULT_REGION = "us-east-1"
@@ -38,6 +39,9 @@ Sources = Mapping[str, str]
 # Defaults are the seeds' names. The raw bucket has none: it is derived per account and region
 # (see Settings.raw_bucket_for) so that it is unique on real AWS too.
 DEFAULTS: dict[str, str] = {
+    # How ticks come in: a Kinesis stream (per-symbol order kept) or an SQS queue (seed 004: any
+    # account type; order not kept, see README "Ingestion over SQS").
+    "INGEST": "kinesis",
     "STREAM_NAME": "stock-market-stream",
     "STREAM_MODE": "ON_DEMAND",
     "STREAM_SHARDS": "1",
@@ -46,6 +50,12 @@ DEFAULTS: dict[str, str] = {
     # Per symbol: the newest stored tick and the prices before it (process-ticks reads it instead of
     # querying the tick table each batch).
     "HEADS_TABLE": "stock-market-heads",
+    # INGEST=sqs: the queue the producer sends to, and per symbol the lock that lets one batch at a
+    # time store its ticks (the queue runs batches side by side; a Kinesis shard runs them in turn).
+    "INGEST_QUEUE_NAME": "stock-market-queue",
+    "LOCKS_TABLE": "stock-market-locks",
+    "QUEUE_BATCH_SIZE": "10",
+    "QUEUE_MAX_RECEIVES": "10",
     "RAW_BUCKET": "",
     "RAW_PREFIX": "raw-data",
     "ATHENA_DATABASE": "stock_data",
@@ -70,6 +80,8 @@ DEFAULTS: dict[str, str] = {
     "KINESIS_BATCH_WINDOW_SECONDS": "1",
     "PARALLELIZATION_FACTOR": "1",
     "ANOMALY_THRESHOLD_PERCENT": "5",
+    # Seed 004's price alert: one price for every symbol, or SYMBOL:PRICE pairs; empty: off.
+    "ALERT_THRESHOLD": "",
     "MOVING_AVERAGE_WINDOW": "5",
     "SMA_SHORT": "5",
     "SMA_LONG": "20",
@@ -91,6 +103,8 @@ DEFAULTS: dict[str, str] = {
     "STREAM_MAX_RETRY_ATTEMPTS": "5",
     "STREAM_MAX_RECORD_AGE_SECONDS": "3600",
 }
+# INGEST: how ticks reach process-ticks.
+INGESTS = ("kinesis", "sqs")
 # What CloudWatch Logs accepts as a retention period.
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
@@ -101,6 +115,9 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "TABLE_NAME": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
     "ALERTS_LEDGER_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
     "HEADS_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
+    "LOCKS_TABLE": (r"[a-zA-Z0-9_.-]{3,255}", "letters, digits, _ . - (3-255)"),
+    # A standard queue: a .fifo name would need a FIFO dead-letter queue and a group per message.
+    "INGEST_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "RAW_BUCKET": (r"(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "lower-case letters, digits, . - (3-63)"),
     "RAW_PREFIX": (r"[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*", "path segments of letters, digits, _ . -"),
     "ATHENA_DATABASE": (r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)"),
@@ -244,6 +261,21 @@ def _decimal(env: Mapping[str, str], variable: str, low: Decimal, high: Decimal)
     return value
 
 
+def _ingest(env: Mapping[str, str], variable: str) -> str:
+    value = (env.get(variable) or DEFAULTS[variable]).strip().lower()
+    if value not in INGESTS:
+        raise SettingsError(f"{variable}={env.get(variable)!r} is not one of {', '.join(INGESTS)}", variable)
+    return value
+
+
+def _thresholds(env: Mapping[str, str], variable: str) -> Thresholds:
+    raw = env.get(variable) or DEFAULTS[variable]
+    try:
+        return parse_thresholds(raw)
+    except ValueError as error:
+        raise SettingsError(f"{variable}={raw!r}: {error}", variable) from None
+
+
 def _choice(env: Mapping[str, str], variable: str, allowed: tuple[str, ...]) -> str:
     value = (env.get(variable) or DEFAULTS[variable]).strip().upper()
     if value not in allowed:
@@ -316,12 +348,17 @@ def known_regions() -> frozenset[str]:
 class Settings:
     region: str = DEFAULT_REGION
     endpoint_url: str | None = None
+    ingest: str = DEFAULTS["INGEST"]
     stream_name: str = DEFAULTS["STREAM_NAME"]
     stream_mode: str = DEFAULTS["STREAM_MODE"]
     stream_shards: int = 1
     table_name: str = DEFAULTS["TABLE_NAME"]
     alerts_ledger_table: str = DEFAULTS["ALERTS_LEDGER_TABLE"]
     heads_table: str = DEFAULTS["HEADS_TABLE"]
+    ingest_queue_name: str = DEFAULTS["INGEST_QUEUE_NAME"]
+    locks_table: str = DEFAULTS["LOCKS_TABLE"]
+    queue_batch_size: int = 10
+    queue_max_receives: int = 10
     raw_bucket: str = ""
     raw_prefix: str = DEFAULTS["RAW_PREFIX"]
     athena_database: str = DEFAULTS["ATHENA_DATABASE"]
@@ -343,6 +380,7 @@ class Settings:
     kinesis_batch_window_seconds: int = 1
     parallelization_factor: int = 1
     anomaly_threshold_percent: Decimal = Decimal(5)
+    alert_threshold: Thresholds = Thresholds()
     moving_average_window: int = 5
     sma_short: int = 5
     sma_long: int = 20
@@ -376,12 +414,18 @@ class Settings:
         settings = cls(
             region=_region(env),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            ingest=_ingest(env, "INGEST"),
             stream_name=_name(env, "STREAM_NAME"),
             stream_mode=_choice(env, "STREAM_MODE", ("ON_DEMAND", "PROVISIONED")),
             stream_shards=_int(env, "STREAM_SHARDS", 1, 500),
             table_name=_name(env, "TABLE_NAME"),
             alerts_ledger_table=_name(env, "ALERTS_LEDGER_TABLE"),
             heads_table=_name(env, "HEADS_TABLE"),
+            ingest_queue_name=_name(env, "INGEST_QUEUE_NAME"),
+            locks_table=_name(env, "LOCKS_TABLE"),
+            # Lambda takes up to 10 messages a batch without a batching window (MiniStack: 10 at most).
+            queue_batch_size=_int(env, "QUEUE_BATCH_SIZE", 1, 10),
+            queue_max_receives=_int(env, "QUEUE_MAX_RECEIVES", 1, 1000),
             raw_bucket=_check_name("RAW_BUCKET", raw_bucket) if raw_bucket else "",
             raw_prefix=_name(env, "RAW_PREFIX"),
             athena_database=_name(env, "ATHENA_DATABASE"),
@@ -405,6 +449,7 @@ class Settings:
             kinesis_batch_window_seconds=_int(env, "KINESIS_BATCH_WINDOW_SECONDS", 0, 300),
             parallelization_factor=_int(env, "PARALLELIZATION_FACTOR", 1, 10),
             anomaly_threshold_percent=_decimal(env, "ANOMALY_THRESHOLD_PERCENT", Decimal(0), Decimal(1000)),
+            alert_threshold=_thresholds(env, "ALERT_THRESHOLD"),
             moving_average_window=_int(env, "MOVING_AVERAGE_WINDOW", 1, 1000),
             sma_short=_int(env, "SMA_SHORT", 1, 1000),
             sma_long=_int(env, "SMA_LONG", 2, 1000),
@@ -449,11 +494,16 @@ class Settings:
         return f"s3://{bucket}/{ATHENA_RESULTS_PREFIX}/"
 
     def lambda_environment(self, *, raw_bucket: str, dlq_url: str, topic_arn: str,
-                           partial_batch_response: bool) -> dict[str, str]:
+                           partial_batch_response: bool, ingest_queue_url: str | None = None) -> dict[str, str]:
         """What the functions need, passed as their environment: the same variables, resolved.
 
         ``partial_batch_response``: the engine honours a stream trigger's ReportBatchItemFailures
-        (AWS, LocalStack), so a handler may report where a failed batch must resume instead of raising."""
+        (AWS, LocalStack), so a handler may report where a failed batch must resume instead of raising.
+        ``ingest_queue_url``: INGEST=sqs, the queue process-ticks is triggered by (it delays the retry
+        of a message that failed); its symbols' locks are in LOCKS_TABLE."""
+        optional = {"ALERT_THRESHOLD": str(self.alert_threshold)} if self.alert_threshold else {}
+        if self.ingest == "sqs":
+            optional.update(LOCKS_TABLE=self.locks_table, INGEST_QUEUE_URL=ingest_queue_url or "(created by init)")
         return {
             "PARTIAL_BATCH_RESPONSE": "true" if partial_batch_response else "false",
             "TABLE_NAME": self.table_name,
@@ -470,6 +520,7 @@ class Settings:
             "SMA_SHORT": str(self.sma_short),
             "SMA_LONG": str(self.sma_long),
             "METRICS_NAMESPACE": self.metrics_namespace,
+            **optional,
         }
 
 
@@ -481,6 +532,8 @@ def unique_names(prefix: str) -> dict[str, str]:
         "TABLE_NAME": f"{prefix}-ticks",
         "ALERTS_LEDGER_TABLE": f"{prefix}-alerts-sent",
         "HEADS_TABLE": f"{prefix}-heads",
+        "INGEST_QUEUE_NAME": f"{prefix}-queue",
+        "LOCKS_TABLE": f"{prefix}-locks",
         "RAW_BUCKET": f"{prefix}-stockpipe-raw",
         "DLQ_NAME": f"{prefix}-dlq",
         "TOPIC_NAME": f"{prefix}-alerts",

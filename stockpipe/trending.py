@@ -1,4 +1,4 @@
-"""Lambda #2's work, independent of AWS: from newly stored ticks to BUY/SELL/ANOMALY alerts."""
+"""Lambda #2's work, independent of AWS: from newly stored ticks to BUY/SELL/ANOMALY/THRESHOLD alerts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 from stockpipe.domain import Alert, PricePoint, Signal, crossovers_at
 from stockpipe.domain.signals import last_trend
+from stockpipe.domain.thresholds import Thresholds, threshold_crossings
 
 # How far back a tie may push the search for the trend before it (points of one symbol).
 MAX_LOOKBACK = 20_000
@@ -112,9 +113,10 @@ class TrendResult:
 
 
 def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int,
-               windows: Windows | None = None) -> list[Alert]:
+               windows: Windows | None = None, thresholds: Thresholds | None = None) -> list[Alert]:
     """Anomalies of these ticks, and the crossovers of the series as stored now at these ticks and at
-    the points they change.
+    the points they change: SMA crossovers, and crossings of the symbol's price threshold when
+    ``thresholds`` names one (judged on the same points, by the same rule for late ticks).
 
     The rule for late ticks (README, "Late ticks"): a crossover is judged on the series as stored at
     the time. A tick stored after later ones (late) changes the averages of the ``long`` points after
@@ -144,6 +146,8 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
                 points += history.points_after(symbol, last, 2 * long)
         judged = {t.timestamp for t in group} | {p.timestamp for p in points if p.timestamp > first}
         alerts.extend(crossovers_at(symbol, points, judged, short, long))
+        if thresholds:
+            alerts.extend(threshold_crossings(symbol, points, thresholds.of(symbol), judged))
         if windows is not None:
             # Complete up to ``last`` unless late ticks changed what follows it: then read next time.
             if any(t.late for t in group):
@@ -174,11 +178,11 @@ def _window(history: PriceHistory, symbol: str, first: str, last: str, new: int,
 
 def publish_alerts(
     ticks: Sequence[StoredTick], history: PriceHistory, publisher: Publisher, *, short: int, long: int,
-    windows: Windows | None = None,
+    windows: Windows | None = None, thresholds: Thresholds | None = None,
 ) -> TrendResult:
     result = TrendResult(ticks=len(ticks))
     reads, stale = (windows.misses, windows.stale) if windows is not None else (0, 0)
-    alerts = alerts_for(ticks, history, short, long, windows)
+    alerts = alerts_for(ticks, history, short, long, windows, thresholds)
     if windows is not None:
         result.window_reads, result.windows_stale = windows.misses - reads, windows.stale - stale
     else:

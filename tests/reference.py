@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 
-def expected_alerts(ticks: pd.DataFrame, short: int = 5, long: int = 20, threshold: float = 5.0) -> set[tuple]:
-    """ticks: columns symbol, timestamp, price, previous_close (may be NaN).
+def expected_alerts(ticks: pd.DataFrame, short: int = 5, long: int = 20, threshold: float = 5.0,
+                    levels: float | dict[str, float] | None = None) -> set[tuple]:
+    """ticks: columns symbol, timestamp, price, previous_close (may be NaN). ``levels``: the price
+    thresholds (ALERT_THRESHOLD: one for every symbol, or by symbol), None for none.
     Returns {(symbol, signal, timestamp)}."""
     alerts: set[tuple] = set()
     for symbol, group in ticks.sort_values("timestamp").groupby("symbol", sort=False):
@@ -29,6 +31,12 @@ def expected_alerts(ticks: pd.DataFrame, short: int = 5, long: int = 20, thresho
         change = (prices - previous) / previous * 100
         for index in change[change.abs() > threshold].index:
             alerts.add((symbol, "ANOMALY", stamps[index]))
+        level = levels.get(symbol) if isinstance(levels, dict) else levels
+        if level is not None:
+            # at or above the level now, below it the tick before (the first tick has none before it)
+            now = prices.to_numpy()
+            for index in np.flatnonzero((now[1:] >= level) & (now[:-1] < level)) + 1:
+                alerts.add((symbol, "THRESHOLD", stamps[index]))
     return alerts
 
 

@@ -1,4 +1,5 @@
-"""Lambda #2 (DynamoDB Streams trigger): SMA crossovers and anomalies of new ticks, published to SNS.
+"""Lambda #2 (DynamoDB Streams trigger): SMA crossovers, anomalies and price-threshold crossings of
+new ticks, published to SNS.
 
 Thin adapter around stockpipe.trending, with the adapters built once per cold start by
 ``adapters()``. Each alert is published once, even when the stream delivers a batch again (see
@@ -26,6 +27,7 @@ from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
+from stockpipe.domain.thresholds import Thresholds
 from stockpipe.domain.ticks import Rejected
 from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.processing import DeadLetters
@@ -49,6 +51,7 @@ class Ports:
     long: int
     partial_batch_response: bool
     windows: Windows | None = None  # warm per container (None: every batch reads the table)
+    thresholds: Thresholds = Thresholds()  # ALERT_THRESHOLD (empty: no THRESHOLD alerts)
     metrics_namespace: str = "stockpipe"
     function_name: str = "trend-alerts"
 
@@ -65,6 +68,7 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
         long=settings.sma_long,
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
         windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
+        thresholds=settings.alert_threshold,
         metrics_namespace=settings.metrics_namespace,
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.trends_function_name),
     )
@@ -152,7 +156,7 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
     ticks, rejected = stored_ticks(event)
     try:
         result = publish_alerts(ticks, ports.history, ports.publisher, short=ports.short, long=ports.long,
-                                windows=ports.windows)
+                                windows=ports.windows, thresholds=ports.thresholds)
         if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
             ports.dead_letters.send(rejected)
     except Exception as error:  # an AWS failure, not bad input: the batch must be retried

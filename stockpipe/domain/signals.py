@@ -1,4 +1,5 @@
-"""Alert rules: SMA crossovers (BUY/SELL) and large moves against the previous close (ANOMALY)."""
+"""Alert rules: SMA crossovers (BUY/SELL) and large moves against the previous close (ANOMALY); the
+price-threshold rule (THRESHOLD) is in thresholds.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Signal(str, Enum):
     BUY = "BUY"
     SELL = "SELL"
     ANOMALY = "ANOMALY"
+    THRESHOLD = "THRESHOLD"  # the price crossed to at or above ALERT_THRESHOLD (seed 004)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Alert:
     sma5: Decimal | None = None
     sma20: Decimal | None = None
     change_percent: Decimal | None = None
+    threshold: Decimal | None = None
 
     @property
     def id(self) -> str:
@@ -47,6 +50,8 @@ class Alert:
             return f"{self.symbol} is in an Uptrend! Consider a buy opportunity."
         if self.signal is Signal.SELL:
             return f"{self.symbol} is in a Downtrend! Consider a sell opportunity."
+        if self.signal is Signal.THRESHOLD:
+            return f"{self.symbol} is at {self.price}, at or above its alert threshold of {self.threshold}."
         move = f"{self.change_percent:+.2f}%" if self.change_percent is not None else "an unusual move"
         return f"{self.symbol} moved {move} against the previous close (price {self.price})."
 
@@ -60,6 +65,7 @@ class Alert:
             "sma5": _round(self.sma5),
             "sma20": _round(self.sma20),
             "change_percent": _round(self.change_percent, "0.0001"),
+            "threshold": self.threshold,
             "message": self.message,
         }
         return {key: value for key, value in record.items() if value is not None}
