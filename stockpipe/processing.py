@@ -14,12 +14,18 @@ tick once and archives its raw record once:
   when it does not (its batch failed before archiving and came back in another shape): the orphan
   is taken into this batch's object and its item re-pointed;
 - bad records are quarantined last, each with its dead_letter_id.
+
+A queue batch (SQS: messages in any order, several batches at once) goes through ``process_messages``:
+per symbol under a lock, so that one batch at a time stores a symbol's ticks, as a Kinesis shard
+would, and with the failures told per message.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +38,11 @@ from stockpipe.domain.ticks import Rejected
 from stockpipe.metrics import epoch_ms
 
 STAGE = "process-ticks"
+log = logging.getLogger(__name__)
+# A queue batch waits at most this long for a symbol another batch is storing (a batch takes tens of
+# milliseconds; the lock's holder may also have died, and its lock expires only after a minute).
+LOCK_WAIT_SECONDS = 5.0
+LOCK_PAUSE_FIRST, LOCK_PAUSE_MAX = 0.005, 0.1
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,14 @@ class DeadLetters(Protocol):
     def send(self, rejected: Sequence[Rejected]) -> None: ...
 
 
+class SymbolLocks(Protocol):
+    def acquire(self, symbols: Collection[str], owner: str) -> set[str]:
+        """Those of ``symbols`` now held by ``owner``: taken at once, none waited for."""
+        ...
+
+    def release(self, symbols: Collection[str], owner: str) -> None: ...
+
+
 @dataclass
 class BatchResult:
     received: int = 0
@@ -98,12 +117,23 @@ class BatchResult:
     anomalies: int = 0
     objects: int = 0
     lag_ms: int = 0  # the longest time from a stored tick's arrival in the stream to its item's write
+    failed: int = 0  # queue batches: messages left for a retry (a stream batch fails whole instead)
 
     def summary(self) -> str:
         return (
             f"batch received={self.received} stored={self.stored} duplicates={self.duplicates} "
-            f"rejected={self.rejected} anomalies={self.anomalies} raw_objects={self.objects} lag_ms={self.lag_ms}"
+            f"rejected={self.rejected} anomalies={self.anomalies} raw_objects={self.objects} lag_ms={self.lag_ms} "
+            f"failed={self.failed}"
         )
+
+    def add(self, other: BatchResult) -> None:
+        """Count ``other`` (a part of the same batch) in this one."""
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.anomalies += other.anomalies
+        self.objects += other.objects
+        self.lag_ms = max(self.lag_ms, other.lag_ms)
 
 
 ARCHIVED_PREFIX = b'{"archived_as": '
@@ -285,6 +315,111 @@ def process_batch(
         dead_letters.send(rejected)
         result.rejected = len(rejected)
     return result
+
+
+def process_messages(
+    records: Sequence[RawRecord],
+    store: TickStore,
+    archive: Archive,
+    dead_letters: DeadLetters,
+    locks: SymbolLocks | None,
+    *,
+    window: int,
+    threshold_percent: Decimal,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], object] = time.sleep,
+) -> tuple[BatchResult, list[int]]:
+    """A queue batch: its counts, and the indices of the records that failed (to be delivered again).
+
+    A queue delivers a symbol's ticks in any order and in batches that run side by side, where a
+    Kinesis shard gives them in order, one batch after the other. Each symbol's ticks are therefore
+    stored under that symbol's lock (``locks``), so that one batch at a time reads and moves the
+    symbol's head: what process_batch knows of late ticks, resends and duplicates then holds as on a
+    stream. What cannot be done fails alone: the ticks of a symbol whose lock stays taken past
+    ``wait_seconds``, or whose storing raised (an AWS error), and the bad records when their
+    quarantine raised; every other record of the batch is done, and every effect is keyed, so a
+    record delivered again repeats nothing. ``locks`` None: no other batch runs beside this one.
+    """
+    groups: dict[str, list[int]] = defaultdict(list)
+    bad: list[int] = []  # no tick: no symbol to lock
+    for index, record in enumerate(records):
+        symbol = _symbol_of(record)
+        (bad if symbol is None else groups[symbol]).append(index)
+    total = BatchResult(received=len(records))
+    failed: list[int] = []
+
+    def run(indices: list[int]) -> None:
+        try:
+            part = process_batch([records[index] for index in indices], store, archive, dead_letters,
+                                 window=window, threshold_percent=threshold_percent, clock=clock)
+        except Exception as error:  # an AWS failure, not bad input (that is quarantined): retried
+            log.error("%d message(s) failed, to be retried: %s: %s", len(indices), type(error).__name__, error)
+            failed.extend(indices)
+        else:
+            total.add(part)
+
+    def run_symbols(symbols: set[str]) -> None:
+        """Their ticks in one go; when that fails, each symbol's alone, so that only the symbols
+        that fail again are retried (what the first attempt stored is then a duplicate)."""
+        indices = sorted(index for symbol in symbols for index in groups[symbol])
+        if len(symbols) == 1:
+            run(indices)
+            return
+        try:
+            total.add(process_batch([records[index] for index in indices], store, archive, dead_letters,
+                                    window=window, threshold_percent=threshold_percent, clock=clock))
+        except Exception as error:
+            log.warning("%d symbols failed together (%s: %s): each again alone", len(symbols), type(error).__name__,
+                        error)
+            for symbol in sorted(symbols):
+                run(groups[symbol])
+
+    if bad:  # quarantined now, whatever the ticks wait for
+        run(bad)
+    if locks is None:
+        if groups:
+            run_symbols(set(groups))
+        groups = {}
+    owner, pending = uuid.uuid4().hex, set(groups)
+    deadline, pause = clock() + wait_seconds, LOCK_PAUSE_FIRST
+    while pending and locks is not None:
+        try:
+            held = locks.acquire(pending, owner) & pending
+        except Exception as error:
+            log.error("locks of %s not taken: %s: %s", ", ".join(sorted(pending)), type(error).__name__, error)
+            break
+        if held:
+            try:
+                run_symbols(held)
+            finally:
+                try:
+                    locks.release(held, owner)
+                except Exception as error:  # stored all the same; the locks expire by themselves
+                    log.warning("locks of %s not released: %s: %s", ", ".join(sorted(held)), type(error).__name__,
+                                error)
+            pending -= held
+            pause = LOCK_PAUSE_FIRST
+            continue
+        left = deadline - clock()
+        if left <= 0:
+            log.warning("%s still being stored by another batch after %.1f s: its messages are retried",
+                        ", ".join(sorted(pending)), wait_seconds)
+            break
+        sleep(min(pause, left))
+        pause = min(pause * 2, LOCK_PAUSE_MAX)
+    for symbol in pending:
+        failed.extend(groups[symbol])
+    total.failed = len(failed)
+    return total, sorted(failed)
+
+
+def _symbol_of(record: RawRecord) -> str | None:
+    """The symbol of a record's tick, None when it is no tick (it will be quarantined)."""
+    try:
+        return parse_tick(unwrap_archived(record).data).symbol
+    except InvalidTick:
+        return None
 
 
 def _conflict(tick: Tick, price: Decimal, where: str) -> str:

@@ -99,6 +99,28 @@ class FakeDeadLetters:
         self.messages.extend(rejected)
 
 
+class FakeLocks:
+    """Per-symbol locks as the DynamoDB table keeps them: taken at once or not at all. ``foreign``:
+    symbols another batch holds (they stay held until removed from it)."""
+
+    def __init__(self, foreign: Iterable[str] = ()) -> None:
+        self.holders: dict[str, str] = {symbol: "another batch" for symbol in foreign}
+        self.taken: list[tuple[str, ...]] = []  # each acquisition, in order
+
+    def acquire(self, symbols: Collection[str], owner: str) -> set[str]:
+        free = {symbol for symbol in symbols if self.holders.get(symbol, owner) == owner}
+        for symbol in free:
+            self.holders[symbol] = owner
+        if free:
+            self.taken.append(tuple(sorted(free)))
+        return free
+
+    def release(self, symbols: Collection[str], owner: str) -> None:
+        for symbol in symbols:
+            if self.holders.get(symbol) == owner:
+                del self.holders[symbol]
+
+
 class FakePublisher:
     """Publishes once per alert id, like the DynamoDB ledger does."""
 

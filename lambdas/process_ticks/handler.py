@@ -1,9 +1,14 @@
-"""Lambda #1 (Kinesis trigger): decode, validate, archive raw to S3, enrich, write to DynamoDB.
+"""Lambda #1 (Kinesis or SQS trigger): decode, validate, archive raw to S3, enrich, write to DynamoDB.
 
-Thin adapter: the work is stockpipe.processing.process_batch; the adapters are built once per
-cold start, lazily, by ``adapters()`` (tests call ``handle`` with fakes instead).
+Thin adapter: the work is stockpipe.processing.process_batch (process_messages for a queue batch);
+the adapters are built once per cold start, lazily, by ``adapters()`` (tests call ``handle`` with
+fakes instead). Both triggers' events are decoded at the edge into the same raw records.
 
-Failures take one of two paths (README, "When something fails"):
+A queue batch (INGEST=sqs) answers a partial batch response naming each message that failed (its
+symbol's lock stayed taken, or storing it raised), and only those come back, after a short pause;
+a bad message is quarantined as on Kinesis. It never raises.
+
+A stream batch's failures take one of two paths (README, "When something fails"):
 - a bad record is quarantined in the dead-letter queue with its reason, and the batch goes on;
 - anything else (an AWS error that outlived botocore's retries) fails the batch: where the engine
   honours partial batch responses (AWS, LocalStack) the handler reports the batch's first record,
@@ -30,14 +35,28 @@ from stockpipe.aws.archive import RawArchive
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
+from stockpipe.aws.locks import SymbolLockTable
+from stockpipe.aws.queue import IngestQueue, record_data
 from stockpipe.aws.table import TickTable
 from stockpipe.metrics import COUNT, MILLISECONDS, emf_line
-from stockpipe.processing import Archive, BatchResult, DeadLetters, RawRecord, TickStore, process_batch
+from stockpipe.processing import (
+    LOCK_WAIT_SECONDS,
+    Archive,
+    BatchResult,
+    DeadLetters,
+    RawRecord,
+    SymbolLocks,
+    TickStore,
+    process_batch,
+    process_messages,
+)
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
 log = logging.getLogger("process-ticks")
+# A queue batch stops waiting for a symbol's lock this long before the function's time is up.
+TIME_MARGIN_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,9 @@ class Ports:
     partial_batch_response: bool
     metrics_namespace: str = "stockpipe"
     function_name: str = "process-ticks"
+    locks: SymbolLocks | None = None  # INGEST=sqs: each symbol's lock (LOCKS_TABLE)
+    queue: IngestQueue | None = None  # INGEST=sqs: the queue, to pause a failed message's retry
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS
 
 
 def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
@@ -67,6 +89,8 @@ def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
         partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
         metrics_namespace=settings.metrics_namespace,
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.process_function_name),
+        locks=SymbolLockTable(aws, environ["LOCKS_TABLE"]) if environ.get("LOCKS_TABLE") else None,
+        queue=IngestQueue(aws, environ["INGEST_QUEUE_URL"]) if environ.get("INGEST_QUEUE_URL") else None,
     )
 
 
@@ -100,6 +124,49 @@ def kinesis_records(event: object) -> list[RawRecord]:
     return records
 
 
+@dataclass(frozen=True)
+class Message:
+    """One SQS message of a queue batch: its record, and what answering for it takes."""
+
+    record: RawRecord
+    message_id: str | None
+    receipt: str | None
+    receive_count: int
+
+
+def is_queue_event(event: object) -> bool:
+    records = batches.event_records(event)
+    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def queue_messages(event: object) -> list[Message]:
+    """Each message's record, decoded at the edge into what a Kinesis record gives: the body (the
+    tick's JSON; base64 when the ``encoding`` attribute says so), and where it came from: the
+    message id and the queue, and SentTimestamp (epoch milliseconds) as the arrival time, in seconds
+    as Kinesis gives it. A record not shaped as SQS documents it is kept as it is (its JSON), so that
+    validation quarantines it with its reason. The receipt handle and the receive count stay out of
+    the record's context: a message delivered again must be the same record (its dead-letter id)."""
+    messages = []
+    for record in batches.event_records(event):
+        body, message_id = record.get("body"), record.get("messageId")
+        if not isinstance(body, str) or not isinstance(message_id, str):
+            messages.append(Message(RawRecord(json.dumps(record, default=str).encode(),
+                                              {"event_error": "not an SQS message"}),
+                                    message_id if isinstance(message_id, str) else None, None, 1))
+            continue
+        attributes = record.get("attributes")
+        attributes = attributes if isinstance(attributes, dict) else {}
+        sent, count = str(attributes.get("SentTimestamp", "")), str(attributes.get("ApproximateReceiveCount", ""))
+        context = {"message_id": message_id, "event_source_arn": record.get("eventSourceARN"),
+                   "arrived": int(sent) / 1000 if sent.isdigit() else None}
+        message_attributes = record.get("messageAttributes")
+        data = record_data(body, message_attributes if isinstance(message_attributes, dict) else {})
+        receipt = record.get("receiptHandle")
+        messages.append(Message(RawRecord(data, context), message_id, receipt if isinstance(receipt, str) else None,
+                                int(count) if count.isdigit() else 1))
+    return messages
+
+
 def metrics_line(result: BatchResult, ports: Ports, seconds: float) -> str:
     """The batch's counts and times as CloudWatch metrics (EMF): its one log line."""
     return emf_line(ports.metrics_namespace, ports.function_name, {
@@ -109,12 +176,16 @@ def metrics_line(result: BatchResult, ports: Ports, seconds: float) -> str:
         "Quarantined": (result.rejected, COUNT),
         "Anomalies": (result.anomalies, COUNT),
         "RawObjects": (result.objects, COUNT),
+        "Failed": (result.failed, COUNT),
         "BatchTime": (round(seconds * 1000, 1), MILLISECONDS),
         "IngestToStoredMax": (result.lag_ms, MILLISECONDS),
     })
 
 
-def handle(event: Any, ports: Ports) -> dict[str, Any]:
+def handle(event: Any, ports: Ports, remaining_seconds: float | None = None) -> dict[str, Any]:
+    """``remaining_seconds``: the invocation's time left (a queue batch waits for locks within it)."""
+    if is_queue_event(event):
+        return handle_messages(event, ports, remaining_seconds)
     began = time.perf_counter()
     records = kinesis_records(event)
     try:
@@ -127,8 +198,35 @@ def handle(event: Any, ports: Ports) -> dict[str, Any]:
     return batches.succeeded(**vars(result))
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_messages(event: Any, ports: Ports, remaining_seconds: float | None = None) -> dict[str, Any]:
+    """A queue batch: never raises; answers which messages failed (``batchItemFailures`` by message
+    id), and only those are delivered again."""
+    began = time.perf_counter()
+    messages = queue_messages(event)
+    wait = ports.lock_wait_seconds
+    if remaining_seconds is not None:
+        wait = max(0.0, min(wait, remaining_seconds - TIME_MARGIN_SECONDS))
     try:
-        return handle(event, adapters())
+        result, failed = process_messages([m.record for m in messages], ports.store, ports.archive, ports.dead_letters,
+                                          ports.locks, window=ports.window, threshold_percent=ports.threshold_percent,
+                                          wait_seconds=wait)
+    except Exception as error:  # not expected (process_messages answers per message): all of them again
+        log.error("queue batch failed whole, to be retried: %s: %s", type(error).__name__, error)
+        result, failed = BatchResult(received=len(messages), failed=len(messages)), list(range(len(messages)))
+    failures = [messages[index] for index in failed]
+    if failures and ports.queue is not None:
+        ports.queue.retry_later([(m.receipt, m.receive_count) for m in failures if m.receipt])
+    lost = [m for m in failures if m.message_id is None]
+    if lost:  # cannot be named, so cannot be retried: say so (an event not shaped as SQS sends)
+        log.error("%d failed record(s) without a message id cannot be retried", len(lost))
+    print(metrics_line(result, ports, time.perf_counter() - began), flush=True)
+    return {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in failures if m.message_id is not None],
+            **vars(result)}
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        return handle(event, adapters(), remaining() / 1000 if callable(remaining) else None)
     finally:
         batches.settle()

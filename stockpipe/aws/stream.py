@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -41,6 +42,23 @@ class Outgoing:
         return cls(tick.symbol, tick.to_json().encode(), tick.id)
 
 
+class Sender(Protocol):
+    """Where the producer sends: the stream (KinesisSender) or the queue (queue.QueueSender)."""
+
+    @property
+    def target(self) -> str:
+        """What it sends to, for people: "stream stock-market-stream"."""
+        ...
+
+    def check(self) -> None:
+        """Fail now, naming it, when it does not exist."""
+        ...
+
+    def send(self, records: Sequence[Outgoing]) -> int:
+        """Deliver every record or raise DeliveryError naming those that were not; returns the count."""
+        ...
+
+
 class DeliveryError(StockpipeError):
     """Records that could not be delivered after every retry. They are listed, never dropped silently."""
 
@@ -66,6 +84,10 @@ class KinesisSender:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._sleep = sleep
+
+    @property
+    def target(self) -> str:
+        return f"stream {self.stream_name}"
 
     def check(self) -> None:
         """Fail now, with the stream's name, if it is missing (wrong region, init not run)."""
