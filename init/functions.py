@@ -1,5 +1,6 @@
 """The two Lambda functions and what each needs: a log group with a retention, an execution role whose
-policy is derived from the resource list, the function itself, and the stream trigger that feeds it."""
+policy is derived from the resource list, the function itself, and the trigger that feeds it (a
+stream's, or the ingest queue's)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ LAMBDA_TRUST = {
 }
 POLICY_NAME = "stockpipe"
 TIMEOUT_SECONDS = 60
+# A queue that triggers a function hides a message this long once received: AWS requires at least
+# the function's timeout and advises six times it, so that a batch throttled and retried is not
+# received again while it is still being processed.
+QUEUE_VISIBILITY_SECONDS = 6 * TIMEOUT_SECONDS
 
 
 def _missing(error: ClientError) -> bool:
@@ -239,30 +244,45 @@ class Function(Resource):
 
 
 class Mapping(Resource):
-    """A stream trigger: Kinesis -> process-ticks or the table's stream -> trend-alerts.
+    """A trigger: Kinesis or the ingest queue -> process-ticks, the table's stream -> trend-alerts.
 
-    Safe on AWS: a failing batch is retried ``retries`` times, bisected to isolate what fails,
-    records older than ``max_age`` are not retried, and the position of what is given up lands in
-    the on-failure queue (``stockpipe replay-failed`` puts it back). Engines that ignore these
-    settings (MiniStack) retry a failing batch forever instead: nothing is lost there either.
+    A stream trigger is safe on AWS: a failing batch is retried ``retries`` times, bisected to
+    isolate what fails, records older than ``max_age`` are not retried, and the position of what
+    is given up lands in the on-failure queue (``stockpipe replay-failed`` puts it back). Engines
+    that ignore these settings (MiniStack) retry a failing batch forever instead: nothing is lost
+    there either. A queue trigger needs none of these: the function names the messages that
+    failed (ReportBatchItemFailures, which every engine honours for SQS), only those come back,
+    and the queue's redrive policy moves one received too often to the dead-letter queue.
     """
 
     kind = "event source mapping"
 
-    def __init__(self, key: str, name: str, variable: str, *, function: Function, source: Stream | Table,
-                 batch_size: int, window: int, retries: int, max_age: int, on_failure: Queue,
-                 parallelization: int = 1) -> None:
-        super().__init__(key, name, variable, depends_on=(function.key, source.key, on_failure.key))
+    def __init__(self, key: str, name: str, variable: str, *, function: Function, source: Stream | Table | Queue,
+                 batch_size: int, window: int = 0, retries: int = 0, max_age: int = -1,
+                 on_failure: Queue | None = None, parallelization: int = 1) -> None:
+        after = (function.key, source.key) + ((on_failure.key,) if on_failure is not None else ())
+        super().__init__(key, name, variable, depends_on=after)
+        if on_failure is None and not isinstance(source, Queue):
+            raise ValueError(f"{name}: a stream trigger needs an on-failure queue")
         self.function, self.source, self.on_failure = function, source, on_failure
         self.batch_size, self.window, self.retries, self.max_age = batch_size, window, retries, max_age
         self.parallelization = parallelization
 
+    @property
+    def from_queue(self) -> bool:
+        return isinstance(self.source, Queue)
+
     def source_arn(self, run: Run) -> str:
-        """The stream's ARN; for a table, its stream's (empty until the table exists)."""
+        """The stream's or queue's ARN; for a table, its stream's (empty until the table exists)."""
         return self.source.stream_arn(run) if isinstance(self.source, Table) else self.source.arn(run)
 
     def grants(self, run: Run) -> list[dict[str, Any]]:
-        """What the function's role needs for this trigger: read the source, send to the on-failure queue."""
+        """What the function's role needs for this trigger: read the source (Lambda's poller does,
+        with the function's role), send to the on-failure queue (streams)."""
+        if isinstance(self.source, Queue):
+            return [{"Effect": "Allow", "Resource": self.source.arn(run),
+                     "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]}]
+        assert self.on_failure is not None
         if isinstance(self.source, Table):
             read = [{"Effect": "Allow", "Resource": f"{self.source.arn(run)}/stream/*",
                      "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]},
@@ -275,6 +295,10 @@ class Mapping(Resource):
         return [*read, {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": self.on_failure.arn(run)}]
 
     def wanted(self, run: Run) -> dict[str, Any]:
+        if self.from_queue:
+            return {"BatchSize": self.batch_size, "MaximumBatchingWindowInSeconds": self.window,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+        assert self.on_failure is not None
         return {
             "BatchSize": self.batch_size,
             "MaximumBatchingWindowInSeconds": self.window,
@@ -288,6 +312,12 @@ class Mapping(Resource):
 
     def settings(self, run: Run) -> dict[str, object]:
         source = self.source_arn(run) or f"(the stream of {self.source.name}, once created)"
+        if isinstance(self.source, Queue):
+            return {"source": source, "batch size": self.batch_size, "window": f"{self.window} s",
+                    "partial batch response": "ReportBatchItemFailures (a failed message alone comes back)",
+                    "retries": f"the queue's redrive policy: {self.source.max_receives} receives, then "
+                               f"{self.source.redrive_to(run) if self.source.redrive_to else 'kept'}"}
+        assert self.on_failure is not None
         engine = run.aws.engine
         ignored = "" if engine.honours_stream_failures else f" (ignored by {engine.name}: it retries forever)"
         unused = "" if engine.honours_stream_failures else f" (never used by {engine.name})"
@@ -349,9 +379,11 @@ class Mapping(Resource):
         lam = run.aws.client("lambda")
         # TRIM_HORIZON: LATEST can miss the records put just after the mapping is created.
         # The role was just given the source's permissions: retry until Lambda sees them.
+        # A queue has no position to start from.
+        start = {} if self.from_queue else {"StartingPosition": "TRIM_HORIZON"}
         waits.retry_while(f"{self.label} (its role cannot read the source yet)", lambda: lam.create_event_source_mapping(
-            FunctionName=self.function.name, EventSourceArn=self.source_arn(run), StartingPosition="TRIM_HORIZON",
-            Enabled=True, **self.wanted(run)), waits.role_not_ready)
+            FunctionName=self.function.name, EventSourceArn=self.source_arn(run), Enabled=True, **start,
+            **self.wanted(run)), waits.role_not_ready)
 
     def update(self, run: Run, found: Found) -> None:
         if not found.drift:

@@ -1,5 +1,6 @@
 """Queues and the alert topic: the dead-letter queue (bad records with their reason), the on-failure
-queue (stream batches AWS gave up on), the SNS topic and the SQS inbox subscribed to it."""
+queue (stream batches AWS gave up on), the ingest queue (INGEST=sqs: the ticks, redriven to the
+dead-letter queue after too many receives), the SNS topic and the SQS inboxes subscribed to it."""
 
 from __future__ import annotations
 
@@ -20,24 +21,34 @@ SNS_KMS_KEY = "alias/aws/sns"
 
 
 def _normal(value: Any) -> Any:
-    """Queue attributes come back as strings; policies may come back re-serialised."""
+    """Queue attributes come back as strings; policies may come back re-serialised (a redrive
+    policy's maxReceiveCount as a number or as a string)."""
     if isinstance(value, str) and value.startswith("{"):
         try:
-            return json.loads(value)
+            loaded = json.loads(value)
         except ValueError:
             return value
+        if isinstance(loaded, dict) and "maxReceiveCount" in loaded:
+            loaded["maxReceiveCount"] = str(loaded["maxReceiveCount"])
+        return loaded
     return value
 
 
 class Queue(Resource):
-    """``policy``: a resource policy computed from the ARNs (the inbox lets the topic send to it)."""
+    """``policy``: a resource policy computed from the ARNs (the inbox lets the topic send to it).
+    ``redrive_to``: the queue that takes a message received ``max_receives`` times and never
+    deleted (the ingest queue's poison messages); ``visibility_timeout``: seconds a received message
+    stays hidden (a function's trigger: at least its timeout, as AWS requires)."""
 
     kind = "sqs queue"
 
     def __init__(self, key: str, name: str, variable: str, *, purpose: str,
-                 policy: Callable[[Run], dict[str, Any]] | None = None) -> None:
+                 policy: Callable[[Run], dict[str, Any]] | None = None,
+                 redrive_to: Callable[[Run], str] | None = None, max_receives: int = 10,
+                 visibility_timeout: int | None = None) -> None:
         super().__init__(key, name, variable)
         self.purpose, self.policy = purpose, policy
+        self.redrive_to, self.max_receives, self.visibility_timeout = redrive_to, max_receives, visibility_timeout
 
     def arn(self, run: Run) -> str:
         return run.aws.where.queue_arn(self.name)
@@ -46,12 +57,21 @@ class Queue(Resource):
         wanted = {"MessageRetentionPeriod": RETENTION_SECONDS, "SqsManagedSseEnabled": "true"}
         if self.policy is not None:
             wanted["Policy"] = json.dumps(self.policy(run), sort_keys=True)
+        if self.redrive_to is not None:
+            wanted["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": self.redrive_to(run),
+                                                  "maxReceiveCount": self.max_receives})
+        if self.visibility_timeout is not None:
+            wanted["VisibilityTimeout"] = str(self.visibility_timeout)
         return wanted
 
     def settings(self, run: Run) -> dict[str, object]:
         shape: dict[str, object] = {"for": self.purpose, "retention": "14 days", "encryption": "SSE-SQS"}
         if self.policy is not None:
             shape["policy"] = "the topic may send"
+        if self.visibility_timeout is not None:
+            shape["visibility timeout"] = f"{self.visibility_timeout} s"
+        if self.redrive_to is not None:
+            shape["redrive"] = f"after {self.max_receives} receives, to {self.redrive_to(run)}"
         return shape
 
     def url(self, run: Run) -> str | None:

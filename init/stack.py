@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.errors import error_code, unsupported
 from stockpipe.provision import policies
-from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
+from stockpipe.provision.functions import QUEUE_VISIBILITY_SECONDS, Function, LogGroup, Mapping, Role
 from stockpipe.provision.messaging import NO_QUEUE, Queue, Subscription, Topic
 from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Resource, Run, Step, decide
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
@@ -26,13 +26,16 @@ Report = Callable[[str], None]
 
 
 def resources(aws: AwsContext) -> list[Resource]:
-    """Every resource of the pipeline, in the order init creates them (teardown: reversed)."""
+    """Every resource of the pipeline, in the order init creates them (teardown: reversed). INGEST
+    chooses how ticks come in: the Kinesis stream, or the ingest queue with its per-symbol locks."""
     s = aws.settings
+    queued = s.ingest == "sqs"
     ticks_keys = (("symbol", "S", "HASH"), ("timestamp", "S", "RANGE"))
     stream = Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards)
     ticks = Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE")
     ledger = Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),))
     heads = Table("heads", s.heads_table, "HEADS_TABLE", keys=(("symbol", "S", "HASH"),))
+    locks = Table("locks", s.locks_table, "LOCKS_TABLE", keys=(("symbol", "S", "HASH"),))
     bucket = Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
                     prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX))
     database = GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE")
@@ -42,6 +45,10 @@ def resources(aws: AwsContext) -> list[Resource]:
     dlq = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason; "
                 "alerts SNS could not deliver", policy=lambda run: policies.queue_policy_for_topic(
                     dlq.arn(run), topic.arn(run)))
+    # The ticks (seed 004's StockQueue). A message received too often without being deleted (it
+    # failed every time) goes to the dead-letter queue, payload and all.
+    ingest = Queue("ingest-queue", s.ingest_queue_name, "INGEST_QUEUE_NAME", purpose="ticks from the producer",
+                   redrive_to=dlq.arn, max_receives=s.queue_max_receives, visibility_timeout=QUEUE_VISIBILITY_SECONDS)
     on_failure = Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
                        purpose="stream batches AWS gave up on (stockpipe replay-failed)")
     topic = Topic("topic", s.topic_name, "TOPIC_NAME")
@@ -55,7 +62,8 @@ def resources(aws: AwsContext) -> list[Resource]:
                                     protocol="sqs", endpoint=queue.arn, attributes={"RawMessageDelivery": "true"},
                                     redrive_to=dlq.arn)]
 
-    listed: list[Resource] = [stream, ticks, ledger, heads, bucket, database, glue_table, dlq, on_failure, topic,
+    listed: list[Resource] = [*([] if queued else [stream]), ticks, ledger, heads, *([locks] if queued else []),
+                              bucket, database, glue_table, dlq, *([ingest] if queued else []), on_failure, topic,
                               *reader("inbox", s.alerts_queue_name, "ALERTS_QUEUE_NAME", "alerts for stockpipe alerts"),
                               *reader("dashboard-inbox", s.dashboard_queue_name, "DASHBOARD_QUEUE_NAME",
                                       "alerts for stockpipe dashboard"),
@@ -65,16 +73,19 @@ def resources(aws: AwsContext) -> list[Resource]:
         listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
                                    topic=topic, protocol="email", endpoint=lambda run: s.alert_email))
 
-    def environment(run: Run) -> dict[str, str]:
+    def url_of(run: Run, queue: Queue) -> str:
         try:
-            dlq_url = run.aws.queue_url(dlq.name)
+            return run.aws.queue_url(queue.name)
         except ClientError as error:
             if error_code(error) not in NO_QUEUE:
                 raise
-            dlq_url = "(created by init)"
-        return s.lambda_environment(raw_bucket=bucket.name, dlq_url=dlq_url,
+            return "(created by init)"
+
+    def environment(run: Run) -> dict[str, str]:
+        return s.lambda_environment(raw_bucket=bucket.name, dlq_url=url_of(run, dlq),
                                     topic_arn=topic.arn(run),
-                                    partial_batch_response=run.aws.engine.honours_stream_failures)
+                                    partial_batch_response=run.aws.engine.honours_stream_failures,
+                                    ingest_queue_url=url_of(run, ingest) if queued else None)
 
     functions = (
         ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", (
@@ -85,6 +96,10 @@ def resources(aws: AwsContext) -> list[Resource]:
             Need("dlq", ("sqs:SendMessage",)),
             Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
             Need("glue-table", ("glue:BatchCreatePartition",)),
+            # INGEST=sqs: the symbols' locks (a transaction of conditional puts; deletes in a batch),
+            # and a failed message's visibility (its retry comes after a short pause).
+            *((Need("locks", ("dynamodb:PutItem", "dynamodb:BatchWriteItem")),
+               Need("ingest-queue", ("sqs:ChangeMessageVisibility",))) if queued else ()),
         )),
         ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (
             Need("ticks", ("dynamodb:Query",)),
@@ -109,6 +124,8 @@ def resources(aws: AwsContext) -> list[Resource]:
                              environment=environment, needs=needs, memory_mb=s.lambda_memory_mb)
         listed += [role, made[key]]
     listed += [
+        Mapping("process-trigger", f"{ingest.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
+                function=made["process"], source=ingest, batch_size=s.queue_batch_size) if queued else
         Mapping("process-trigger", f"{stream.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
                 function=made["process"], source=stream, batch_size=s.kinesis_batch_size,
                 window=s.kinesis_batch_window_seconds, retries=s.stream_max_retry_attempts,

@@ -195,3 +195,53 @@ def test_init_refuses_before_changing_anything_when_one_resource_is_not_ours():
                                              r"stockpipe-raw-123456789012-eu-west-1 holds data .* set RAW_BUCKET"):
         stack.up()
     assert recorder.mutating() == []
+
+
+def test_with_ingest_sqs_the_plan_has_the_queue_its_locks_and_its_trigger_instead_of_the_stream():
+    aws, recorder = aws_target({"INGEST": "sqs"}, region=REGION)
+    EmptyAccount(aws)
+    lines: list[str] = []
+    stack = Stack(aws, report=lines.append)
+    steps = stack.plan()
+    stack.describe_plan(steps)
+    assert recorder.mutating() == [] and recorder.invalid == []
+    kinds = [(r.kind, r.name) for r in stack.resources]
+    assert ("kinesis stream", "stock-market-stream") not in kinds
+    assert ("sqs queue", "stock-market-queue") in kinds and ("dynamodb table", "stock-market-locks") in kinds
+    assert ("event source mapping", "stock-market-queue -> process-ticks") in kinds
+    # The dead-letter queue exists before the queue that redrives to it.
+    assert kinds.index(("sqs queue", "stock-market-dlq")) < kinds.index(("sqs queue", "stock-market-queue"))
+    assert [step.action for step in steps] == [Action.CREATE] * 25
+    text = "\n".join(lines)
+    assert f"redrive: after 10 receives, to arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-dlq" in text
+    assert "visibility timeout: 360 s" in text and "kinesis" not in text.lower()
+
+    queue = resource(stack, "ingest-queue")
+    assert isinstance(queue, Queue)
+    assert queue.attributes(stack.run)["RedrivePolicy"] == (
+        f'{{"deadLetterTargetArn": "arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-dlq", "maxReceiveCount": 10}}')
+    process_policy = resource(stack, "process-role").policy(stack.run)
+    granted = {(action, str(s["Resource"])) for s in process_policy["Statement"] for action in s["Action"]}
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-queue"
+    locks_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stock-market-locks"
+    assert {("sqs:ReceiveMessage", queue_arn), ("sqs:DeleteMessage", queue_arn), ("sqs:GetQueueAttributes", queue_arn),
+            ("sqs:ChangeMessageVisibility", queue_arn), ("dynamodb:PutItem", locks_arn),
+            ("dynamodb:BatchWriteItem", locks_arn)} <= granted
+    assert not any(action.startswith("kinesis:") for action, _ in granted)
+    environment = resource(stack, "process").config(stack.run)["Environment"]["Variables"]
+    assert environment["LOCKS_TABLE"] == "stock-market-locks"
+
+
+def test_a_queue_trigger_is_created_without_a_starting_position_and_reports_item_failures():
+    stack, recorder, _ = stack_on_aws(INGEST="sqs", QUEUE_BATCH_SIZE="10")
+    mapping = resource(stack, "process-trigger")
+    assert isinstance(mapping, Mapping)
+    lam = stub(stack.aws, "lambda")
+    lam.add_response("create_event_source_mapping", {"UUID": "8f2e6a3c-1b7d-4c5e-9a0f-2d3b4c5d6e7f", "State": "Creating"})
+    mapping.create(stack.run)
+    lam.assert_no_pending_responses()
+    params = recorder.calls[-1].params
+    assert params == {"FunctionName": "process-ticks", "EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-queue",
+                      "Enabled": True, "BatchSize": 10, "MaximumBatchingWindowInSeconds": 0,
+                      "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    assert recorder.invalid == []
