@@ -9,7 +9,8 @@ look, never the whole table, stream, bucket or queue again.
 - the stream is read from where the last read ended (GetRecords with the next iterator);
 - the raw objects are listed per ``dt=/symbol=`` folder after the last key seen there;
 - alerts come from the view's own queue subscribed to the topic (received and deleted: that queue
-  is nobody else's);
+  is nobody else's); those published before the view started are looked up in the alert ledger by
+  key, for the points it reads whole;
 - the dead-letter and on-failure queues are counted (GetQueueAttributes) and their messages looked
   at, and made visible again at once, only when the count changed.
 
@@ -30,7 +31,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from stockpipe.aws.alerts import parse_alert_body
+from stockpipe.aws.alerts import PUBLISHED, parse_alert_body
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.errors import error_code
 from stockpipe.domain import InvalidTick, canonical_timestamp
@@ -162,6 +163,32 @@ class TickItems:
             if "LastEvaluatedKey" not in page:
                 return total
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class AlertLedger:
+    """The ledger of published alerts (one item per alert id, ``symbol#timestamp#signal``): which of
+    some alerts were published, looked up by key, for the points a view reads whole when it starts
+    (the alerts published before it are not in its queue any more)."""
+
+    def __init__(self, clients: LiveClients, name: str) -> None:
+        self.name = name
+        self._dynamodb = clients.client("dynamodb")
+
+    def published(self, ids: Iterable[str]) -> set[str]:
+        wanted = [{"alert_id": {"S": alert_id}} for alert_id in dict.fromkeys(ids)]
+        found: set[str] = set()
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self.name: {"Keys": wanted[start : start + BATCH_GET_LIMIT],
+                                                   "ProjectionExpression": "alert_id, #s",
+                                                   "ExpressionAttributeNames": {"#s": "status"}}}
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.name, []):
+                    # Claimed and not published yet is not an alert; an item without a status predates claims.
+                    if raw.get("status", {}).get("S", PUBLISHED) == PUBLISHED:
+                        found.add(raw["alert_id"]["S"])
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
 
 @dataclass(frozen=True)
@@ -407,5 +434,5 @@ class AlertQueue:
         return taken
 
 
-__all__ = ["LIVE_CONFIG", "AlertQueue", "Arrival", "HeadsTable", "LiveClients", "QueueLook", "RawObjects", "Received",
+__all__ = ["LIVE_CONFIG", "AlertLedger", "AlertQueue", "Arrival", "HeadsTable", "LiveClients", "QueueLook", "RawObjects", "Received",
            "StreamFollower", "StreamReading", "TickItems", "Waiting", "plain"]

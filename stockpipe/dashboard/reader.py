@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stockpipe.aws.context import AwsContext, TargetError
 from stockpipe.aws.errors import error_code
 from stockpipe.aws.live import (
+    AlertLedger,
     AlertQueue,
     Arrival,
     HeadsTable,
@@ -38,11 +39,13 @@ from stockpipe.aws.live import (
     RawObjects,
     Received,
     StreamFollower,
+    StreamReading,
     TickItems,
     Waiting,
 )
 from stockpipe.aws.onfailure import FailedBatch
 from stockpipe.dashboard.state import REASONS_KEPT, LiveState
+from stockpipe.domain import Alert, Signal
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +73,10 @@ class Sources:
 
     heads: HeadsTable
     ticks: TickItems
-    stream: StreamFollower
+    stream: StreamFollower | None  # None: INGEST=sqs, no stream to count ticks in (its queue is process-ticks')
     objects: RawObjects
     alerts: AlertQueue
+    ledger: AlertLedger
     dead_letters: QueueLook
     on_failure: QueueLook
     created: str
@@ -116,6 +120,17 @@ def alert_view(received: Received) -> dict[str, Any]:
     shown["id"] = shown["id"] or f"{shown['symbol']}#{shown['timestamp']}#{shown['signal']}"
     shown["received_ms"] = received.sent_ms
     return shown
+
+
+def ledger_view(alert_id: str, signal: Signal, item: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert found in the ledger, as the page shows it: the tick's item gives its price (and change
+    for an anomaly); the averages are on the chart. It did not arrive through the queue (no time)."""
+    change = item.get("change_percent")
+    alert = Alert(str(item["symbol"]), signal, str(item["timestamp"]), Decimal(item["price"]),
+                  change_percent=None if change is None else Decimal(change))
+    return {"id": alert_id, "symbol": alert.symbol, "signal": signal.value, "timestamp": alert.timestamp,
+            "message": alert.message, "price": float(alert.price), "sma5": None, "sma20": None,
+            "change_percent": None if change is None else float(change), "received_ms": None, "from": "ledger"}
 
 
 class Watcher:
@@ -193,17 +208,20 @@ class Watcher:
         ticks = TickItems(clients, s.table_name)
         created = ticks.created()
         sources = Sources(
-            heads=HeadsTable(clients, s.heads_table), ticks=ticks, stream=StreamFollower(clients, s.stream_name),
+            heads=HeadsTable(clients, s.heads_table), ticks=ticks,
+            stream=StreamFollower(clients, s.stream_name) if s.ingest == "kinesis" else None,
             objects=RawObjects(clients, self.aws.where.raw_bucket, s.raw_prefix),
             alerts=AlertQueue(clients, url(s.dashboard_queue_name),
                               on_unreadable=lambda body: log.warning("unreadable alert: %s", body)),
+            ledger=AlertLedger(clients, s.alerts_ledger_table),
             dead_letters=QueueLook(clients, url(s.dlq_name)), on_failure=QueueLook(clients, url(s.onfailure_queue_name)),
             created=created)
         reset = self._sources_note not in ("", created)
         if reset:
             self._forget()
         self._sources_note = created
-        sources.stream.refresh()
+        if sources.stream is not None:
+            sources.stream.refresh()
         self._objects = sources.objects.count()
         self._pending_objects = {}
         self._counts = {}
@@ -220,7 +238,8 @@ class Watcher:
             self._sources = None
             raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "the tick table was made again"}},
                               "DescribeTable")
-        sources.stream.refresh()
+        if sources.stream is not None:
+            sources.stream.refresh()
 
     def _forget(self) -> None:
         self._last, self._items, self._arrivals = {}, 0, {}
@@ -229,7 +248,7 @@ class Watcher:
 
     def _read(self, sources: Sources, started: float, requests: int) -> None:
         now_ms = int(self._clock() * 1000)
-        reading = sources.stream.read()
+        reading = sources.stream.read() if sources.stream is not None else StreamReading()
         self._remember(reading.arrivals)
         whole, items = self.follow(sources, sources.heads.newest())
         lags: list[int] = []
@@ -249,19 +268,19 @@ class Watcher:
             self._slow_at = now
             self._objects += self._count_objects(sources.objects)
         received = sources.alerts.take(ALERT_RECEIVES)
-        alerts = [alert_view(one) for one in received]
+        alerts = self._published_before(sources.ledger, whole) + [alert_view(one) for one in received]
         samples: list[dict[str, Any]] = []
         if lags:
             samples.append({"at": now_ms, "kind": "table", "ms": int(statistics.median(lags)), "max": max(lags),
                             "n": len(lags)})
         for alert in alerts:
             ingested = self._arrivals.get((alert["symbol"], alert["timestamp"]))
-            if ingested is not None and alert["received_ms"]:
+            if ingested is not None and alert.get("received_ms"):
                 samples.append({"at": alert["received_ms"], "kind": "alert", "ms": alert["received_ms"] - ingested,
                                 "symbol": alert["symbol"], "signal": alert["signal"]})
         reasons = self._reasons(sources) if slow else {}
         health: dict[str, Any] = {
-            "counts": {"ticks_in": sources.stream.total, "items_stored": self._items, "raw_objects": self._objects,
+            "counts": {"ticks_in": sources.stream.total if sources.stream is not None else None, "items_stored": self._items, "raw_objects": self._objects,
                        "dead_letters": self._counts.get("dead_letters"), "on_failure": self._counts.get("on_failure")},
             "stream_caught_up": reading.caught_up,
             "look": {"at": now_ms, "requests": self.clients.requests - requests,
@@ -334,6 +353,21 @@ class Watcher:
         self._last[symbol] = newest
         whole[symbol] = listed
 
+    def _published_before(self, ledger: AlertLedger, whole: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The alerts of the points read whole that were published already (their messages went to the
+        queue before this view looked, or to another view): found in the ledger by id."""
+        candidates: dict[str, tuple[Signal, Mapping[str, Any]]] = {}
+        for symbol, listed in whole.items():
+            for item in listed[-self.state.window:]:
+                signals = [Signal.BUY, Signal.SELL] + ([Signal.ANOMALY] if item.get("anomaly") else [])
+                for signal in signals:
+                    candidates[f"{symbol}#{item['timestamp']}#{signal.value}"] = (signal, item)
+        if not candidates:
+            return []
+        found = ledger.published(candidates)
+        return [ledger_view(alert_id, *candidates[alert_id]) for alert_id in sorted(
+            found, key=lambda alert_id: candidates[alert_id][1]["timestamp"])]
+
     # -- counts, lag, reasons ------------------------------------------------------------------------
 
     def _count_objects(self, objects: RawObjects) -> int:
@@ -381,4 +415,5 @@ class Watcher:
         return reasons
 
 
-__all__ = ["INTERVAL", "MAX_STEPS", "Sources", "Watcher", "alert_view", "dead_letter_reason", "on_failure_reason"]
+__all__ = ["INTERVAL", "MAX_STEPS", "Sources", "Watcher", "alert_view", "dead_letter_reason", "ledger_view",
+           "on_failure_reason"]

@@ -121,6 +121,7 @@ class LiveState:
         self.version = 0
         self.series: dict[str, Series] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self._alert_ids: set[str] = set()  # of the alerts held: one found twice (ledger and queue) is shown once
         self.lag: deque[dict[str, Any]] = deque(maxlen=LAG_SAMPLES_KEPT)
         self._item_lags: deque[tuple[int, int]] = deque(maxlen=50_000)  # (at ms, tick -> table ms)
         self._changes: deque[Change] = deque(maxlen=UPDATES_KEPT)
@@ -151,6 +152,7 @@ class LiveState:
             if reset:
                 self.series = {}
                 self.alerts.clear()
+                self._alert_ids.clear()
                 self.lag.clear()
                 self._item_lags.clear()
                 self.health["counts"]["alerts"] = 0
@@ -165,8 +167,17 @@ class LiveState:
                     point = series.add(item)
                     if point is not None:
                         change.add_point(symbol, point)
-            change.alerts = list(alerts)
-            self.alerts.extend(change.alerts)
+            for alert in alerts:
+                key = str(alert.get("id") or (alert["symbol"], alert["timestamp"], alert["signal"]))
+                if key in self._alert_ids:
+                    continue
+                if len(self.alerts) == ALERTS_KEPT:
+                    oldest = self.alerts.popleft()
+                    self._alert_ids.discard(str(oldest.get("id") or (oldest["symbol"], oldest["timestamp"],
+                                                                     oldest["signal"])))
+                self.alerts.append(alert)
+                self._alert_ids.add(key)
+                change.alerts.append(alert)
             self.health["counts"]["alerts"] += len(change.alerts)
             change.lag = list(lag)
             self.lag.extend(change.lag)

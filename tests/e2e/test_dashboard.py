@@ -103,6 +103,14 @@ def test_the_dashboard_reads_the_flow_exactly_and_incrementally(pipeline, settin
     assert all("/symbol=" in call.params["Prefix"] for call in recorder.calls if call.operation == "ListObjectsV2")
     assert recorder.invalid == []
 
+    # A dashboard started now finds its queue empty (the first took every alert), and the alerts of the
+    # points it reads whole in the ledger.
+    again = LiveState(short=settings.sma_short, long=settings.sma_long)
+    Watcher(AwsContext(settings), again).look()
+    assert Counter((a["symbol"], a["signal"], a["timestamp"]) for a in again.alert_list(None, None, None, 500)) \
+        == Counter(expected)
+    assert again.health_copy()["counts"]["alerts"] == len(expected)
+
 
 def listening_addresses(port: int) -> set[str]:
     """Local addresses with a socket listening on ``port`` (Linux' /proc/net/tcp and tcp6)."""

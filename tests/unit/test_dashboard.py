@@ -143,7 +143,7 @@ def watcher(window: int = 50) -> Watcher:
 
 
 def sources(ticks: Ticks) -> Sources:
-    return Sources(heads=None, ticks=ticks, stream=None, objects=None, alerts=None,  # type: ignore[arg-type]
+    return Sources(heads=None, ticks=ticks, stream=None, objects=None, alerts=None, ledger=None,  # type: ignore[arg-type]
                    dead_letters=None, on_failure=None, created="")  # type: ignore[arg-type]
 
 
@@ -197,6 +197,35 @@ def test_a_gap_longer_than_the_window_reads_the_window_again_and_counts_what_was
     whole, new = reader.follow(sources(ticks), {"AAPL": everything[-1]["timestamp"]})
     assert new == {} and [i["timestamp"] for i in whole["AAPL"]] == [i["timestamp"] for i in everything[-29:]]
     assert reader._items == len(everything)
+
+
+class Ledger:
+    def __init__(self, published: set[str]) -> None:
+        self.ids, self.asked = published, []
+
+    def published(self, ids):
+        ids = list(ids)
+        self.asked.append(len(ids))
+        return self.ids & set(ids)
+
+
+def test_alerts_published_before_the_view_started_are_found_in_the_ledger_for_the_points_read_whole():
+    reader = watcher(window=10)
+    listed = series("AAPL", PRICES[:29])
+    listed[25]["anomaly"], listed[25]["change_percent"] = True, Decimal("7.5")
+    ledger = Ledger({f"AAPL#{listed[22]['timestamp']}#BUY", f"AAPL#{listed[25]['timestamp']}#ANOMALY",
+                     f"AAPL#{listed[5]['timestamp']}#SELL"})  # before the window: not shown
+    found = reader._published_before(ledger, {"AAPL": listed})  # type: ignore[arg-type]
+    assert ledger.asked == [10 * 2 + 1]  # BUY and SELL of each point shown, ANOMALY of the anomaly
+    assert [(a["signal"], a["timestamp"], a["from"]) for a in found] == [
+        ("BUY", listed[22]["timestamp"], "ledger"), ("ANOMALY", listed[25]["timestamp"], "ledger")]
+    assert found[1]["message"] == f"AAPL moved +7.50% against the previous close (price {listed[25]['price']})."
+    assert reader._published_before(ledger, {}) == []  # type: ignore[arg-type]
+    # the same alert from the ledger and from the queue is shown (and counted) once
+    state = LiveState(short=5, long=20)
+    state.apply(alerts=found)
+    state.apply(alerts=[{**found[0], "from": "queue"}])
+    assert state.health_copy()["counts"]["alerts"] == 2 and len(state.alert_list(None, None, None, 10)) == 2
 
 
 def test_failure_reasons_as_the_page_shows_them():

@@ -72,11 +72,11 @@ function drawSymbol(symbol) {
 function drawLag() {
   const table = view.lag.filter((s) => s.kind === "table");
   const alerts = view.lag.filter((s) => s.kind === "alert");
-  const traces = [
-    { name: "tick → table (median of a look)", x: table.map((s) => msTime(s.at)), y: table.map((s) => s.ms),
-      mode: "lines", line: { color: COLORS.price } },
+  const traces = [  // the line over the dots
     { name: "tick → alert", x: alerts.map((s) => msTime(s.at)), y: alerts.map((s) => s.ms), mode: "markers",
-      marker: { color: COLORS.BUY, size: 6 } },
+      marker: { color: COLORS.BUY, size: 5, opacity: 0.7 } },
+    { name: "tick → table (median of a look)", x: table.map((s) => msTime(s.at)), y: table.map((s) => s.ms),
+      mode: "lines", line: { color: COLORS.price, width: 1.5 } },
   ];
   const layout = axisLayout("");
   layout.yaxis.title = { text: "ms", font: { size: 10 } };
@@ -95,6 +95,7 @@ function alertItem(alert) {
   const li = document.createElement("li");
   li.className = `alert-${alert.signal}`;
   li.dataset.alertId = alert.id;
+  if (alert.from === "ledger") li.title = "published before the dashboard started (found in the alert ledger)";
   const signal = document.createElement("span");
   signal.className = "signal";
   signal.textContent = alert.signal;
