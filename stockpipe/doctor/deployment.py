@@ -47,8 +47,9 @@ def existence(look: Look) -> list[Finding]:
     missing = [r for r in lookable if look.found.get(r.key) is None]
     if "stream" in {r.key for r in missing}:
         look.elsewhere = _stream_elsewhere(look)
-    # IAM is global: roles are found from any region, so they do not tell where the pipeline is.
-    regional = [r for r in lookable if not isinstance(r, Role)]
+    # Roles (IAM is global) and the bucket (its name is global) are found from any region: they do not
+    # tell where the pipeline is.
+    regional = [r for r in lookable if not isinstance(r, Role | Bucket)]
     if regional and all(r in missing for r in regional):
         region = look.aws.region
         fix = (f"they are in {look.elsewhere}: set AWS_REGION={look.elsewhere} (see regions)" if look.elsewhere

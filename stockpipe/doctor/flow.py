@@ -15,13 +15,14 @@ from typing import Any
 
 from stockpipe.aws.table import TickTable
 from stockpipe.doctor.model import Finding, Look, ago, ok, problem, skipped, warning
-from stockpipe.domain.ticks import InvalidTick, parse_tick
+from stockpipe.domain.ticks import InvalidTick, Tick, parse_tick
 from stockpipe.processing import RawRecord, unwrap_archived
 from stockpipe.provision.functions import Mapping
 from stockpipe.provision.messaging import Subscription
 
 GROUP = "flow"
-READ_LIMIT = 100_000  # stream records read at most to count what waits ("100000+" past it)
+READ_LIMIT = 100_000  # stream records read at most to count what waits ("+" past it)
+CHECKED = 10_000  # distinct ticks looked up in the table at most
 PAGE = 10_000
 
 
@@ -63,19 +64,19 @@ class Waiting:
 
 
 def _stall(look: Look) -> Finding:
-    """Valid ticks in the stream that arrived after the newest stored one and are newer than their
-    symbol's head: they have not reached the table. A stall when the oldest of them has waited longer
-    than ``look.stall_after`` seconds (a batch in flight waits a second or so)."""
+    """Valid ticks in the stream that arrived after the newest stored one (as its item's ``ingested_at``
+    says) and are not in the table: they have not reached it (a resend of a stored tick has). A stall
+    when the oldest of them has waited longer than ``look.stall_after`` seconds (a batch in flight
+    waits a second or so)."""
     settings = look.settings
     process = next(m for m in look.resources if isinstance(m, Mapping) and m.key == "process-trigger")
     missing = [key for key in ("stream", "ticks", "heads") if not look.exists(key)]
     if missing:
         return skipped(GROUP, "stall", f"stream -> table not checked: {', '.join(missing)} missing (see existence)")
-    newest = TickTable(look.aws, settings.table_name, heads=settings.heads_table).newest()
-    heads = {str(item["symbol"]): str(item["timestamp"]) for item in newest}
+    table = TickTable(look.aws, settings.table_name, heads=settings.heads_table)
+    newest = table.newest()
     arrived = [int(item["ingested_at"]) for item in newest if "ingested_at" in item]
-    since_ms = max(arrived) if arrived else None
-    waiting = _waiting(look, since_ms, heads)
+    waiting = _waiting(look, table, max(arrived) if arrived else None)
     now = look.clock()
     stored = [int(item["stored_at"]) for item in newest if "stored_at" in item]
     last = f"; newest stored {ago(now - max(stored) / 1000)} ago" if stored else ""
@@ -104,11 +105,13 @@ def _stall(look: Look) -> Finding:
                    f"{count} records wait ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
 
 
-def _waiting(look: Look, since_ms: int | None, heads: dict[str, str]) -> Waiting:
+def _waiting(look: Look, table: TickTable, since_ms: int | None) -> Waiting:
+    """The valid ticks that arrived after ``since_ms`` (all of them when None: nothing is stored) and
+    are not in the table; at most CHECKED of them are looked up (then the count ends with "+")."""
     kinesis = look.aws.client("kinesis")
     name = look.settings.stream_name
-    waiting = Waiting()
-    read = 0
+    arrivals: dict[str, tuple[int, Tick]] = {}  # tick id -> (first arrival, tick)
+    complete, read = True, 0
     shards, kwargs = [], {"StreamName": name}
     while True:
         page = kinesis.list_shards(**kwargs)
@@ -120,10 +123,7 @@ def _waiting(look: Look, since_ms: int | None, heads: dict[str, str]) -> Waiting
         start: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"} if since_ms is None else {
             "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": datetime.fromtimestamp(since_ms / 1000, UTC)}
         iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, **start).get("ShardIterator")
-        while iterator:
-            if read >= READ_LIMIT:
-                waiting.complete = False
-                return waiting
+        while iterator and complete:
             page = kinesis.get_records(ShardIterator=iterator, Limit=PAGE)
             records = page.get("Records", [])
             read += len(records)
@@ -134,14 +134,19 @@ def _waiting(look: Look, since_ms: int | None, heads: dict[str, str]) -> Waiting
                 try:
                     tick = parse_tick(unwrap_archived(RawRecord(bytes(record["Data"]))).data)
                 except InvalidTick:
-                    continue  # quarantined, not stored: the dead-letter queue's to count
-                if tick.timestamp > heads.get(tick.symbol, ""):
-                    waiting.records += 1
-                    waiting.oldest_ms = arrived if waiting.oldest_ms is None else min(waiting.oldest_ms, arrived)
+                    continue  # quarantined, never stored: the dead-letter queue's to count
+                if tick.id not in arrivals and len(arrivals) >= CHECKED:
+                    complete = False
+                    break
+                arrivals.setdefault(tick.id, (arrived, tick))
+            if read >= READ_LIMIT:
+                complete = False
             if not records and int(page.get("MillisBehindLatest", 0) or 0) == 0:
                 break
             iterator = page.get("NextShardIterator")
-    return waiting
+    stored = table.stored([tick for _, tick in arrivals.values()]) if arrivals else {}
+    unstored = [arrived for tick_id, (arrived, _) in arrivals.items() if tick_id not in stored]
+    return Waiting(len(unstored), min(unstored) if unstored else None, complete)
 
 
 def _arrival_ms(record: dict[str, Any]) -> int:

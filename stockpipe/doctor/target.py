@@ -185,7 +185,7 @@ def _denied(aws: AwsContext, principal: str, calls: Iterable[tuple[Sequence[str]
                 denied.append(f"iam:SimulatePrincipalPolicy on {principal} ({error_code(error)}: doctor may not "
                               "simulate)")
                 return denied
-            denied += [f"{result['EvalActionName']} on {_short(resource)} ({result['EvalDecision']})"
+            denied += [f"{result['EvalActionName']} on {resource} ({result['EvalDecision']})"
                        for result in answer.get("EvaluationResults", []) if result.get("EvalDecision") != "allowed"]
             if not answer.get("IsTruncated"):
                 break
@@ -196,10 +196,6 @@ def _denied(aws: AwsContext, principal: str, calls: Iterable[tuple[Sequence[str]
 def _listed(denied: Sequence[str]) -> str:
     shown = ", ".join(denied[:SHOWN])
     return shown + (f" and {len(denied) - SHOWN} more" if len(denied) > SHOWN else "")
-
-
-def _short(arn: str) -> str:
-    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
 
 
 def _as_list(value: Any) -> list[str]:

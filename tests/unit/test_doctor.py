@@ -136,8 +136,8 @@ def test_on_aws_a_deployer_that_may_not_pass_the_roles_is_named_with_the_calls()
     assert deployer.status is Status.PROBLEM
     assert deployer.message.startswith(f"the deployer arn:aws:iam::{ACCOUNT}:user/deployer may not make 2 of the ")
     assert deployer.message.endswith(
-        "calls init makes: iam:PassRole on role/process-ticks-role (implicitDeny), "
-        "iam:PassRole on role/trend-alerts-role (implicitDeny)")
+        f"calls init makes: iam:PassRole on arn:aws:iam::{ACCOUNT}:role/process-ticks-role (implicitDeny), "
+        f"iam:PassRole on arn:aws:iam::{ACCOUNT}:role/trend-alerts-role (implicitDeny)")
     assert deployer.fix == f"grant them to arn:aws:iam::{ACCOUNT}:user/deployer (stockpipe doctor --json lists each)"
     # Each function's role is simulated on the calls its policy grants, resource by resource.
     assert [f.status for f in findings[1:]] == [Status.OK, Status.OK]
