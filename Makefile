@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo dashboard test test-unit test-e2e test-reliability lint bench emulator init teardown status alerts query clean
+.PHONY: help install demo dashboard test test-unit test-e2e test-reliability lint bench emulator init teardown status doctor alerts query clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,9 @@ teardown: $(STAMP) ## remove every resource
 
 status: $(STAMP) ## counts at every stage
 	$(BIN)/stockpipe status
+
+doctor: $(STAMP) ## check the configuration and the deployment for the usual mistakes, one line each (changes nothing)
+	$(BIN)/stockpipe doctor
 
 alerts: $(STAMP) ## follow the alerts
 	$(BIN)/stockpipe alerts --follow
