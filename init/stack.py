@@ -125,7 +125,8 @@ def resources(aws: AwsContext) -> list[Resource]:
         listed += [role, made[key]]
     listed += [
         Mapping("process-trigger", f"{ingest.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
-                function=made["process"], source=ingest, batch_size=s.queue_batch_size) if queued else
+                function=made["process"], source=ingest, batch_size=s.queue_batch_size,
+                window=s.kinesis_batch_window_seconds) if queued else
         Mapping("process-trigger", f"{stream.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
                 function=made["process"], source=stream, batch_size=s.kinesis_batch_size,
                 window=s.kinesis_batch_window_seconds, retries=s.stream_max_retry_attempts,

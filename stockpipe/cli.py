@@ -155,7 +155,7 @@ def _symbols(given: str | None, settings: Settings) -> tuple[str, ...]:
 
 
 def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
-    """Records per second, or None for as fast as Kinesis takes them (0 asks for that too).
+    """Records per second, or None for as fast as the stream or queue takes them (0 asks for that too).
     Synthetic defaults to PRODUCER_RATE, replay to full speed; yfinance is paced by its poll interval."""
     if args.source == "yfinance":
         return None
@@ -166,7 +166,8 @@ def _rate(args: argparse.Namespace, settings: Settings) -> float | None:
 
 def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
-    from stockpipe.aws.stream import DeliveryError, KinesisSender
+    from stockpipe.aws.queue import ingest_sender
+    from stockpipe.aws.stream import DeliveryError
     from stockpipe.producer import ProduceStats, produce
     from stockpipe.producer.producer import FLUSH_SECONDS, Interrupted
     from stockpipe.producer.sources import check_replay
@@ -175,11 +176,11 @@ def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
     if args.count is not None and args.count <= 0:
         raise UsageError(f"--count {args.count}: give a number of ticks above 0 (or leave it out to run until Ctrl-C)")
     if args.rate is not None and args.rate < 0:
-        raise UsageError(f"--rate {args.rate:g}: give ticks per second above 0 (or 0 for as fast as Kinesis takes them)")
+        raise UsageError(f"--rate {args.rate:g}: give ticks per second above 0 (or 0 for as fast as they are taken)")
     if args.source in ("replay", "unsent") and not args.file:
         raise UsageError(f"--source {args.source} needs --file")
-    # The stream first: a mistyped name or region fails in a second, not after reading a large file.
-    sender = KinesisSender(aws, settings.stream_name)
+    # The stream (or queue) first: a mistyped name or region fails in a second, not after reading a large file.
+    sender = ingest_sender(aws)
     sender.check()
     total: int | None = args.count
     if args.source == "replay":
@@ -188,7 +189,7 @@ def cmd_produce(args: argparse.Namespace, aws: AwsContext) -> int:
         total = sum(1 for _ in open_unsent(Path(args.file)))
     records: Iterable[Outgoing] = _source(args, aws)
     rate = _rate(args, settings)
-    print(f"streaming to {settings.stream_name} ({args.source}"
+    print(f"streaming to {sender.target} ({args.source}"
           f"{f', {rate:g}/s' if rate else ''}{f', {total} records' if total else ', until Ctrl-C'})", file=sys.stderr)
     progress = _progress(total)
     delivered = [0]
@@ -316,7 +317,8 @@ def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
         print(json.dumps(status.as_dict(), sort_keys=True))
         return 0
     rows = [
-        ("ticks in the stream", status.stream_records, settings.stream_name),
+        ("ticks in the stream", status.stream_records, settings.stream_name) if settings.ingest == "kinesis" else
+        ("ticks in the queue", status.stream_records, f"{settings.ingest_queue_name} (waiting or in flight)"),
         ("items in the table", status.table_items, settings.table_name),
         ("raw records in S3", status.raw_records, f"{status.raw_objects} objects"),
         ("dead-letter messages", status.dead_letters, settings.dlq_name),
@@ -460,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
     p.set_defaults(run=cmd_replay_failed)
 
-    p = sub.add_parser("produce", help="stream ticks into Kinesis")
+    p = sub.add_parser("produce", help="send ticks into the pipeline: the Kinesis stream, or the queue with INGEST=sqs")
     p.add_argument("--source", choices=["synthetic", "replay", "yfinance", "unsent", "archive"], default="synthetic",
                    help="archive: every raw record in S3 again (after a loss; what is stored already is skipped)")
     p.add_argument("--file", help="CSV for --source replay: timestamp,symbol,price,volume[,previous_close]; "

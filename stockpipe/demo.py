@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console, Group, JustifyMethod
@@ -22,17 +23,22 @@ from rich.text import Text
 
 from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.stream import KinesisSender
+from stockpipe.aws.queue import ingest_sender
 from stockpipe.charts import sparkline
 from stockpipe.dashboard.process import DashboardProcess, missing_packages
 from stockpipe.domain import sma
+from stockpipe.domain.thresholds import Thresholds
 from stockpipe.engine import EmbeddedEngine, free_port, port_in_use
 from stockpipe.producer import produce, synthetic
+from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings, parse_symbols
 from stockpipe.status import Pipeline, PipelineStatus
 
 HISTORY = 60
-SIGNAL_STYLE = {"BUY": "bold green", "SELL": "bold red", "ANOMALY": "bold yellow"}
+SIGNAL_STYLE = {"BUY": "bold green", "SELL": "bold red", "ANOMALY": "bold yellow", "THRESHOLD": "bold cyan"}
+# Without ALERT_THRESHOLD the demo sets one per symbol this far above its synthetic base price: two
+# thirds of the wave's amplitude, so that each symbol crosses it about once a wave (40 ticks).
+DEMO_THRESHOLD_ABOVE = 0.02
 
 
 @dataclass
@@ -50,7 +56,7 @@ def _alert_line(alert: dict[str, Any]) -> Text:
     signal = str(alert.get("signal", "?"))
     line = Text()
     line.append(str(alert.get("timestamp", ""))[11:19] + " ", style="dim")
-    line.append(f"{signal:<8}", style=SIGNAL_STYLE.get(signal, ""))
+    line.append(f"{signal:<10}", style=SIGNAL_STYLE.get(signal, ""))
     line.append(f"{alert.get('symbol', '?'):<6} {float(alert.get('price', 0)):>9.2f}  ")
     line.append(str(alert.get("message", "")))
     return line
@@ -104,6 +110,14 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
     return Group(*parts)
 
 
+def demo_thresholds(symbols: tuple[str, ...], seed: int) -> Thresholds:
+    """A price threshold per symbol that its synthetic series crosses about once a wave."""
+    market = SyntheticMarket(symbols, seed)
+    return Thresholds(by_symbol=tuple(sorted(
+        (symbol, Decimal(str(market.base_price(symbol) * (1 + DEMO_THRESHOLD_ABOVE))).quantize(Decimal("0.01")))
+        for symbol in symbols)))
+
+
 def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | None = None,
              symbols: str | None = None) -> int:
     console = Console()
@@ -125,6 +139,10 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         engine.start()
         # The demo's own engine, whatever AWS_ENDPOINT_URL says: the context carries it, not os.environ.
         settings = replace(settings, endpoint_url=engine.url)
+        if not settings.alert_threshold:  # a price alert the synthetic market shows (seed 004's rule)
+            settings = replace(settings, alert_threshold=demo_thresholds(chosen, settings.producer_seed))
+            console.print(f"price alerts at ALERT_THRESHOLD={settings.alert_threshold} (set ALERT_THRESHOLD to "
+                          "choose others)", highlight=False)
         aws = AwsContext(settings)
         from stockpipe.provision import Stack
 
@@ -132,7 +150,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         pipeline = Pipeline(aws)
         inbox = AlertInbox(aws, aws.queue_url(settings.demo_queue_name))
         page = _start_dashboard(console, engine.url, settings)
-        sender = KinesisSender(aws, settings.stream_name)
+        sender = ingest_sender(aws)
         pace = rate or settings.producer_rate
 
         def run_producer() -> None:
@@ -147,7 +165,8 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         state.started = time.monotonic()
         producer = threading.Thread(target=run_producer, name="producer", daemon=True)
         producer.start()
-        console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s …")
+        console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s into {sender.target} "
+                      f"(INGEST={settings.ingest}) …", highlight=False)
         deadline = None if seconds is None else state.started + seconds
         last_line = 0.0
         with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:

@@ -11,12 +11,15 @@ from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.archive import RawArchive
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
+from stockpipe.aws.queue import waiting
 from stockpipe.aws.stream import count_stream_records
 from stockpipe.aws.table import TickTable
 
 
 @dataclass(frozen=True)
 class PipelineStatus:
+    # INGEST=kinesis: the records the stream retains (every tick sent within its retention);
+    # INGEST=sqs: the messages in the queue, waiting or in flight (a stored tick's is deleted).
     stream_records: int | None
     table_items: int
     raw_records: int | None
@@ -70,8 +73,12 @@ class Pipeline:
     def status(self, *, full: bool = True) -> PipelineStatus:
         """``full`` also reads the stream and every raw object (exact but slower)."""
         keys = self.archive.keys()
+        if self.settings.ingest == "sqs":  # one small call: the queue's counts
+            incoming: int | None = waiting(self.aws, self.aws.queue_url(self.settings.ingest_queue_name))
+        else:
+            incoming = count_stream_records(self.aws, self.settings.stream_name) if full else None
         return PipelineStatus(
-            stream_records=count_stream_records(self.aws, self.settings.stream_name) if full else None,
+            stream_records=incoming,
             table_items=self.table.count(),
             raw_records=self.archive.count_records() if full else None,
             raw_objects=len(keys),

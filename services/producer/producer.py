@@ -1,4 +1,5 @@
-"""The producer loop: pull records from a source, pace them, send them to Kinesis in batches."""
+"""The producer loop: pull records from a source, pace them, send them in batches to the stream or
+the ingest queue (INGEST: a KinesisSender or a QueueSender)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from stockpipe.aws.stream import PUT_RECORDS_LIMIT, DeliveryError, KinesisSender, Outgoing
+from stockpipe.aws.stream import PUT_RECORDS_LIMIT, DeliveryError, Outgoing, Sender
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class ProduceStats:
 
 def produce(
     records: Iterable[Outgoing],
-    sender: KinesisSender,
+    sender: Sender,
     *,
     rate: float | None = None,
     stop: threading.Event | None = None,
@@ -47,7 +48,7 @@ def produce(
     max_batch_delay: float = FLUSH_SECONDS,
     finite: bool = False,
 ) -> ProduceStats:
-    """Send every record. ``rate`` is records per second (None: as fast as Kinesis takes them).
+    """Send every record. ``rate`` is records per second (None: as fast as the sender takes them).
 
     A record waits at most ``max_batch_delay`` seconds for others to share its PutRecords call,
     counted when the next record arrives. A source that pauses between bursts (yfinance waits

@@ -65,9 +65,13 @@ class SyntheticMarket:
     def series(self, symbol: str, count: int) -> list[Tick]:
         return list(self._walk(symbol, count))
 
+    def base_price(self, symbol: str) -> float:
+        """The price the symbol's wave moves around (by ``amplitude``, with noise and jumps)."""
+        return BASE_PRICES.get(symbol) or random.Random(f"{self.seed}:{symbol}").uniform(20, 500)
+
     def _walk(self, symbol: str, count: int | None) -> Iterator[Tick]:
         rng = random.Random(f"{self.seed}:{symbol}")
-        base = BASE_PRICES.get(symbol) or rng.uniform(20, 500)
+        base = BASE_PRICES.get(symbol) or rng.uniform(20, 500)  # base_price(symbol), drawn from this rng
         previous_close = Decimal(str(base)).quantize(CENT)
         phase = rng.uniform(0, 2 * math.pi)
         index = 0

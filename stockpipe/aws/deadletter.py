@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
+from stockpipe.aws.queue import record_data
 from stockpipe.domain.ticks import Rejected
 
 SEND_BATCH_LIMIT = 10
@@ -87,17 +88,15 @@ class DeadLetterQueue:
             while len(seen) < limit:
                 response = self._sqs.receive_message(
                     QueueUrl=self.url, MaxNumberOfMessages=min(10, limit - len(seen)), VisibilityTimeout=60,
-                    WaitTimeSeconds=0, AttributeNames=["SentTimestamp"],
+                    WaitTimeSeconds=0, AttributeNames=["SentTimestamp", "DeadLetterQueueSourceArn"],
+                    MessageAttributeNames=["All"],
                 )
                 messages = response.get("Messages", [])
                 if not messages:
                     break
                 for message in messages:
                     receipts.append(message["ReceiptHandle"])
-                    body = json.loads(message["Body"])
-                    if "stage" not in body:  # an alert SNS could not deliver to the inbox (redrive)
-                        body = {"stage": "sns -> inbox", "reason": "alert not delivered to the inbox queue",
-                                "payload": message["Body"]}
+                    body = _dead_letter(message)
                     body["sent_at_ms"] = int(message.get("Attributes", {}).get("SentTimestamp", 0))
                     # A record quarantined twice (a retried batch whose queue failed) is shown once.
                     seen.setdefault(body.get("dead_letter_id") or message["MessageId"], body)
@@ -108,6 +107,26 @@ class DeadLetterQueue:
                     for index, receipt in enumerate(receipts[start : start + SEND_BATCH_LIMIT])
                 ])
         return sorted(seen.values(), key=lambda body: body["sent_at_ms"])
+
+
+def _dead_letter(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of the dead-letter queue as a dead letter: one the functions quarantined (its body
+    says why), an alert SNS could not deliver to an inbox, or a tick the ingest queue gave up on
+    after its receives (INGEST=sqs: the queue's redrive policy moved it here as it was sent)."""
+    try:
+        body = json.loads(message["Body"])
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "stage" in body:
+        return body
+    source = str(message.get("Attributes", {}).get("DeadLetterQueueSourceArn", ""))
+    if source or not (isinstance(body, dict) and "signal" in body):
+        payload = record_data(message["Body"], message.get("MessageAttributes") or {})
+        queue = source.rsplit(":", 1)[-1] or "the ingest queue"
+        shown = payload.decode("utf-8", "replace")
+        return {"stage": "ingest queue", "payload": shown, "message_id": message.get("MessageId"),
+                "reason": f"received too often without being stored (the redrive policy of {queue})"}
+    return {"stage": "sns -> inbox", "reason": "alert not delivered to the inbox queue", "payload": message["Body"]}
 
 
 def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

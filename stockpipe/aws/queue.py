@@ -23,7 +23,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
-from stockpipe.aws.stream import RETRYABLE_CODES, DeliveryError, Outgoing
+from stockpipe.aws.stream import RETRYABLE_CODES, DeliveryError, KinesisSender, Outgoing, Sender
 from stockpipe.errors import StockpipeError
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,14 @@ class IngestQueue:
                 log.warning("retry pause of %d message(s) not set: %s", len(chunk), error)
 
 
+def ingest_sender(aws: Any) -> Sender:
+    """Where the producer sends, by INGEST: the stream, or the ingest queue. ``aws``: an AwsContext."""
+    settings = aws.settings
+    if settings.ingest == "sqs":
+        return QueueSender(aws, settings.ingest_queue_name)
+    return KinesisSender(aws, settings.stream_name)
+
+
 def waiting(aws: ClientSource, url: str) -> int:
     """Messages in the queue: waiting, and received but not yet deleted (being processed)."""
     attributes = aws.client("sqs").get_queue_attributes(
@@ -227,5 +235,5 @@ def waiting(aws: ClientSource, url: str) -> int:
                                                           "ApproximateNumberOfMessagesDelayed"))
 
 
-__all__ = ["MAX_MESSAGE_BYTES", "IngestQueue", "QueueSender", "message_batches", "message_body", "record_data",
-           "waiting"]
+__all__ = ["MAX_MESSAGE_BYTES", "IngestQueue", "QueueSender", "ingest_sender", "message_batches", "message_body",
+           "record_data", "waiting"]

@@ -242,6 +242,6 @@ def test_a_queue_trigger_is_created_without_a_starting_position_and_reports_item
     lam.assert_no_pending_responses()
     params = recorder.calls[-1].params
     assert params == {"FunctionName": "process-ticks", "EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-queue",
-                      "Enabled": True, "BatchSize": 10, "MaximumBatchingWindowInSeconds": 0,
+                      "Enabled": True, "BatchSize": 10, "MaximumBatchingWindowInSeconds": 1,
                       "FunctionResponseTypes": ["ReportBatchItemFailures"]}
     assert recorder.invalid == []
