@@ -12,10 +12,19 @@ from stockpipe.provision import Stack
 from stockpipe.settings import Settings
 from stockpipe.status import Pipeline
 
+# The transports a test runs on when it asks for both: @BOTH_INGESTS.
+BOTH_INGESTS = pytest.mark.parametrize("ingest", ["kinesis", "sqs"])
+
 
 @pytest.fixture
-def settings(engine, names) -> Settings:
-    return Settings.from_env({**os.environ, **names})
+def ingest() -> str:
+    """How ticks come in (INGEST): the stream, unless a test is parametrized over both (BOTH_INGESTS)."""
+    return "kinesis"
+
+
+@pytest.fixture
+def settings(engine, names, ingest) -> Settings:
+    return Settings.from_env({**os.environ, **names, "INGEST": ingest})
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""Waiting on conditions with a deadline, never a fixed sleep."""
+"""Waiting on conditions with a deadline, never a fixed sleep; what the flow did, read off the engine."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -20,3 +21,42 @@ def wait_for(probe: Callable[[], T], done: Callable[[T], bool], *, timeout: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout:.0f}s; last value: {value!r}")
         time.sleep(interval)
+
+
+def written_order(aws: Any, table: str) -> list[tuple[str, str]]:
+    """(symbol, timestamp) of every item written to ``table``, in the order it was written: its
+    stream (NEW_IMAGE) read from the beginning. What trend-alerts judged came in this order."""
+    streams = aws.client("dynamodbstreams")
+    arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    order: list[tuple[str, str]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            order += [(r["dynamodb"]["Keys"]["symbol"]["S"], r["dynamodb"]["Keys"]["timestamp"]["S"])
+                      for r in page["Records"] if r["eventName"] in ("INSERT", "MODIFY")]
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return order
+
+
+def function_metrics(aws: Any, function: str) -> dict[str, float]:
+    """Every count a function's EMF lines carry (one line per batch), summed over its log group."""
+    logs = aws.client("logs")
+    totals: dict[str, float] = {}
+    kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{function}"}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        for event in page.get("events", []):
+            line = event["message"].strip()
+            if not line.startswith('{"_aws"'):
+                continue
+            document = json.loads(line)
+            for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                if metric["Unit"] == "Count":
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + document[metric["Name"]]
+        if not page.get("nextToken"):
+            return totals
+        kwargs["nextToken"] = page["nextToken"]

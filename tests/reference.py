@@ -50,3 +50,17 @@ def frame(ticks) -> pd.DataFrame:
             "previous_close": [np.nan if t.previous_close is None else float(t.previous_close) for t in ticks],
         }
     )
+
+
+def alerts_as_stored(ticks: pd.DataFrame, order: list[tuple[str, str]], **options) -> set[tuple]:
+    """Every alert the late-tick rule allows when the ticks were written in ``order`` ((symbol,
+    timestamp) pairs): those of each symbol's series as stored after each of its writes (README,
+    "Late ticks": a crossover is judged on the series as stored at the time; one a late tick undoes
+    stays sent). In order, that is expected_alerts of the whole series and nothing more."""
+    allowed: set[tuple] = set()
+    indexed = ticks.set_index(["symbol", "timestamp"], drop=False)
+    for symbol in ticks["symbol"].unique():
+        keys = [key for key in order if key[0] == symbol]
+        for end in range(1, len(keys) + 1):
+            allowed |= expected_alerts(indexed.loc[keys[:end]].reset_index(drop=True), **options)
+    return allowed

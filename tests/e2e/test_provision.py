@@ -5,6 +5,7 @@ what its function calls, and a batch AWS gave up on is replayed from the on-fail
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ from stockpipe.provision import Action, ProvisionError, Stack
 from stockpipe.provision.functions import Mapping, Role
 from stockpipe.provision.model import TAG_KEY
 from stockpipe.settings import Settings
+from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import wait_for
 from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target, granted
 
@@ -37,7 +39,8 @@ def kinds_and_names(stack: Stack) -> list[tuple[str, str]]:
     return [(r.kind, r.name) for r in stack.resources]
 
 
-def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_works_again(settings):
+@BOTH_INGESTS
+def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_works_again(settings, ingest):
     aws, recorder = recorded(settings)
     stack = Stack(aws, report=lambda line: None)
     steps = stack.plan()
@@ -107,9 +110,26 @@ def test_plan_lists_the_same_resources_on_the_engine_and_on_real_aws(settings, n
     assert recorder.invalid == []
 
 
-def test_each_role_grants_exactly_what_its_function_calls(settings):
+def queue_event(payloads: list[bytes], queue_arn: str) -> dict:
+    """An SQS event as Lambda gives one (tests/events/sqs_receive_message.json), one message a payload."""
+    from stockpipe.aws.queue import message_body
+
+    records = []
+    for n, data in enumerate(payloads):
+        body, attributes = message_body(data)
+        records.append({"messageId": f"m-{n}", "receiptHandle": f"not-a-receipt-{n}", "body": body,
+                        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764460800000"},
+                        "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": "String"}
+                                              for k, v in attributes.items()},
+                        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1"})
+    return {"Records": records}
+
+
+@BOTH_INGESTS
+def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
     """Both handlers run here, in-process, on the engine's resources, with every path that calls AWS
-    taken (a bad record, a new partition, an alert, a publish that fails); each call is recorded."""
+    taken (a bad record, a new partition, an alert, a publish that fails; over the queue, a symbol
+    another batch holds, whose message comes back later); each call is recorded."""
     setup = AwsContext(settings)
     stack = Stack(setup, report=lambda line: None)
     stack.up()
@@ -120,7 +140,8 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
             setup.client("lambda").update_event_source_mapping(UUID=found.detail["UUID"], Enabled=False)
         function_env = {**os.environ, **settings.lambda_environment(
             raw_bucket=setup.where.raw_bucket, dlq_url=setup.queue_url(settings.dlq_name),
-            topic_arn=setup.where.topic_arn, partial_batch_response=False)}
+            topic_arn=setup.where.topic_arn, partial_batch_response=False,
+            ingest_queue_url=setup.queue_url(settings.ingest_queue_name) if ingest == "sqs" else None)}
 
         # process-ticks: 25 ticks of which one jumps 7 %, and one bad record.
         aws, recorder = recorded(Settings.from_env(function_env))
@@ -130,10 +151,19 @@ def test_each_role_grants_exactly_what_its_function_calls(settings):
         payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad", b"x" * 100_000]
         event = {"Records": [{"kinesis": {"sequenceNumber": str(n), "partitionKey": "AAPL",
                                           "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
-        answer = process.handle(event, process.build(aws, function_env))
+        if ingest == "sqs":  # and a symbol another batch holds: its message fails, to come back soon
+            setup.client("dynamodb").put_item(TableName=settings.locks_table, Item={
+                "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": "9999999999"}})
+            held = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal(5), Decimal(5), 1, "test")
+            event = queue_event([*payloads, Outgoing.of(held).data], setup.where.queue_arn(settings.ingest_queue_name))
+        ports = process.build(aws, function_env)
+        if ingest == "sqs":
+            ports = dataclasses.replace(ports, lock_wait_seconds=0.1)
+        answer = process.handle(event, ports)
         assert (answer["stored"], answer["rejected"]) == (25, 2)
+        assert answer["batchItemFailures"] == ([{"itemIdentifier": "m-27"}] if ingest == "sqs" else [])
         resend = {"Records": event["Records"][:5]}  # another batch's ticks again: is their object there?
-        assert process.handle(resend, process.build(aws, function_env))["duplicates"] == 5
+        assert process.handle(resend, ports)["duplicates"] == 5
         process_calls = recorder.actions
 
         # trend-alerts: the stored items as stream images, and one unreadable image; then once more

@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -23,7 +24,8 @@ import pytest
 from stockpipe import query
 from stockpipe.aws.catalog import COLUMNS, PARTITION_KEYS, QUERIES, named_query
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.stream import KinesisSender, Outgoing
+from stockpipe.aws.queue import ingest_sender
+from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import Tick
 from stockpipe.provision import Stack
 from stockpipe.settings import Settings, unique_names
@@ -144,14 +146,21 @@ class Archive:
 def archive(engine) -> Iterator[Archive]:
     """One stack for the module, its archive written by the pipeline from the planted ticks, and
     read only: every test here queries it, none changes it."""
-    names = unique_names(f"sp{uuid.uuid4().hex[:8]}")
+    with fed_archive(engine, "kinesis") as made:
+        yield made
+
+
+@contextmanager
+def fed_archive(engine, ingest: str) -> Iterator[Archive]:
+    """A stack whose archive the pipeline wrote from the planted ticks, sent as INGEST says."""
+    names = {**unique_names(f"sp{uuid.uuid4().hex[:8]}"), "INGEST": ingest}
     settings = Settings.from_env({**os.environ, **names})
     aws = AwsContext(settings)
     stack = Stack(aws, report=lambda line: None)
     stack.up()
     try:
         pipeline = Pipeline(aws)
-        KinesisSender(aws, settings.stream_name).send([Outgoing.of(t) for t in TICKS])
+        ingest_sender(aws).send([Outgoing.of(t) for t in TICKS])
         wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(TICKS), what="every tick stored")
         wait_for(pipeline.archive.count_records, lambda n: n == len(TICKS), what="every tick archived")
         has_athena = engine.name != "localstack"  # LocalStack's free image has no Glue/Athena
@@ -181,6 +190,23 @@ def test_each_library_query_answers_the_planted_numbers(archive, path, name):
     assert result.columns == COLUMNS_OF[name]
     assert query.values(result) == expected(name)
     assert result.source.startswith("Athena" if path == "athena" else "in-process DuckDB")
+
+
+SEED_004 = ["avg-price", "max-price", "high-volume"]
+
+
+def test_seed_004s_queries_answer_the_planted_numbers_over_an_archive_the_queue_fed(engine, tmp_path):
+    """Seed 004's pipeline sends ticks through SQS (INGEST=sqs): its three queries, through both
+    paths and the command, answer the same numbers as over the archive Kinesis fed."""
+    with fed_archive(engine, "sqs") as queued:
+        for name in SEED_004:
+            for path in PATHS if queued.athena else ["duckdb"]:
+                result = queued.run(named_query(name, queued.settings.athena_table, THRESHOLD), path)
+                assert (result.columns, query.values(result)) == (COLUMNS_OF[name], expected(name)), (name, path)
+        done = stockpipe(queued, "max-price", "--csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert [[symbol, Decimal(price)] for symbol, price in list(csv.reader(io.StringIO(done.stdout)))[1:]] == \
+            expected("max-price")
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
