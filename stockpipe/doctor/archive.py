@@ -12,6 +12,7 @@ from stockpipe import query
 from stockpipe.aws.catalog import QueryError
 from stockpipe.aws.errors import unsupported
 from stockpipe.doctor.model import Finding, Look, ok, problem, skipped, warning
+from stockpipe.provision.model import Found
 
 GROUP = "query"
 PARTITIONS_READ = 1000
@@ -54,6 +55,9 @@ def _catalog(look: Look, table: str, wanted: str, objects: int) -> list[Finding]
         findings.append(problem(GROUP, "location", f"Glue table {table} reads {location or 'no location'}, but "
                                 f"process-ticks writes {wanted}: Athena finds nothing there",
                                 "stockpipe init points it back", location=location))
+    elif (look.found["glue-table"] or Found(None)).drift:  # same place, other columns or partition keys
+        findings.append(problem(GROUP, "location", f"Glue table {table} reads {wanted}, but its columns are not the "
+                                "raw ticks' (or its partition keys not dt, symbol)", "stockpipe init brings it in line"))
     else:
         findings.append(ok(GROUP, "location", f"Glue table {table} reads {wanted}, where process-ticks writes"))
     partitions: list[dict[str, Any]] = []

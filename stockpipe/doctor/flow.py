@@ -102,7 +102,7 @@ def _stall(look: Look) -> Finding:
         fix = (f"the function fails on every batch and the engine retries it; its log says why: aws logs tail "
                f"/aws/lambda/{process.function.name}")
     return problem(GROUP, "stall", f"{process.function.name} has not read the stream for {ago(waited)} while "
-                   f"{count} records wait ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
+                   f"{count} ticks wait to be stored ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
 
 
 def _waiting(look: Look, table: TickTable, since_ms: int | None) -> Waiting:

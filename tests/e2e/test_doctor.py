@@ -251,7 +251,7 @@ def test_a_trigger_not_enabled_and_the_ticks_it_leaves_waiting_are_named(own, se
         f"✗ trigger {stream} -> {function} is Disabled ({function} reads nothing): stockpipe init re-enables it")
     stall = named(diagnosis, "has not read")
     assert stall.startswith(f"✗ {function} has not read the stream for ")
-    assert stall.endswith(" while 12 records wait (mapping Disabled): stockpipe init re-enables it")
+    assert stall.endswith(" while 12 ticks wait to be stored (mapping Disabled): stockpipe init re-enables it")
 
 
 def test_a_trigger_whose_batches_fail_is_named_with_where_to_look(own, settings):
@@ -267,7 +267,7 @@ def test_a_trigger_whose_batches_fail_is_named_with_where_to_look(own, settings)
         f"✗ trigger {stream} -> {function}: its last batch 'FAILED': the function fails on its batches; its log says "
         f"why: aws logs tail /aws/lambda/{function}")
     assert named(diagnosis, "has not read").endswith(
-        f" while 6 records wait (mapping Enabled, last batch 'FAILED'): the function fails on every batch and the "
+        f" while 6 ticks wait to be stored (mapping Enabled, last batch 'FAILED'): the function fails on every batch and the "
         f"engine retries it; its log says why: aws logs tail /aws/lambda/{function}")
 
 
