@@ -12,17 +12,21 @@ import pytest
 from stockpipe.engine import free_port, port_in_use
 
 
-def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(request, tmp_path):
+@pytest.mark.parametrize("ingest", ["kinesis", "sqs"])
+def test_the_demo_shows_every_kind_of_alert_and_stops_everything_it_started(request, tmp_path, ingest):
+    """THRESHOLD among them: without ALERT_THRESHOLD the demo sets one its synthetic market crosses."""
     if request.config.getoption("--engine") != "embedded":
         pytest.skip("the demo always runs on the embedded engine; it is tested with --engine embedded")
     port, page = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT")}
-    env.update(ENGINE_PORT=str(port), DASHBOARD_PORT=str(page), PRODUCER_RATE="30")
+    env.update(ENGINE_PORT=str(port), DASHBOARD_PORT=str(page), PRODUCER_RATE="30", INGEST=ingest, ALERT_THRESHOLD="")
     done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "demo", "--seconds", "15"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    shown = re.findall(r"^\d\d:\d\d:\d\d (BUY|SELL|ANOMALY) +([A-Z]+) ", done.stdout, re.MULTILINE)
-    assert {signal for signal, _ in shown} == {"BUY", "SELL", "ANOMALY"}
+    shown = re.findall(r"^\d\d:\d\d:\d\d (BUY|SELL|ANOMALY|THRESHOLD) +([A-Z]+) ", done.stdout, re.MULTILINE)
+    assert {signal for signal, _ in shown} == {"BUY", "SELL", "ANOMALY", "THRESHOLD"}
+    assert "price alerts at ALERT_THRESHOLD=AAPL:193.8,AMZN:188.7,MSFT:428.4 (set ALERT_THRESHOLD" in done.stdout
+    assert f"(INGEST={ingest})" in done.stdout
     assert {symbol for _, symbol in shown} == {"AAPL", "MSFT", "AMZN"}
     ended = re.search(r"demo ended: (\d+) ticks sent, (\d+) alerts received, first alert ([\d.]+)s", done.stdout)
     assert ended and int(ended[2]) == len(shown) and float(ended[3]) < 60
