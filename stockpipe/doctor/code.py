@@ -49,8 +49,8 @@ def strays(path: str, text: str) -> list[Stray]:
     literal = _literal_spans(text)
     for number, line in enumerate(text.splitlines(), start=1):
         for column, ch in enumerate(line, start=1):
-            if ch.isascii() and not invisible(ch):
-                continue
+            if ch.isascii() and (ch.isprintable() or ch in "\t\f"):
+                continue  # code as Python reads it (a tab indents, a form feed is whitespace)
             stray = Stray(path, number, column, ch)
             if stray.hidden or not any(start <= (number, column - 1) < end for start, end in literal.get(number, ())):
                 found.append(stray)

@@ -79,6 +79,7 @@ def test_invisible_characters_in_code_are_found_anywhere_and_visible_ones_only_o
               '    tаble = "stock-market-data\u200b"\n')
     found = [(s.line, s.column, f"U+{ord(s.char):04X}", s.hidden) for s in strays("handler.py", source)]
     assert found == [(1, 11, "U+200B", True), (3, 6, "U+0430", False), (3, 31, "U+200B", True)]
+    assert strays("handler.py", "if x:\n\treturn 1\n\x0c\n") == []  # a tab, a form feed: Python's whitespace
     assert str(strays("handler.py", source)[0]) == "U+200B ZERO WIDTH SPACE (invisible) at handler.py line 1, column 11"
 
 
