@@ -1,9 +1,11 @@
 """Check 6, the flow: each trigger enabled and its last batch processed; ticks waiting in the stream
-that do not reach the table (a stall: how long, how many); what the dead-letter and on-failure
-queues hold (how many, the oldest's reason); the e-mail subscription confirmed or still pending.
+(or the ingest queue, INGEST=sqs) that do not reach the table (a stall: how long, how many); what the
+dead-letter and on-failure queues hold (how many, the oldest's reason); the e-mail subscription
+confirmed or still pending.
 
 Everything here only reads: the stream with iterators, the queues' messages received with a
-visibility timeout of 0 (they stay where they are, visible to their readers at once).
+visibility timeout of 0 (they stay where they are, visible to their readers at once). The ingest
+queue is never received from (a receive counts toward its redrive policy): its counts only.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from stockpipe.aws.queue import waiting
 from stockpipe.aws.table import TickTable
 from stockpipe.doctor.model import Finding, Look, ago, ok, problem, skipped, warning
 from stockpipe.domain.ticks import InvalidTick, Tick, parse_tick
@@ -70,6 +73,8 @@ def _stall(look: Look) -> Finding:
     waits a second or so)."""
     settings = look.settings
     process = next(m for m in look.resources if isinstance(m, Mapping) and m.key == "process-trigger")
+    if settings.ingest == "sqs":
+        return _queue_stall(look, process)
     missing = [key for key in ("stream", "ticks", "heads") if not look.exists(key)]
     if missing:
         return skipped(GROUP, "stall", f"stream -> table not checked: {', '.join(missing)} missing (see existence)")
@@ -103,6 +108,41 @@ def _stall(look: Look) -> Finding:
                f"/aws/lambda/{process.function.name}")
     return problem(GROUP, "stall", f"{process.function.name} has not read the stream for {ago(waited)} while "
                    f"{count} ticks wait to be stored ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
+
+
+def _queue_stall(look: Look, process: Mapping) -> Finding:
+    """INGEST=sqs: messages in the ingest queue (its counts: a receive would count toward its redrive
+    policy), and how long ago process-ticks last stored a tick. A stall when some wait and nothing
+    was stored for ``look.stall_after`` seconds (a queue says how many wait, not since when)."""
+    settings = look.settings
+    name = settings.ingest_queue_name
+    missing = [key for key in ("ingest-queue", "ticks", "heads") if not look.exists(key)]
+    if missing:
+        return skipped(GROUP, "stall", f"queue -> table not checked: {', '.join(missing)} missing (see existence)")
+    count = waiting(look.aws, look.found["ingest-queue"].detail)  # type: ignore[union-attr]
+    stored = [int(item["stored_at"]) for item in TickTable(look.aws, settings.table_name,
+                                                           heads=settings.heads_table).newest() if "stored_at" in item]
+    quiet = look.clock() - max(stored) / 1000 if stored else None
+    last = f"; newest stored {ago(quiet)} ago" if quiet is not None else "; nothing stored yet"
+    if not count:
+        return ok(GROUP, "stall", f"queue {name} is empty: every tick sent is in table {settings.table_name} or "
+                  f"quarantined{last}", waiting=0)
+    if quiet is not None and quiet < look.stall_after:
+        return ok(GROUP, "stall", f"{count} tick(s) in queue {name} on their way to the table{last}", waiting=count)
+    trigger = look.found.get(process.key)
+    detail: dict[str, Any] = trigger.detail if trigger is not None else {}
+    state, result = str(detail.get("State", "missing")), str(detail.get("LastProcessingResult", "") or "")
+    if trigger is None:
+        why, fix = "no trigger", "stockpipe init creates it"
+    elif state != "Enabled":
+        why, fix = f"mapping {state}", "stockpipe init re-enables it"
+    else:
+        why = f"mapping Enabled, last batch {result!r}" if result else "mapping Enabled"
+        fix = (f"its messages fail and come back (then to the dead-letter queue); the function's log says why: "
+               f"aws logs tail /aws/lambda/{process.function.name}")
+    since = f"for {ago(quiet)}" if quiet is not None else "yet"
+    return problem(GROUP, "stall", f"{process.function.name} has stored nothing {since} while {count} ticks wait in "
+                   f"queue {name} ({why})", fix, waiting=count)
 
 
 def _waiting(look: Look, table: TickTable, since_ms: int | None) -> Waiting:

@@ -25,7 +25,7 @@ import pytest
 
 from stockpipe.aws.catalog import table_input
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.stream import KinesisSender
+from stockpipe.aws.queue import ingest_sender
 from stockpipe.doctor import Diagnosis, Status, diagnose
 from stockpipe.doctor.target import INIT_ACTIONS, iam_action
 from stockpipe.engine import free_port
@@ -55,7 +55,7 @@ def named(diagnosis: Diagnosis, words: str) -> str:
 def send(settings: Settings, count: int, seed: int = 7) -> None:
     """``count`` synthetic ticks; each seed has its own hour, so that no two sends repeat a tick."""
     start = datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(hours=seed)
-    KinesisSender(AwsContext(settings), settings.stream_name).send(list(synthetic(SYMBOLS, seed, count, start)))
+    ingest_sender(AwsContext(settings)).send(list(synthetic(SYMBOLS, seed, count, start)))
 
 
 def stored(settings: Settings, items: int) -> None:
@@ -93,7 +93,7 @@ def own(pipeline, settings, names) -> dict[str, str]:
     """A deployment of this test's own, ticks through it: the environment that names it."""
     send(settings, 30)
     stored(settings, 30)
-    return {**os.environ, **names}
+    return {**os.environ, **names, "INGEST": settings.ingest}
 
 
 # -- a healthy pipeline, and what doctor does to it ---------------------------------------------
@@ -114,6 +114,25 @@ def test_a_healthy_pipeline_passes_every_check(healthy, tmp_path):
     data = json.loads(stockpipe("doctor", "--json", env=healthy, cwd=tmp_path).stdout)
     assert data["ok"] is True and data["counts"]["problem"] == data["counts"]["warning"] == 0
     assert {f["group"] for f in data["findings"]} == {"reachability", "existence", "regions", "code", "flow", "query"}
+
+
+@pytest.mark.parametrize("ingest", ["sqs"])
+def test_over_the_queue_a_healthy_pipeline_passes_and_a_disabled_trigger_leaves_ticks_waiting(own, settings, tmp_path):
+    """INGEST=sqs: the queue's trigger, the queue's counts for the stall (never received from: a
+    receive would count toward its redrive policy)."""
+    done = stockpipe("doctor", env=own, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    queue, function = settings.ingest_queue_name, settings.process_function_name
+    assert f"✓ trigger {queue} -> {function} is Enabled, last batch OK" in done.stdout
+    assert f"✓ queue {queue} is empty: every tick sent is in table {settings.table_name} or quarantined" in done.stdout
+    lam = AwsContext(settings).client("lambda")
+    lam.update_event_source_mapping(UUID=process_trigger(settings), Enabled=False)
+    wait_for(lambda: lam.get_event_source_mapping(UUID=process_trigger(settings))["State"], lambda s: s == "Disabled")
+    send(settings, 12, seed=8)
+    diagnosis = diagnose(own, stall_after=0)
+    assert named(diagnosis, "has stored nothing").startswith(f"✗ {function} has stored nothing for ")
+    assert named(diagnosis, "has stored nothing").endswith(
+        f" while 12 ticks wait in queue {queue} (mapping Disabled): stockpipe init re-enables it")
 
 
 def test_doctor_only_reads(healthy):
