@@ -16,6 +16,7 @@ bound, within a look's interval).
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import threading
@@ -90,8 +91,6 @@ def _ms(value: Any) -> int | None:
 
 
 def dead_letter_reason(waiting: Waiting) -> dict[str, Any]:
-    import json
-
     try:
         body = json.loads(waiting.body)
     except ValueError:
@@ -153,7 +152,7 @@ class Watcher:
         self._counts: dict[str, int] = {}
         self._slow_at = 0.0  # when the raw folders and failure queues were last looked at (monotonic)
         self._arrivals: dict[tuple[str, str], int] = {}  # (symbol, timestamp) -> when the tick came in (ms)
-        self._sources_note = ""
+        self._table_created = ""  # the tick table's creation time when last connected: another is a new table
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -216,10 +215,10 @@ class Watcher:
             ledger=AlertLedger(clients, s.alerts_ledger_table),
             dead_letters=QueueLook(clients, url(s.dlq_name)), on_failure=QueueLook(clients, url(s.onfailure_queue_name)),
             created=created)
-        reset = self._sources_note not in ("", created)
+        reset = self._table_created not in ("", created)
         if reset:
             self._forget()
-        self._sources_note = created
+        self._table_created = created
         if sources.stream is not None:
             sources.stream.refresh()
         self._objects = sources.objects.count()
