@@ -96,9 +96,9 @@ def resources(aws: AwsContext) -> list[Resource]:
             Need("dlq", ("sqs:SendMessage",)),
             Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
             Need("glue-table", ("glue:BatchCreatePartition",)),
-            # INGEST=sqs: the symbols' locks (a transaction of conditional puts; deletes in a batch),
-            # and a failed message's visibility (its retry comes after a short pause).
-            *((Need("locks", ("dynamodb:PutItem", "dynamodb:BatchWriteItem")),
+            # INGEST=sqs: the symbols' locks (read together, queued for, taken and given up in
+            # transactions of updates), and a failed message's visibility (its retry comes sooner).
+            *((Need("locks", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
                Need("ingest-queue", ("sqs:ChangeMessageVisibility",))) if queued else ()),
         )),
         ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (

@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 # A queue batch waits at most this long for a symbol another batch is storing (a batch takes tens of
 # milliseconds; the lock's holder may also have died, and its lock expires only after a minute).
 LOCK_WAIT_SECONDS = 5.0
-LOCK_PAUSE_FIRST, LOCK_PAUSE_MAX = 0.005, 0.1
+LOCK_PAUSE_FIRST, LOCK_PAUSE_MAX = 0.005, 0.05
+# A batch waits this long after queueing for its symbols before it takes any: batches the queue
+# dispatched at the same moment have queued too by then, and the one with the older ticks goes first.
+LOCK_GRACE_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,19 @@ class DeadLetters(Protocol):
 
 
 class SymbolLocks(Protocol):
-    def acquire(self, symbols: Collection[str], owner: str) -> set[str]:
-        """Those of ``symbols`` now held by ``owner``: taken at once, none waited for."""
+    def queue_up(self, firsts: Mapping[str, str], owner: str) -> None:
+        """Queue ``owner`` for each symbol; ``firsts``: symbol -> its earliest tick's timestamp in the
+        batch (the batch with the earliest ticks is first in a symbol's queue)."""
         ...
 
-    def release(self, symbols: Collection[str], owner: str) -> None: ...
+    def acquire(self, symbols: Collection[str], owner: str) -> set[str]:
+        """Those of ``symbols`` now held by ``owner``: free, and ``owner`` first in their queue;
+        taken at once, none waited for."""
+        ...
+
+    def release(self, symbols: Collection[str], owner: str) -> None:
+        """Give up ``symbols``: the locks held, and the places in their queues of those not held."""
+        ...
 
 
 @dataclass
@@ -336,16 +347,26 @@ def process_messages(
     Kinesis shard gives them in order, one batch after the other. Each symbol's ticks are therefore
     stored under that symbol's lock (``locks``), so that one batch at a time reads and moves the
     symbol's head: what process_batch knows of late ticks, resends and duplicates then holds as on a
-    stream. What cannot be done fails alone: the ticks of a symbol whose lock stays taken past
+    stream. The batches waiting for a symbol take it in the order of their earliest ticks (after
+    LOCK_GRACE_SECONDS, so that those dispatched together have queued), so that ticks of batches
+    running side by side are stored in order, not late: late ticks cost table reads, and the
+    crossovers of a series stored out of order are judged on what was stored at the time.
+
+    What cannot be done fails alone: the ticks of a symbol whose lock stays taken past
     ``wait_seconds``, or whose storing raised (an AWS error), and the bad records when their
     quarantine raised; every other record of the batch is done, and every effect is keyed, so a
     record delivered again repeats nothing. ``locks`` None: no other batch runs beside this one.
     """
     groups: dict[str, list[int]] = defaultdict(list)
+    firsts: dict[str, str] = {}  # symbol -> its earliest tick here
     bad: list[int] = []  # no tick: no symbol to lock
     for index, record in enumerate(records):
-        symbol = _symbol_of(record)
-        (bad if symbol is None else groups[symbol]).append(index)
+        tick = _tick_of(record)
+        if tick is None:
+            bad.append(index)
+            continue
+        groups[tick.symbol].append(index)
+        firsts[tick.symbol] = min(firsts.get(tick.symbol, tick.timestamp), tick.timestamp)
     total = BatchResult(received=len(records))
     failed: list[int] = []
 
@@ -383,6 +404,14 @@ def process_messages(
         groups = {}
     owner, pending = uuid.uuid4().hex, set(groups)
     deadline, pause = clock() + wait_seconds, LOCK_PAUSE_FIRST
+    if pending and locks is not None:
+        try:
+            locks.queue_up({symbol: firsts[symbol] for symbol in pending}, owner)
+        except Exception as error:
+            log.error("not queued for %s: %s: %s", ", ".join(sorted(pending)), type(error).__name__, error)
+            locks = None  # nothing taken: every tick of the batch is retried
+        else:
+            sleep(min(LOCK_GRACE_SECONDS, wait_seconds))
     while pending and locks is not None:
         try:
             held = locks.acquire(pending, owner) & pending
@@ -408,16 +437,21 @@ def process_messages(
             break
         sleep(min(pause, left))
         pause = min(pause * 2, LOCK_PAUSE_MAX)
+    if pending and locks is not None:
+        try:
+            locks.release(pending, owner)  # its places in their queues, so that the next in line goes on
+        except Exception as error:  # they expire by themselves
+            log.warning("places for %s not given up: %s: %s", ", ".join(sorted(pending)), type(error).__name__, error)
     for symbol in pending:
         failed.extend(groups[symbol])
     total.failed = len(failed)
     return total, sorted(failed)
 
 
-def _symbol_of(record: RawRecord) -> str | None:
-    """The symbol of a record's tick, None when it is no tick (it will be quarantined)."""
+def _tick_of(record: RawRecord) -> Tick | None:
+    """A record's tick, None when it is no tick (it will be quarantined)."""
     try:
-        return parse_tick(unwrap_archived(record).data).symbol
+        return parse_tick(unwrap_archived(record).data)
     except InvalidTick:
         return None
 

@@ -100,17 +100,28 @@ class FakeDeadLetters:
 
 
 class FakeLocks:
-    """Per-symbol locks as the DynamoDB table keeps them: taken at once or not at all. ``foreign``:
-    symbols another batch holds (they stay held until removed from it)."""
+    """Per-symbol locks as the DynamoDB table keeps them: a queue of waiting batches per symbol (by
+    their earliest tick), and a lock taken by the first in the queue when it is free. ``foreign``:
+    symbols another batch holds (until removed from ``holders``)."""
 
     def __init__(self, foreign: Iterable[str] = ()) -> None:
         self.holders: dict[str, str] = {symbol: "another batch" for symbol in foreign}
+        self.queues: dict[str, dict[str, str]] = {}  # symbol -> {owner: earliest tick}
         self.taken: list[tuple[str, ...]] = []  # each acquisition, in order
 
+    def queue_up(self, firsts: Mapping[str, str], owner: str) -> None:
+        for symbol, first in firsts.items():
+            self.queues.setdefault(symbol, {})[owner] = first
+
     def acquire(self, symbols: Collection[str], owner: str) -> set[str]:
-        free = {symbol for symbol in symbols if self.holders.get(symbol, owner) == owner}
+        def first_in_line(symbol: str) -> bool:
+            waiting = self.queues.get(symbol, {})
+            return owner in waiting and min(waiting.items(), key=lambda item: (item[1], item[0]))[0] == owner
+
+        free = {symbol for symbol in symbols if symbol not in self.holders and first_in_line(symbol)}
         for symbol in free:
             self.holders[symbol] = owner
+            del self.queues[symbol][owner]
         if free:
             self.taken.append(tuple(sorted(free)))
         return free
@@ -119,6 +130,7 @@ class FakeLocks:
         for symbol in symbols:
             if self.holders.get(symbol) == owner:
                 del self.holders[symbol]
+            self.queues.get(symbol, {}).pop(owner, None)
 
 
 class FakePublisher:

@@ -26,8 +26,10 @@ ACCOUNT = "123456789012"
 # IAM authorises a few operations under another action's name.
 IAM_ACTION = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
               "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility", "s3:HeadObject": "s3:GetObject",
-              # Our transactions hold only conditional puts; SNS authorises PublishBatch as Publish.
-              "dynamodb:TransactWriteItems": "dynamodb:PutItem", "sns:PublishBatch": "sns:Publish"}
+              "sns:PublishBatch": "sns:Publish"}
+# A transaction is authorised as each of its items: a Put as PutItem, an Update as UpdateItem, ...
+TRANSACTION_ITEM_ACTION = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                           "ConditionCheck": "dynamodb:ConditionCheckItem"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,13 @@ class Call:
     def action(self) -> str:
         name = f"{self.service}:{self.operation}"
         return IAM_ACTION.get(name, name)
+
+    @property
+    def actions(self) -> set[str]:
+        """The IAM actions the call needs (a transaction: those of its items)."""
+        if self.operation == "TransactWriteItems":
+            return {TRANSACTION_ITEM_ACTION[kind] for item in self.params.get("TransactItems", []) for kind in item}
+        return {self.action}
 
 
 @dataclass
@@ -64,7 +73,7 @@ class Recorder:
 
     @property
     def actions(self) -> set[str]:
-        return {c.action for c in self.calls}
+        return {action for c in self.calls for action in c.actions}
 
     def mutating(self) -> list[str]:
         """Calls that change something (anything not a read by AWS's naming)."""

@@ -240,7 +240,9 @@ def test_a_message_that_fails_is_retried_alone_and_the_others_are_not_delivered_
         assert [item["timestamp"] for item in pipeline.table.latest("ZZZ", 5)] == [marker.timestamp]
         assert wait_for(pipeline.status, lambda s: s.stream_records == 0 and s.alerts_sent >= 1,
                         what="the queue empty").dead_letters == 0
-        assert dynamodb.scan(TableName=settings.locks_table)["Items"] == []  # every lock released
+        locks = dynamodb.scan(TableName=settings.locks_table)["Items"]  # every lock released, no batch waiting
+        assert {item["symbol"]["S"] for item in locks} == {"AAPL", "MSFT", "AMZN", "ZZZ"}
+        assert [item for item in locks if "owner" in item or "tickets" in item] == []
     finally:
         stack.down()
 

@@ -225,8 +225,8 @@ def test_with_ingest_sqs_the_plan_has_the_queue_its_locks_and_its_trigger_instea
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-queue"
     locks_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stock-market-locks"
     assert {("sqs:ReceiveMessage", queue_arn), ("sqs:DeleteMessage", queue_arn), ("sqs:GetQueueAttributes", queue_arn),
-            ("sqs:ChangeMessageVisibility", queue_arn), ("dynamodb:PutItem", locks_arn),
-            ("dynamodb:BatchWriteItem", locks_arn)} <= granted
+            ("sqs:ChangeMessageVisibility", queue_arn), ("dynamodb:BatchGetItem", locks_arn),
+            ("dynamodb:UpdateItem", locks_arn)} <= granted
     assert not any(action.startswith("kinesis:") for action, _ in granted)
     environment = resource(stack, "process").config(stack.run)["Environment"]["Variables"]
     assert environment["LOCKS_TABLE"] == "stock-market-locks"

@@ -239,7 +239,7 @@ def test_batches_in_any_order_with_messages_delivered_twice_store_each_tick_once
     for batch in order:
         before = len(table.log)
         result, failed = process_messages([RawRecord(data) for data in batch], table, archive, FakeDeadLetters(),
-                                          locks, window=5, threshold_percent=Decimal(5))
+                                          locks, window=5, threshold_percent=Decimal(5), sleep=lambda seconds: None)
         assert failed == []
         stored = [StoredTick.from_item(item) for item in table.log[before:]]
         publish_alerts(stored, table, publisher, short=5, long=20, thresholds=thresholds)
