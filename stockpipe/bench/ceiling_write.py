@@ -1,4 +1,5 @@
-"""Engine ceiling, stage 1 (bench only): a Kinesis batch written to a table with BatchWriteItem, nothing else.
+"""Engine ceiling, stage 1 (bench only): a Kinesis or SQS batch written to a table with BatchWriteItem,
+nothing else.
 
 A single-file Lambda module: it imports only the standard library and boto3 (which the runtime
 provides). DynamoDB takes at most 25 items per BatchWriteItem, so a batch is written in as few
@@ -27,7 +28,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, int]:
     records = event.get("Records", [])
     requests = []
     for record in records:
-        data = base64.b64decode(record["kinesis"]["data"])
+        data = record["body"].encode() if "body" in record else base64.b64decode(record["kinesis"]["data"])
         tick = json.loads(data)
         requests.append({"PutRequest": {"Item": {
             "symbol": {"S": str(tick["symbol"])},

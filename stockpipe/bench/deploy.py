@@ -53,7 +53,8 @@ def wait_until(what: str, ready: Callable[[], bool], timeout: float = 30.0) -> N
 
 @dataclass
 class Flow:
-    """A bench flow: Kinesis stream -> stage-1 function -> table (with a stream) -> stage-2 function.
+    """A bench flow: Kinesis stream (or, ``ingest_queue``, an SQS queue) -> stage-1 function -> table
+    (with a stream) -> stage-2 function.
 
     ``queue_url``: where its alerts arrive, for a flow that publishes some."""
 
@@ -64,6 +65,7 @@ class Flow:
     stage2: str
     mappings: list[str] = field(default_factory=list)
     queue_url: str | None = None
+    ingest_queue: str | None = None
 
     @property
     def stage2_log_group(self) -> str:
@@ -152,10 +154,16 @@ class Deployer:
 
         wait_until(f"function {name}", active)
 
+    def queue(self, name: str) -> str:
+        """A queue to trigger a function from (as init makes the ingest queue); returns its ARN."""
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(6 * TIMEOUT_SECONDS)})["QueueUrl"]
+        return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
     def mapping(self, function: str, source_arn: str, batch_size: int) -> str:
+        start = {} if ":sqs:" in source_arn else {"StartingPosition": "TRIM_HORIZON"}  # a queue has no position
         answer = self.client("lambda").create_event_source_mapping(
-            FunctionName=function, EventSourceArn=source_arn, StartingPosition="TRIM_HORIZON",
-            BatchSize=batch_size, Enabled=True)
+            FunctionName=function, EventSourceArn=source_arn, BatchSize=batch_size, Enabled=True, **start)
         return str(answer["UUID"])
 
     def disable(self, flow: Flow) -> None:
@@ -164,10 +172,15 @@ class Deployer:
             self.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
 
     def ceiling(self, batch_size: int, streams_batch_size: int) -> Flow:
-        """Kinesis -> one BatchWriteItem per batch -> table stream -> a function that logs one line."""
+        """Kinesis (INGEST=sqs: a queue) -> one BatchWriteItem per batch -> table stream -> a function
+        that logs one line."""
         p = f"{self.prefix}-ceiling"
         flow = Flow("ceiling", f"{p}-stream", f"{p}-ticks", f"{p}-write", f"{p}-log")
-        stream_arn = self.stream(flow.stream_name)
+        if self.settings.ingest == "sqs":
+            flow.ingest_queue = f"{p}-queue"
+            stream_arn = self.queue(flow.ingest_queue)
+        else:
+            stream_arn = self.stream(flow.stream_name)
         table_stream = self.table(flow.table_name)
         self.function(flow.stage1, "ceiling_write", {"TABLE_NAME": flow.table_name})
         self.function(flow.stage2, "ceiling_log", {})

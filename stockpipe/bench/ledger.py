@@ -18,6 +18,7 @@ from datetime import datetime
 
 from stockpipe.domain import PricePoint, crossovers, is_anomaly
 from stockpipe.domain.signals import Alert, Signal
+from stockpipe.domain.thresholds import threshold_crossings
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
 
@@ -229,7 +230,8 @@ class AlertLedger:
 
 def expected_alerts(market: SyntheticMarket, counts: Sequence[int], settings: Settings) -> dict[str, int]:
     """Every alert the pipeline must raise for the first ``counts[i]`` ticks of each symbol (the
-    domain's own rules: SMA crossovers and anomalies), as alert id -> index of its tick."""
+    domain's own rules: SMA crossovers, anomalies and, with ALERT_THRESHOLD, price-threshold
+    crossings), as alert id -> index of its tick."""
     layout = Layout(market)
     expected: dict[str, int] = {}
     for symbol, count in zip(market.symbols, counts, strict=True):
@@ -242,6 +244,7 @@ def expected_alerts(market: SyntheticMarket, counts: Sequence[int], settings: Se
             if is_anomaly(t.change_percent, settings.anomaly_threshold_percent):
                 alerts.append(Alert(symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent))
         alerts += crossovers(symbol, points, settings.sma_short, settings.sma_long)
+        alerts += threshold_crossings(symbol, points, settings.alert_threshold.of(symbol))
         for alert in alerts:
             index = layout.index_of(symbol, alert.timestamp)
             assert index is not None, alert.id

@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.stream import KinesisSender
+from stockpipe.aws.queue import QueueSender
+from stockpipe.aws.stream import KinesisSender, Sender
 from stockpipe.bench import figures as fig
 from stockpipe.bench.deploy import Deployer, Flow
 from stockpipe.bench.follow import LogWatcher
@@ -77,6 +78,7 @@ class FlowSpec:
     queue_url: str | None = None
     last_stage_group: str | None = None  # log group of the function whose line ends the flow
     heads_table: str | None = None  # our pipeline's heads: each symbol's newest tick stored or being stored
+    ingest_queue: str | None = None  # INGEST=sqs: the queue the ticks are sent to instead of the stream
 
 
 def naive_expected(market: SyntheticMarket, counts: list[int]) -> dict[str, int]:
@@ -157,10 +159,13 @@ class Bench:
         flows: list[fig.FlowRun] = []
 
         t = time.monotonic()
-        ceiling = deployer.ceiling(settings.kinesis_batch_size, settings.streams_batch_size)
+        queued = settings.ingest == "sqs"
+        ceiling = deployer.ceiling(settings.queue_batch_size if queued else settings.kinesis_batch_size,
+                                   settings.streams_batch_size)
         self.console.print(f"ceiling flow ready in {time.monotonic() - t:.1f}s")
-        flows.append(self._follow(aws, self._spec(ceiling, settings, [Phase("run", o.ceiling_ticks, None)], {},
-                                                  "Kinesis -> BatchWriteItem -> table stream -> log one line")))
+        flows.append(self._follow(aws, self._spec(
+            ceiling, settings, [Phase("run", o.ceiling_ticks, None)], {},
+            f"{'SQS' if queued else 'Kinesis'} -> BatchWriteItem -> table stream -> log one line")))
         deployer.disable(ceiling)
 
         if naive_alerts is not None:
@@ -178,10 +183,11 @@ class Bench:
 
         Stack(aws, report=lambda line: None).up()
         self.console.print(f"our pipeline ready in {time.monotonic() - t:.1f}s (init)")
-        ours = FlowSpec("ours", "the pipeline as init deploys it", settings.stream_name, settings.table_name,
-                        self.market(), phases, ours_expected, settings.kinesis_batch_size,
+        ours = FlowSpec("ours", f"the pipeline as init deploys it{' (INGEST=sqs)' if queued else ''}",
+                        settings.stream_name, settings.table_name, self.market(), phases, ours_expected,
+                        settings.queue_batch_size if queued else settings.kinesis_batch_size,
                         settings.streams_batch_size, queue_url=aws.queue_url(settings.alerts_queue_name),
-                        heads_table=settings.heads_table)
+                        heads_table=settings.heads_table, ingest_queue=settings.ingest_queue_name if queued else None)
         flows.append(self._follow(aws, ours))
         sampler.stop()
         return self._figures(aws, flows, sampler, origin, started_at)
@@ -196,8 +202,9 @@ class Bench:
     def _spec(self, flow: Flow, settings: Settings, phases: list[Phase], expected: dict[str, int],
               description: str) -> FlowSpec:
         return FlowSpec(flow.label, description, flow.stream_name, flow.table_name, self.market(), phases, expected,
-                        settings.kinesis_batch_size, settings.streams_batch_size, queue_url=flow.queue_url,
-                        last_stage_group=flow.stage2_log_group)
+                        settings.queue_batch_size if flow.ingest_queue else settings.kinesis_batch_size,
+                        settings.streams_batch_size, queue_url=flow.queue_url, last_stage_group=flow.stage2_log_group,
+                        ingest_queue=flow.ingest_queue)
 
     # -- one flow ---------------------------------------------------------------------------
 
@@ -214,7 +221,7 @@ class Bench:
                           publishes=spec.queue_url is not None, last_stage_logged=spec.last_stage_group is not None,
                           description=spec.description, alerts_drained=watch.alerts is not None and watch.alerts.drain)
         ticks = spec.market.ticks()
-        sender = KinesisSender(aws, spec.stream_name)
+        sender: Sender = QueueSender(aws, spec.ingest_queue) if spec.ingest_queue else KinesisSender(aws, spec.stream_name)
         try:
             if watch.alerts is not None:
                 watch.alerts.start()
@@ -230,7 +237,7 @@ class Bench:
         return run
 
     def _phase(self, spec: FlowSpec, number: int, phase: Phase, ledger: TickLedger, alerts: AlertLedger,
-               watch: Watch, ticks: Iterator[Tick], sender: KinesisSender) -> fig.PhaseRun:
+               watch: Watch, ticks: Iterator[Tick], sender: Sender) -> fig.PhaseRun:
         assert self.sampler is not None
         self.sampler.sample()
         cpu_before = self.sampler.cpu_by_role()
