@@ -300,7 +300,7 @@ def cmd_dead_letters(args: argparse.Namespace, aws: AwsContext) -> int:
             if "payload_s3" in message:  # too large for a message: kept whole in S3
                 payload = (f"{message['payload_excerpt']} (all {message['payload_bytes']} bytes: "
                            f"{message['payload_s3']})")
-            where = message.get("sequence_number") or message.get("event_id") or ""
+            where = message.get("sequence_number") or message.get("event_id") or message.get("message_id") or ""
             print(f"{message.get('stage', '?'):<14} {message.get('reason', '?')}\n"
                   f"{'':<14} payload: {payload[:200]}{'…' if len(payload) > 200 else ''}"
                   f"{f'  (record {where})' if where else ''}", flush=True)
@@ -333,12 +333,13 @@ def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
         shown = "?" if value is None else value
         print(f"{label:<22} {shown:>8}  {bar(value, top, 30):<30}  {where}")
     lag = status.lag
+    source = "stream" if settings.ingest == "kinesis" else "queue"
     if lag is not None and lag.ingest_to_stored_ms_max is not None:
-        print(f"{'lag stream -> table':<22} {lag.ingest_to_stored_ms_max:>6}ms  max over the newest tick of "
+        print(f"{f'lag {source} -> table':<22} {lag.ingest_to_stored_ms_max:>6}ms  max over the newest tick of "
               f"{lag.symbols} symbol(s) (median {lag.ingest_to_stored_ms_median} ms); newest stored "
               f"{lag.newest_stored_seconds_ago:g} s ago")
     elif lag is not None and lag.symbols:
-        print(f"{'lag stream -> table':<22} {'?':>8}  the newest items carry no ingested_at/stored_at "
+        print(f"{f'lag {source} -> table':<22} {'?':>8}  the newest items carry no ingested_at/stored_at "
               "(written before those fields existed)")
     return 0
 
