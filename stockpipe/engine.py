@@ -32,6 +32,21 @@ class EngineError(StockpipeError):
     """The engine could not start; the message says why and what to do."""
 
 
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a child started in a process group of its own (and whatever it started): SIGTERM, and
+    SIGKILL if it is not gone after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,15 +172,7 @@ class EmbeddedEngine:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                pass
+        stop_group(process, timeout)
         self._log.close()
 
     def __enter__(self) -> EmbeddedEngine:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from stockpipe.engine import die_with_parent, free_port, port_in_use
+from stockpipe.engine import die_with_parent, free_port, port_in_use, stop_group
 
 # What `stockpipe dashboard` needs besides stockpipe itself (the `dashboard` extra).
 NEEDS = ("starlette", "uvicorn", "plotly")
@@ -75,16 +74,8 @@ class DashboardProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+        if process is not None:
+            stop_group(process, timeout)
 
 
 __all__ = ["NEEDS", "DashboardProcess", "missing_packages"]
