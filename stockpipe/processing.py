@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # milliseconds; the lock's holder may also have died, and its lock expires only after a minute).
 LOCK_WAIT_SECONDS = 5.0
 LOCK_PAUSE_FIRST, LOCK_PAUSE_MAX = 0.005, 0.05
+# About how long a batch holds a symbol (queue batches are small): a batch that has others in line
+# before it waits this long per batch before it looks again.
+LOCK_TURN_SECONDS = 0.03
 # A batch waits this long after queueing for its symbols before it takes any: batches the queue
 # dispatched at the same moment have queued too by then, and the one with the older ticks goes first.
 LOCK_GRACE_SECONDS = 0.1
@@ -116,6 +119,10 @@ class SymbolLocks(Protocol):
 
     def release(self, symbols: Collection[str], owner: str) -> None:
         """Give up ``symbols``: the locks held, and the places in their queues of those not held."""
+        ...
+
+    def ahead(self, owner: str) -> int:
+        """Batches in line before ``owner`` at its last acquire (for the symbol it is nearest to)."""
         ...
 
 
@@ -435,7 +442,7 @@ def process_messages(
             log.warning("%s still being stored by another batch after %.1f s: its messages are retried",
                         ", ".join(sorted(pending)), wait_seconds)
             break
-        sleep(min(pause, left))
+        sleep(min(max(pause, locks.ahead(owner) * LOCK_TURN_SECONDS), left))
         pause = min(pause * 2, LOCK_PAUSE_MAX)
     if pending and locks is not None:
         try:

@@ -132,6 +132,9 @@ class FakeLocks:
                 del self.holders[symbol]
             self.queues.get(symbol, {}).pop(owner, None)
 
+    def ahead(self, owner: str) -> int:
+        return 0
+
 
 class FakePublisher:
     """Publishes once per alert id, like the DynamoDB ledger does."""

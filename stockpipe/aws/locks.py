@@ -44,6 +44,7 @@ class SymbolLockTable:
         self._client = aws.client("dynamodb")
         self._lease, self._clock = lease, clock
         self._tickets: dict[tuple[str, str], str] = {}  # (owner, symbol) -> its ticket
+        self._ahead: dict[str, int] = {}  # owner -> batches ahead of it at its last look (the fewest)
 
     def queue_up(self, firsts: Mapping[str, str], owner: str) -> None:
         """Put ``owner``'s ticket in the queue of each symbol: ``firsts``, symbol -> the timestamp of
@@ -66,6 +67,7 @@ class SymbolLockTable:
         waited for: when another batch changed one of them since it was read, none is taken now."""
         now = int(self._clock())
         taken: dict[str, dict[str, Any]] = {}
+        ahead: list[int] = []
         for symbol, item in self._read(sorted(symbols)[:TRANSACTION_LIMIT]).items():
             mine = self._tickets.get((owner, symbol))
             holder = item.get("owner", {}).get("S")
@@ -73,6 +75,7 @@ class SymbolLockTable:
             tickets = item.get("tickets", {}).get("SS", [])
             live = sorted(t for t in tickets if _expires(t) >= now)
             if held or mine is None or not live or live[0] != mine:
+                ahead.append(live.index(mine) if mine in live else 0)
                 continue
             gone = [mine, *(t for t in tickets if _expires(t) < now)]
             taken[symbol] = {"Update": {
@@ -83,6 +86,7 @@ class SymbolLockTable:
                 "ExpressionAttributeValues": {":o": {"S": owner}, ":e": {"N": str(now + self._lease)},
                                               ":one": {"N": "1"}, ":gone": {"SS": gone},
                                               ":v": {"N": item.get("version", {}).get("N", "0")}}}}
+        self._ahead[owner] = min(ahead, default=0)
         if not taken:
             return set()
         try:
@@ -94,6 +98,11 @@ class SymbolLockTable:
         for symbol in taken:
             self._tickets.pop((owner, symbol), None)
         return set(taken)
+
+    def ahead(self, owner: str) -> int:
+        """How many batches were in line before ``owner`` for the symbol it is nearest to, at its last
+        look: a batch far back in line looks again later (each look is a read the engine serves)."""
+        return self._ahead.get(owner, 0)
 
     def _read(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -114,6 +123,7 @@ class SymbolLockTable:
         ordered = sorted(symbols)
         for start in range(0, len(ordered), TRANSACTION_LIMIT):
             items = []
+            self._ahead.pop(owner, None)
             for symbol in ordered[start : start + TRANSACTION_LIMIT]:
                 mine = self._tickets.pop((owner, symbol), None)
                 key = {"TableName": self.table, "Key": {"symbol": {"S": symbol}}}

@@ -34,6 +34,7 @@ def test_the_batch_with_the_earlier_ticks_goes_first_and_the_next_after_it(locks
     second.queue_up({"AAPL": LATE, "MSFT": LATE}, "second")  # queued first, but with later ticks
     first.queue_up({"AAPL": EARLY}, "first")
     assert second.acquire({"AAPL", "MSFT"}, "second") == {"MSFT"}  # AAPL: the earlier ticks are in line
+    assert second.ahead("second") == 1  # one batch before it: it looks again a batch's turn later
     assert first.acquire({"AAPL"}, "first") == {"AAPL"}
     assert second.acquire({"AAPL"}, "second") == set()  # held
     first.release({"AAPL"}, "first")
