@@ -28,7 +28,6 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -315,17 +314,14 @@ def process_batch(
                 history.append(entry.price)
                 previous = entry.timestamp
 
-    # The raw objects and the items are independent effects (a retry rewrites whichever is missing:
-    # see the orphans above), so they are written at the same time: the batch takes the longer of
-    # the two instead of their sum. The heads before the items: from then on a retry of this batch
-    # reads the table for these ticks. The items are written while they are computed.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        archived = pool.submit(archive.put_many, objects) if objects else None
-        if plans:
-            store.put_heads([series.head for _, series in plans])
-            result.stored = store.put(items())
-        if archived is not None:
-            archived.result()
+    # The heads first: from now on a retry of this batch reads the table for these ticks. Then the
+    # items, written while they are computed, then the raw objects. (Writing the objects at the same
+    # time as the items made the batch no shorter on MiniStack, whose one interpreter lock serves
+    # both, and the items later: p50 to the item 278-340 ms against 230 ms at 1,000 ticks/s.)
+    if plans:
+        store.put_heads([series.head for _, series in plans])
+        result.stored = store.put(items())
+    archive.put_many(objects)
     result.objects = len(objects)
     # Quarantine last: a batch retried because a write above failed would otherwise quarantine its
     # bad records once per attempt. Only a failing queue repeats them (and each carries its key).
