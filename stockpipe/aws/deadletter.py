@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
-from stockpipe.aws.queue import record_data
+from stockpipe.aws.queue import message_batches, record_data
 from stockpipe.domain.ticks import Rejected
 
 SEND_BATCH_LIMIT = 10
-# SQS takes at most 256 KiB in one SendMessageBatch (1 MiB on AWS since 2025; LocalStack 4.14 and
-# MiniStack keep the old limit). A dead letter whose body would pass MAX_BODY keeps its payload in S3
-# instead (``overflow``) and carries where, its size, its SHA-256 and the first characters.
-BATCH_BYTES = 250 * 1024
+# A dead letter whose body would pass MAX_BODY keeps its payload in S3 instead (``overflow``) and
+# carries where, its size, its SHA-256 and the first characters. (Batches are cut to SQS's size limit
+# by queue.message_batches.)
 MAX_BODY = 64 * 1024
 EXCERPT = 512
 
@@ -56,7 +55,7 @@ class DeadLetterQueue:
                 "dead_letter_id": {"DataType": "String", "StringValue": item.key},
             },
         } for index, item in enumerate(rejected)]
-        for chunk in _chunks(entries):
+        for chunk in message_batches(entries):
             pending = chunk
             for _attempt in range(5):
                 response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=pending)
@@ -127,18 +126,3 @@ def _dead_letter(message: dict[str, Any]) -> dict[str, Any]:
         return {"stage": "ingest queue", "payload": shown, "message_id": message.get("MessageId"),
                 "reason": f"received too often without being stored (the redrive policy of {queue})"}
     return {"stage": "sns -> inbox", "reason": "alert not delivered to the inbox queue", "payload": message["Body"]}
-
-
-def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """At most 10 entries and BATCH_BYTES of bodies per SendMessageBatch."""
-    chunk: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        length = len(entry["MessageBody"].encode()) + 200  # attributes
-        if chunk and (len(chunk) == SEND_BATCH_LIMIT or size + length > BATCH_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(entry)
-        size += length
-    if chunk:
-        yield chunk

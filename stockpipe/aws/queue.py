@@ -69,7 +69,13 @@ def record_data(body: str, attributes: Mapping[str, Any]) -> bytes:
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:
-    return len(str(entry["MessageBody"]).encode("utf-8", "surrogatepass")) + ENTRY_OVERHEAD
+    """What an entry counts toward SQS's size limit: its body and each attribute's name, type and value."""
+    size = len(str(entry["MessageBody"]).encode("utf-8", "surrogatepass")) + ENTRY_OVERHEAD
+    for name, attribute in (entry.get("MessageAttributes") or {}).items():
+        value = attribute.get("StringValue", attribute.get("BinaryValue", ""))
+        size += len(name.encode()) + len(str(attribute.get("DataType", "")).encode()) + \
+            (len(value) if isinstance(value, bytes) else len(str(value).encode("utf-8", "surrogatepass")))
+    return size
 
 
 def message_batches(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stockpipe.aws.deadletter import BATCH_BYTES, MAX_BODY, DeadLetterQueue
+from stockpipe.aws.deadletter import MAX_BODY, DeadLetterQueue
+from stockpipe.aws.queue import MAX_MESSAGE_BYTES, entry_size
 from stockpipe.domain.ticks import Rejected
 from tests.fakes import Clients
 
@@ -16,7 +17,7 @@ class FakeSqs:
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
         assert len(Entries) <= 10
-        assert sum(len(e["MessageBody"].encode()) for e in Entries) <= BATCH_BYTES
+        assert sum(entry_size(e) for e in Entries) <= MAX_MESSAGE_BYTES  # bodies and attributes
         self.batches.append(Entries)
         return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 

@@ -358,3 +358,13 @@ def test_batches_hold_ten_entries_and_a_quarter_mebibyte_at_most():
     assert [len(chunk) for chunk in message_batches(entries)] == [4, 4, 1]
     small = [{"Id": str(n), "MessageBody": "x"} for n in range(23)]
     assert [len(chunk) for chunk in message_batches(small)] == [10, 10, 3]
+
+
+def test_an_entry_counts_its_attributes_toward_the_size_limit_as_sqs_does() -> None:
+    from stockpipe.aws.queue import ENTRY_OVERHEAD, entry_size
+
+    bare = {"Id": "0", "MessageBody": "é" * 10}
+    assert entry_size(bare) == 20 + ENTRY_OVERHEAD
+    tagged = {**bare, "MessageAttributes": {"stage": {"DataType": "String", "StringValue": "process-ticks"},
+                                            "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}}
+    assert entry_size(tagged) == 20 + ENTRY_OVERHEAD + (5 + 6 + 13) + (3 + 6 + 2)
