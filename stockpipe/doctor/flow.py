@@ -94,18 +94,7 @@ def _stall(look: Look) -> Finding:
         return ok(GROUP, "stall", f"{count} tick(s) on their way to the table, the oldest sent {ago(waited)} ago "
                   f"(a stall after {ago(look.stall_after)}){last}", waiting=waiting.records,
                   waited_seconds=round(waited, 1))
-    trigger = look.found.get(process.key)
-    detail: dict[str, Any] = trigger.detail if trigger is not None else {}
-    state = str(detail.get("State", "missing"))
-    result = str(detail.get("LastProcessingResult", "") or "")
-    if trigger is None:
-        why, fix = "no trigger", "stockpipe init creates it"
-    elif state != "Enabled":
-        why, fix = f"mapping {state}", "stockpipe init re-enables it"
-    else:
-        why = f"mapping Enabled, last batch {result!r}" if result else "mapping Enabled"
-        fix = (f"the function fails on every batch and the engine retries it; its log says why: aws logs tail "
-               f"/aws/lambda/{process.function.name}")
+    why, fix = _why_stalled(look, process, "the function fails on every batch and the engine retries it")
     return problem(GROUP, "stall", f"{process.function.name} has not read the stream for {ago(waited)} while "
                    f"{count} ticks wait to be stored ({why})", fix, waiting=waiting.records, waited_seconds=round(waited, 1))
 
@@ -129,20 +118,24 @@ def _queue_stall(look: Look, process: Mapping) -> Finding:
                   f"quarantined{last}", waiting=0)
     if quiet is not None and quiet < look.stall_after:
         return ok(GROUP, "stall", f"{count} tick(s) in queue {name} on their way to the table{last}", waiting=count)
+    why, fix = _why_stalled(look, process, "its messages fail and come back (then to the dead-letter queue)")
+    since = f"for {ago(quiet)}" if quiet is not None else "yet"
+    return problem(GROUP, "stall", f"{process.function.name} has stored nothing {since} while {count} ticks wait in "
+                   f"queue {name} ({why})", fix, waiting=count)
+
+
+def _why_stalled(look: Look, process: Mapping, failing: str) -> tuple[str, str]:
+    """Why process-ticks is not storing, from its trigger (missing, not Enabled, or Enabled and so
+    failing: ``failing`` says what the engine does then), and the fix."""
     trigger = look.found.get(process.key)
     detail: dict[str, Any] = trigger.detail if trigger is not None else {}
     state, result = str(detail.get("State", "missing")), str(detail.get("LastProcessingResult", "") or "")
     if trigger is None:
-        why, fix = "no trigger", "stockpipe init creates it"
-    elif state != "Enabled":
-        why, fix = f"mapping {state}", "stockpipe init re-enables it"
-    else:
-        why = f"mapping Enabled, last batch {result!r}" if result else "mapping Enabled"
-        fix = (f"its messages fail and come back (then to the dead-letter queue); the function's log says why: "
-               f"aws logs tail /aws/lambda/{process.function.name}")
-    since = f"for {ago(quiet)}" if quiet is not None else "yet"
-    return problem(GROUP, "stall", f"{process.function.name} has stored nothing {since} while {count} ticks wait in "
-                   f"queue {name} ({why})", fix, waiting=count)
+        return "no trigger", "stockpipe init creates it"
+    if state != "Enabled":
+        return f"mapping {state}", "stockpipe init re-enables it"
+    why = f"mapping Enabled, last batch {result!r}" if result else "mapping Enabled"
+    return why, f"{failing}; its log says why: aws logs tail /aws/lambda/{process.function.name}"
 
 
 def _waiting(look: Look, table: TickTable, since_ms: int | None) -> Waiting:
