@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,38 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stockpipe.bench.procs import descendants, read_process
+from stockpipe.engine import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 SAMPLE_SECONDS = 5.0
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant of ``pid`` (from /proc/*/stat's parent field)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(parent, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        for child in parents.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def command_line(pid: int) -> str:
@@ -69,25 +43,6 @@ def command_line(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
-
-
-@dataclass
-class Reading:
-    cpu_seconds: float
-    rss_mb: float
-    peak_rss_mb: float
-
-
-def read(pid: int) -> Reading | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    utime, stime = int(stat[11]), int(stat[12])
-    peak = re.search(r"VmHWM:\s+(\d+) kB", status)
-    rss = int(stat[21]) * PAGE_SIZE / 2**20
-    return Reading((utime + stime) / TICKS_PER_SECOND, rss, int(peak[1]) / 1024 if peak else rss)
 
 
 @dataclass
@@ -156,7 +111,7 @@ def measure(minutes: float, shot: str | None) -> dict[str, Any]:
     if not url:
         raise SystemExit(f"dashboard_cost: the demo ended before its dashboard started (exit {demo.wait()})")
     threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()  # keep the pipe drained
-    processes = {command_line(pid): pid for pid in children(demo.pid)}
+    processes = {command_line(pid): pid for pid in descendants(demo.pid)}
     dashboard = next(pid for line, pid in processes.items() if " dashboard " in f"{line} ")
     engine = next(pid for line, pid in processes.items() if "-m ministack" in line)
     stream = Stream(url)
@@ -167,11 +122,11 @@ def measure(minutes: float, shot: str | None) -> dict[str, Any]:
     try:
         while time.monotonic() - began < seconds:
             time.sleep(SAMPLE_SECONDS)
-            mine, theirs = read(dashboard), read(engine)
+            mine, theirs = read_process(dashboard), read_process(engine)
             if mine is None or theirs is None:
                 raise SystemExit("dashboard_cost: the dashboard or the engine is gone")
-            samples.append({"t": time.monotonic() - began, "cpu": mine.cpu_seconds, "rss": mine.rss_mb,
-                            "peak": mine.peak_rss_mb, "engine_cpu": theirs.cpu_seconds, "engine_rss": theirs.rss_mb})
+            samples.append({"t": time.monotonic() - began, "cpu": mine.cpu, "rss": mine.rss_mb,
+                            "peak": mine.peak_mb, "engine_cpu": theirs.cpu, "engine_rss": theirs.rss_mb})
             looks.append(health(url)["look"])
         final = health(url)
         picture = screenshot(url, shot) if shot else ""

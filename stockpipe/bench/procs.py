@@ -55,6 +55,27 @@ def parse_process(pid: int, stat: str, status: str, ticks_per_second: float | No
                    memory.get("VmRSS", 0.0), memory.get("VmHWM", 0.0))
 
 
+def descendants(pid: int, root: Path = PROC, *, include_self: bool = False) -> list[int]:
+    """Every live descendant of ``pid`` (from each /proc/PID/stat's parent field), ``pid`` first when
+    ``include_self`` and it is alive."""
+    parents: dict[int, int] = {}
+    for entry in root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    family, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, p in parents.items() if p == parent]
+        family += children
+        frontier += children
+    return [member for member in family[0 if include_self else 1:] if member in parents]
+
+
 def function_of(pid: int, root: Path = PROC) -> str | None:
     """The Lambda function a worker process runs, from its environment; None if it has none."""
     try:
@@ -133,22 +154,7 @@ class ProcessSampler(threading.Thread):
 
     def _tree(self) -> list[int]:
         """The engine and all its descendants, alive now."""
-        parents: dict[int, int] = {}
-        for entry in PROC.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-        family, frontier = [self.engine_pid], [self.engine_pid]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, p in parents.items() if p == parent]
-            family += children
-            frontier += children
-        return [pid for pid in family if pid in parents]
+        return descendants(self.engine_pid, include_self=True)
 
     def _role(self, pid: int) -> str:
         if pid not in self._roles:

@@ -36,3 +36,16 @@ def test_the_process_tree_is_walked_only_every_few_samples(monkeypatch):
     sampler.sample()  # an explicit sample (a phase's start or end) walks it
     assert len(walks) == 2
     assert sampler.figures()[BENCH].processes == 1  # here the "engine" is this process itself
+
+
+def test_descendants_are_every_generation_below_a_process_and_only_those(tmp_path):
+    from stockpipe.bench.procs import descendants
+
+    tree = {10: 1, 11: 10, 12: 11, 13: 10, 20: 1}  # pid -> parent
+    for pid, parent in tree.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a (b)) S {parent} 0 0")
+    (tmp_path / "self").mkdir()  # not a process
+    assert sorted(descendants(10, tmp_path)) == [11, 12, 13]
+    assert descendants(10, tmp_path, include_self=True)[0] == 10
+    assert descendants(99, tmp_path, include_self=True) == []  # gone
