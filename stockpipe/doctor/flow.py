@@ -11,6 +11,7 @@ queue is never received from (a receive counts toward its redrive policy): its c
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -217,12 +218,27 @@ def _dead_letters(look: Look) -> Finding:
     count, messages = peeked
     if not count:
         return ok(GROUP, "dlq", f"dead-letter queue {name} is empty", messages=0)
-    oldest = ""
-    if messages:
-        sent, body = messages[0]
-        oldest = f", oldest {ago(look.clock() - sent / 1000)} ago: {_reason(body)}"
-    return warning(GROUP, "dlq", f"{count} record(s) in dead-letter queue {name}{oldest}",
+    return warning(GROUP, "dlq", f"{count} record(s) in dead-letter queue {name}{_oldest(look, messages, _reason)}",
                    "stockpipe dead-letters shows each with its reason and payload", messages=count)
+
+
+def _oldest(look: Look, messages: list[tuple[int, str]], describe: Callable[[str], str]) -> str:
+    """", oldest N ago: <what>" for the oldest of the peeked messages (SentTimestamp, body), or nothing."""
+    if not messages:
+        return ""
+    sent, body = messages[0]
+    return f", oldest {ago(look.clock() - sent / 1000)} ago: {describe(body)}"
+
+
+def _batch(body: str) -> str:
+    """What an on-failure record says of the batch given up on."""
+    from stockpipe.aws.onfailure import FailedBatch
+
+    try:
+        batch = FailedBatch.parse(body)
+    except (ValueError, KeyError, TypeError):
+        return f"{body[:80]!r}"
+    return f"{batch.size} {batch.source} record(s) of {batch.shard_id}, {batch.condition or 'no reason given'}"
 
 
 def _reason(body: str) -> str:
@@ -236,8 +252,6 @@ def _reason(body: str) -> str:
 
 
 def _failed_batches(look: Look) -> Finding:
-    from stockpipe.aws.onfailure import FailedBatch
-
     name = look.settings.onfailure_queue_name
     peeked = _peek(look, "on-failure")
     if peeked is None:
@@ -246,16 +260,8 @@ def _failed_batches(look: Look) -> Finding:
     if not count:
         return ok(GROUP, "on-failure", f"on-failure queue {name} is empty: no stream batch was given up on",
                   messages=0)
-    oldest = ""
-    if messages:
-        sent, body = messages[0]
-        try:
-            batch = FailedBatch.parse(body)
-            what = f"{batch.size} {batch.source} record(s) of {batch.shard_id}, {batch.condition or 'no reason given'}"
-        except (ValueError, KeyError, TypeError):
-            what = f"{body[:80]!r}"
-        oldest = f", oldest {ago(look.clock() - sent / 1000)} ago: {what}"
-    return problem(GROUP, "on-failure", f"{count} stream batch(es) given up on in {name}{oldest}",
+    return problem(GROUP, "on-failure", f"{count} stream batch(es) given up on in {name}"
+                   f"{_oldest(look, messages, _batch)}",
                    "stockpipe replay-failed puts them through again", messages=count)
 
 
