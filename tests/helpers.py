@@ -23,23 +23,26 @@ def wait_for(probe: Callable[[], T], done: Callable[[T], bool], *, timeout: floa
         time.sleep(interval)
 
 
-def written_order(aws: Any, table: str) -> list[tuple[str, str]]:
-    """(symbol, timestamp) of every item written to ``table``, in the order it was written: its
-    stream (NEW_IMAGE) read from the beginning. What trend-alerts judged came in this order."""
+def table_stream(aws: Any, table: str) -> list[dict[str, Any]]:
+    """Every record of ``table``'s stream, shard by shard, read from the beginning."""
     streams = aws.client("dynamodbstreams")
     arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    order: list[tuple[str, str]] = []
+    records: list[dict[str, Any]] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            order += [(r["dynamodb"]["Keys"]["symbol"]["S"], r["dynamodb"]["Keys"]["timestamp"]["S"])
-                      for r in page["Records"] if r["eventName"] in ("INSERT", "MODIFY")]
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    return order
+            records += page["Records"]
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return records
+
+
+def written_order(aws: Any, table: str) -> list[tuple[str, str]]:
+    """(symbol, timestamp) of every item written to ``table``, in the order it was written: its
+    stream (NEW_IMAGE) read from the beginning. What trend-alerts judged came in this order."""
+    return [(r["dynamodb"]["Keys"]["symbol"]["S"], r["dynamodb"]["Keys"]["timestamp"]["S"])
+            for r in table_stream(aws, table) if r["eventName"] in ("INSERT", "MODIFY")]
 
 
 def function_metrics(aws: Any, function: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ from typing import Any
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.provision import packaging
-from tests.helpers import wait_for
+from tests.helpers import table_stream, wait_for
 from tests.reference import expected_alerts, frame
 
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -40,17 +40,7 @@ def invoke(lam: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def stream_records(aws: Any, table: str, timestamps: set[str]) -> list[dict[str, Any]]:
     """The table's stream records of these ticks, as the stream delivers them (read from the start)."""
-    streams = aws.client("dynamodbstreams")
-    arn = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    found: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while iterator:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            found += [r for r in page["Records"] if r["dynamodb"]["NewImage"]["timestamp"]["S"] in timestamps]
-            iterator = page.get("NextShardIterator") if page["Records"] else None
-    return found
+    return [r for r in table_stream(aws, table) if r["dynamodb"]["NewImage"]["timestamp"]["S"] in timestamps]
 
 
 def test_a_symbol_split_between_two_containers_alerts_exactly_the_reference(pipeline, settings):
