@@ -113,7 +113,7 @@ def measure(minutes: float, shot: str | None) -> dict[str, Any]:
     threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()  # keep the pipe drained
     processes = {command_line(pid): pid for pid in descendants(demo.pid)}
     dashboard = next(pid for line, pid in processes.items() if " dashboard " in f"{line} ")
-    engine = next(pid for line, pid in processes.items() if "-m ministack" in line)
+    engine = next(pid for line, pid in processes.items() if "-m stockpipe.engine" in line)
     stream = Stream(url)
     stream.start()
     began = time.monotonic()

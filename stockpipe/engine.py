@@ -1,7 +1,10 @@
-"""The embedded AWS engine: MiniStack in a child process on one port, no Docker needed."""
+"""The embedded AWS engine: MiniStack in a child process on one port, no Docker needed.
+
+``EmbeddedEngine`` starts it; ``python -m stockpipe.engine`` is that process (``serve``)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -9,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +20,8 @@ from pathlib import Path
 from stockpipe.errors import StockpipeError
 
 HEALTH_PATH = "/_localstack/health"
+# How often the engine's process moves what it holds out of the collector's reach (see serve).
+FREEZE_SECONDS = 1.0
 
 
 def die_with_parent() -> None:
@@ -125,7 +131,7 @@ class EmbeddedEngine:
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ministack"],
+            [sys.executable, "-m", "stockpipe.engine"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -180,3 +186,33 @@ class EmbeddedEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def keep_collections_short(every: float = FREEZE_SECONDS) -> threading.Thread:
+    """Every ``every`` seconds, move every object alive then to the permanent generation (gc.freeze),
+    which the cyclic collector no longer walks. An engine keeps all it stores in memory as Python
+    objects that live as long as it does, and a full collection walks every one of them while no
+    request and no trigger moves: at 1,000 ticks/s they took 165-259 ms once the engine held 30,000
+    ticks, growing with what it holds, and set the bench's p99. Frozen, a full collection walks only
+    what came since the last freeze (0.5-16 ms). What it costs: cyclic garbage that was still alive
+    at a freeze is never reclaimed (engine memory after 30,000 ticks: 375 MB, against 373)."""
+    def freeze() -> None:
+        while True:
+            time.sleep(every)
+            gc.freeze()
+
+    thread = threading.Thread(target=freeze, name="stockpipe-gc-freeze", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve() -> None:
+    """The engine's process: MiniStack's own entry point, with collections kept short."""
+    from ministack.app import main
+
+    keep_collections_short()
+    main()
+
+
+if __name__ == "__main__":
+    serve()
