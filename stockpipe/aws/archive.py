@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
-from stockpipe.aws.table import WRITERS
+from stockpipe.aws.table import writers
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
@@ -57,8 +57,8 @@ class RawArchive:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
 
         if len(objects) > 1:
-            with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-                done = [pool.submit(put, key, lines) for key, (_, _, lines) in objects.items()]
+            done = [writers().submit(put, key, lines) for key, (_, _, lines) in objects.items()]
+            wait(done)
             for future in done:
                 future.result()
         else:
