@@ -135,9 +135,17 @@ def processes_table(figures: dict[str, Any]) -> Table | None:
 def summary_lines(figures: dict[str, Any]) -> list[str]:
     flows, ratios = figures["flows"], figures["ratios"]
     ours = flows["ours"]["main"]["end_to_end_per_s"]
-    lines = [f"ours: {_n(ours)} ticks/s end to end; the engine ceiling: "
-             f"{_n(flows['ceiling']['main']['end_to_end_per_s'])} records/s; ours/ceiling "
-             f"{_ratio(ratios['ours_to_ceiling'])}"]
+    ceiling = flows["ceiling"]["main"]
+    paced_together = bool(figures["options"]["rate"]) and ceiling.get("requested_rate") is not None
+    if paced_together:
+        mine, theirs = flows["ours"]["main"]["latency_ms"], ceiling["latency_ms"]
+        lines = [f"ours: {_n(ours)} ticks/s end to end, sent -> stored p50/p99 {_n(mine['stored']['p50'])}/"
+                 f"{_n(mine['stored']['p99'])} ms, sent -> alert {_n(mine['alert']['p50'])}/{_n(mine['alert']['p99'])} ms; "
+                 f"the engine ceiling at the same pace: sent -> stored {_n(theirs['stored']['p50'])}/"
+                 f"{_n(theirs['stored']['p99'])} ms"]
+    else:
+        lines = [f"ours: {_n(ours)} ticks/s end to end; the engine ceiling: "
+                 f"{_n(ceiling['end_to_end_per_s'])} records/s; ours/ceiling {_ratio(ratios['ours_to_ceiling'])}"]
     if "naive" in flows:
         goal = ratios["naive_goal"]
         ratio = ratios["ours_to_naive"]
@@ -145,7 +153,8 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
         lines.append(f"naive: {_n(flows['naive']['main']['end_to_end_per_s'], 1)} ticks/s; ours/naive "
                      f"{_ratio(ratio)}, goal {goal:g}x{verdict}")
     if figures["options"]["rate"]:
-        lines.append(f"ours was paced at {figures['options']['rate']:g} ticks/s: its rate is the pace, not its ceiling")
+        lines.append(f"{'both flows were' if paced_together else 'ours was'} paced at {figures['options']['rate']:g} "
+                     "ticks/s: a rate is the pace, not a ceiling")
     busy = busy_line(flows["ours"]["main"])
     if busy:
         lines.append(busy)

@@ -107,18 +107,29 @@ class Bench:
     def market(self) -> SyntheticMarket:
         return SyntheticMarket(self.options.symbols, seed=self.options.seed, start=START)
 
+    def paced(self, ticks: int) -> list[Phase]:
+        """``ticks`` at the run's pace: "at a steady rate" means warm, so a few seconds at the pace
+        come first (the warm-up's own figures, cold starts and all, are reported beside them); all
+        at once when the run has no pace."""
+        rate = self.options.rate
+        if rate is None:
+            return [Phase("run", ticks, None)]
+        return [Phase("warmup", max(1, round(rate * WARMUP_SECONDS)), rate), Phase("run", ticks, rate)]
+
     def our_phases(self) -> list[Phase]:
         o = self.options
         if not o.soak:
-            if o.rate is None:
-                return [Phase("run", o.ticks, None)]
-            # "At a steady rate": a few seconds at the pace first, so the run's figures are warm ones
-            # (the warm-up's own figures are reported beside them, cold starts and all).
-            return [Phase("warmup", max(1, round(o.rate * WARMUP_SECONDS)), o.rate), Phase("run", o.ticks, o.rate)]
+            return self.paced(o.ticks)
         # The warm-up takes the functions' cold starts out of "before": the soak compares warm with warm.
         warmup = max(1, round(o.soak_rate * WARMUP_SECONDS))
         return [Phase("warmup", warmup, o.soak_rate), Phase("before", o.soak_ticks, o.soak_rate),
                 Phase("push", o.ticks, o.rate), Phase("after", o.soak_ticks, o.soak_rate)]
+
+    def ceiling_phases(self) -> list[Phase]:
+        """The ceiling at the same pace as ours (a paced run's figures are latencies, to be compared
+        with the engine's own at that pace); as fast as it goes for a soak or an unpaced run."""
+        o = self.options
+        return [Phase("run", o.ceiling_ticks, None)] if o.soak else self.paced(o.ceiling_ticks)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -164,7 +175,7 @@ class Bench:
                                    settings.streams_batch_size)
         self.console.print(f"ceiling flow ready in {time.monotonic() - t:.1f}s")
         flows.append(self._follow(aws, self._spec(
-            ceiling, settings, [Phase("run", o.ceiling_ticks, None)], {},
+            ceiling, settings, self.ceiling_phases(), {},
             f"{'SQS' if queued else 'Kinesis'} -> BatchWriteItem -> table stream -> log one line")))
         deployer.disable(ceiling)
 

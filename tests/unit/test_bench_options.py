@@ -83,6 +83,22 @@ def test_a_paced_run_is_measured_after_its_warm_up_and_a_burst_has_none() -> Non
     assert [(p.name, p.ticks, p.rate) for p in burst.our_phases()] == [("run", 5000, None)]
 
 
+def test_the_ceiling_goes_at_the_same_pace_as_ours_except_in_a_burst_or_a_soak() -> None:
+    from rich.console import Console
+
+    from stockpipe.bench.runner import WARMUP_SECONDS, Bench
+
+    settings = Settings()
+
+    def ceiling(**options: object) -> list[tuple[str, int, float | None]]:
+        bench = Bench(settings, BenchOptions.resolve(settings, **options), Console(quiet=True))  # type: ignore[arg-type]
+        return [(p.name, p.ticks, p.rate) for p in bench.ceiling_phases()]
+
+    assert ceiling(ticks=5000, rate=1000) == [("warmup", round(1000 * WARMUP_SECONDS), 1000), ("run", 5000, 1000)]
+    assert ceiling(ticks=5000) == [("run", 5000, None)]
+    assert ceiling(ticks=5000, rate=1000, soak=True) == [("run", 5000, None)]
+
+
 def test_the_figures_judge_the_run_after_a_warm_up_and_the_push_of_a_soak() -> None:
     from stockpipe.bench.figures import FlowRun, PhaseRun
 

@@ -42,16 +42,19 @@ def flow(label, ticks, per_second, phases=(("run", None),), alerts=None, publish
     return FlowRun(label, 100, 100, ledger, book, runs, publishes=publishes, last_stage_logged=last_stage)
 
 
-def document(soak=False):
-    alerts = {"AAPL#2026-01-05T14:30:05.000Z#BUY": 10}
+def document(soak=False, paced=False):
+    alerts = {"AAPL#2026-01-05T14:30:05.000Z#BUY": 210 if paced else 10}  # paced: in the run, after the warm-up
     ours_phases = (("warmup", 10.0), ("before", 10.0), ("push", None), ("after", 10.0)) if soak else (("run", None),)
-    flows = [flow("ceiling", 400, 4000, publishes=False, last_stage=True),
+    ceiling_phases = (("run", None),)
+    if paced:
+        ours_phases = ceiling_phases = (("warmup", 1000.0), ("run", 1000.0))
+    flows = [flow("ceiling", 400, 4000, ceiling_phases, publishes=False, last_stage=True),
              flow("naive", 40, 20, alerts={}, last_stage=True),
              flow("ours", 400, 1000, ours_phases, alerts=alerts)]
     samples = [Sample(T0 + i, {"engine": 100.0 + i, "bench": 80.0, "process-ticks": 60.0}) for i in range(3)]
     roles = {"engine": RoleFigures(12.5, 150.0, 101.0, 1), "process-ticks": RoleFigures(3.0, 70.0, 60.0, 2),
              "bench": RoleFigures(2.0, 90.0, 80.0, 1)}
-    return assemble(flows, options={"rate": None, "symbol_count": 2, "soak": soak}, started="2026-11-30T07:00:00+00:00",
+    return assemble(flows, options={"rate": 1000.0 if paced else None, "symbol_count": 2, "soak": soak}, started="2026-11-30T07:00:00+00:00",
                     engine="MiniStack 1.5.33", roles=roles, samples=samples, origin=T0 - 1, end=T0 + 3, cpus=2)
 
 
@@ -130,6 +133,16 @@ def test_the_console_report_gives_each_flow_and_the_ratios():
                      "watching ours: 160 cheap looks while it ran; 4 full read(s) of its stream and queue after, "
                      "1.0 s (engine 0.8 CPU s, bench 0.4 CPU s)"):
         assert expected in text
+
+
+def test_a_paced_report_sets_our_latency_beside_the_ceilings_at_the_same_pace():
+    from stockpipe.bench.report import summary_lines
+
+    lines = summary_lines(document(paced=True))
+    assert lines[0] == ("ours: 1,002 ticks/s end to end, sent -> stored p50/p99 100/100 ms, sent -> alert 150/150 ms; "
+                        "the engine ceiling at the same pace: sent -> stored 100/100 ms")
+    assert "both flows were paced at 1000 ticks/s: a rate is the pace, not a ceiling" in lines
+    assert "ours was paced" not in " ".join(summary_lines(document()))
 
 
 def test_the_busy_line_gives_each_process_in_cores_while_the_main_phase_ran():
