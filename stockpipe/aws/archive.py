@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import wait
 
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
-from stockpipe.aws.table import writers
+from stockpipe.aws.table import finish_all, writers
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
@@ -57,10 +56,7 @@ class RawArchive:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson")
 
         if len(objects) > 1:
-            done = [writers().submit(put, key, lines) for key, (_, _, lines) in objects.items()]
-            wait(done)
-            for future in done:
-                future.result()
+            finish_all([writers().submit(put, key, lines) for key, (_, _, lines) in objects.items()])
         else:
             for key, (_, _, lines) in objects.items():
                 put(key, lines)

@@ -6,7 +6,7 @@ import itertools
 import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -33,6 +33,13 @@ def writers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="stockpipe-writer")
 
 
+def finish_all(done: Sequence[Future[Any]]) -> None:
+    """Wait for every request, then raise the first failure (none is left running behind it)."""
+    wait(done)
+    for future in done:
+        future.result()
+
+
 def put_all(client: Any, table: str, items: Iterable[dict[str, Any]]) -> int:
     """BatchWriteItem puts of items in DynamoDB's JSON, 25 a request, up to WRITERS requests in
     flight, each sent as soon as its 25 items are drawn from ``items`` (so that computing the next
@@ -50,9 +57,7 @@ def put_all(client: Any, table: str, items: Iterable[dict[str, Any]]) -> int:
     for chunk in itertools.chain((first, second), chunks):
         done.append(writers().submit(_put_chunk, client, table, chunk))
         count += len(chunk)
-    wait(done)
-    for future in done:
-        future.result()
+    finish_all(done)
     return count
 
 
