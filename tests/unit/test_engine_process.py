@@ -23,3 +23,28 @@ def test_what_the_engine_holds_is_frozen_within_a_moment_by_a_daemon_thread():
                           cwd=Path(__file__).parents[2])
     assert done.stdout.split() == ["stockpipe-gc-freeze", "True", "True"]
 
+
+
+ROOT = Path(__file__).parents[2]
+DOCKERFILE = ROOT / "services" / "ministack" / "Dockerfile"
+LAUNCHER = "/opt/launcher/stockpipe/"
+
+
+def test_the_compose_engine_runs_the_same_entry_point_from_the_files_it_copies(tmp_path):
+    # The MiniStack image copies only the files the entry point needs. Those files alone, on the
+    # path the image gives them, must import: a new import in stockpipe/engine.py breaks the image.
+    lines = DOCKERFILE.read_text().splitlines()
+    assert 'CMD ["python", "-m", "stockpipe.engine"]' in lines
+    assert "WORKDIR /opt/launcher" in lines
+    copy = next(line.split()[1:-1] for line in lines if line.startswith("COPY") and line.endswith(LAUNCHER))
+    assert "stockpipe/engine.py" in copy
+    package = tmp_path / "stockpipe"
+    package.mkdir()
+    for path in copy:
+        (package / Path(path).name).write_bytes((ROOT / path).read_bytes())
+    # -S: without site-packages, where this checkout's editable install would lend the rest of the
+    # package (the entry point imports MiniStack only when it serves).
+    done = subprocess.run([sys.executable, "-S", "-c", "import stockpipe.engine as e; print(e.__file__, callable(e.serve))"],
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(package / "engine.py"), "True"]
