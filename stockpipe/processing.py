@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from stockpipe.domain import InvalidTick, PricePoint, Tick, enrich, parse_tick
+from stockpipe.domain import InvalidTick, PricePoint, Tick, enrich, parse_tick, stamp
 from stockpipe.domain.ticks import Rejected
 from stockpipe.metrics import epoch_ms
 
@@ -201,7 +201,7 @@ def process_batch(
 ) -> BatchResult:
     """Validate, archive and store one batch. Each item records when its tick arrived in the stream
     (``ingested_at``, the record's approximate arrival time) and when it was written (``stored_at``),
-    both epoch milliseconds: the lag is read off the data, not guessed."""
+    both written as ``stamp`` writes times: the lag is read off the data, not guessed."""
     result = BatchResult(received=len(records))
     valid: list[tuple[Tick, RawRecord]] = []
     rejected: list[Rejected] = []
@@ -301,10 +301,10 @@ def process_batch(
                     result.anomalies += enriched.anomaly
                     extra: dict[str, Any] = {"raw_key": writes[entry.id]}
                     stored_at = epoch_ms(clock())
-                    extra["stored_at"] = stored_at
+                    extra["stored_at"] = stamp(stored_at)
                     ingested_at = arrivals.get(entry.id)
                     if ingested_at is not None:
-                        extra["ingested_at"] = ingested_at
+                        extra["ingested_at"] = stamp(ingested_at)
                         result.lag_ms = max(result.lag_ms, stored_at - ingested_at)
                     if previous is not None:
                         extra["previous_timestamp"] = previous

@@ -14,6 +14,7 @@ from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.queue import waiting
 from stockpipe.aws.stream import count_stream_records
 from stockpipe.aws.table import TickTable
+from stockpipe.domain import stamp_ms
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class Lag:
 
     @classmethod
     def of(cls, newest: Sequence[dict[str, Any]], now: float) -> Lag:
-        lags = sorted(int(item["stored_at"]) - int(item["ingested_at"]) for item in newest
-                      if "stored_at" in item and "ingested_at" in item)
-        stored = [int(item["stored_at"]) for item in newest if "stored_at" in item]
+        times = [(stamp_ms(item.get("ingested_at")), stamp_ms(item.get("stored_at"))) for item in newest]
+        lags = sorted(stored - ingested for ingested, stored in times if ingested is not None and stored is not None)
+        stored = [at for _, at in times if at is not None]
         return cls(
             symbols=len(newest),
             ingest_to_stored_ms_max=lags[-1] if lags else None,

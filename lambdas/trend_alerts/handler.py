@@ -28,7 +28,7 @@ from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
 from stockpipe.domain.thresholds import Thresholds
-from stockpipe.domain.ticks import Rejected
+from stockpipe.domain.ticks import Rejected, stamp_ms
 from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.processing import DeadLetters
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
@@ -128,10 +128,12 @@ def oldest_stored_ms(event: object) -> int | None:
     for record in batches.event_records(event):
         change = record.get("dynamodb")
         image = change.get("NewImage") if isinstance(change, dict) else None
-        stamp = image.get("stored_at") if isinstance(image, dict) else None
-        raw = stamp.get("N") if isinstance(stamp, dict) else None
-        if isinstance(raw, str) and raw.isdigit() and (oldest is None or int(raw) < oldest):
-            oldest = int(raw)
+        stored = image.get("stored_at") if isinstance(image, dict) else None
+        # {"S": a time as the table writes them (stamp)}, or {"N": epoch ms} as older items hold it.
+        value = next(iter(stored.values()), None) if isinstance(stored, dict) and len(stored) == 1 else None
+        at = stamp_ms(int(value) if isinstance(value, str) and value.isdigit() else value)
+        if at is not None and (oldest is None or at < oldest):
+            oldest = at
     return oldest
 
 

@@ -46,7 +46,7 @@ from stockpipe.aws.live import (
 )
 from stockpipe.aws.onfailure import FailedBatch
 from stockpipe.dashboard.state import REASONS_KEPT, LiveState
-from stockpipe.domain import Alert, Signal
+from stockpipe.domain import Alert, Signal, stamp_ms
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,6 @@ class Sources:
     dead_letters: QueueLook
     on_failure: QueueLook
     created: str
-
-
-def _ms(value: Any) -> int | None:
-    """An epoch-millisecond attribute as stored (a Decimal), or None."""
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return int(value)
-    return None
 
 
 def dead_letter_reason(waiting: Waiting) -> dict[str, Any]:
@@ -389,7 +382,7 @@ class Watcher:
     def _table_lag(self, symbol: str, item: Mapping[str, Any], now_ms: int) -> tuple[int | None, str]:
         """Tick to table in ms for one new item, and where the figure comes from."""
         key = (symbol, str(item["timestamp"]))
-        ingested, stored = _ms(item.get("ingested_at")), _ms(item.get("stored_at"))
+        ingested, stored = stamp_ms(item.get("ingested_at")), stamp_ms(item.get("stored_at"))
         if ingested is not None:
             self._arrivals[key] = ingested  # the tick's own entry time, for its alerts too
         else:
@@ -397,7 +390,7 @@ class Watcher:
         if ingested is None:
             return None, ""
         if stored is not None:
-            return stored - ingested, "items (ingested_at, stored_at)" if _ms(item.get("ingested_at")) is not None \
+            return stored - ingested, "items (ingested_at, stored_at)" if stamp_ms(item.get("ingested_at")) is not None \
                 else "stream arrival to stored_at"
         return max(0, now_ms - ingested), "stream arrival to first read (upper bound)"
 

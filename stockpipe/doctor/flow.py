@@ -19,7 +19,7 @@ from typing import Any
 from stockpipe.aws.queue import waiting
 from stockpipe.aws.table import TickTable
 from stockpipe.doctor.model import Finding, Look, ago, ok, problem, skipped, warning
-from stockpipe.domain.ticks import InvalidTick, Tick, parse_tick
+from stockpipe.domain.ticks import InvalidTick, Tick, parse_tick, stamp_ms
 from stockpipe.processing import RawRecord, unwrap_archived
 from stockpipe.provision.functions import Mapping
 from stockpipe.provision.messaging import Subscription
@@ -81,10 +81,10 @@ def _stall(look: Look) -> Finding:
         return skipped(GROUP, "stall", f"stream -> table not checked: {', '.join(missing)} missing (see existence)")
     table = TickTable(look.aws, settings.table_name, heads=settings.heads_table)
     newest = table.newest()
-    arrived = [int(item["ingested_at"]) for item in newest if "ingested_at" in item]
+    arrived = [at for item in newest if (at := stamp_ms(item.get("ingested_at"))) is not None]
     waiting = _waiting(look, table, max(arrived) if arrived else None)
     now = look.clock()
-    stored = [int(item["stored_at"]) for item in newest if "stored_at" in item]
+    stored = [at for item in newest if (at := stamp_ms(item.get("stored_at"))) is not None]
     last = f"; newest stored {ago(now - max(stored) / 1000)} ago" if stored else ""
     count = f"{waiting.records}{'' if waiting.complete else '+'}"
     if not waiting.records:
@@ -110,8 +110,8 @@ def _queue_stall(look: Look, process: Mapping) -> Finding:
     if missing:
         return skipped(GROUP, "stall", f"queue -> table not checked: {', '.join(missing)} missing (see existence)")
     count = waiting(look.aws, look.found["ingest-queue"].detail)  # type: ignore[union-attr]
-    stored = [int(item["stored_at"]) for item in TickTable(look.aws, settings.table_name,
-                                                           heads=settings.heads_table).newest() if "stored_at" in item]
+    stored = [at for item in TickTable(look.aws, settings.table_name, heads=settings.heads_table).newest()
+              if (at := stamp_ms(item.get("stored_at"))) is not None]
     quiet = look.clock() - max(stored) / 1000 if stored else None
     last = f"; newest stored {ago(quiet)} ago" if quiet is not None else "; nothing stored yet"
     if not count:

@@ -3,7 +3,16 @@
 from stockpipe.domain.enrichment import EnrichedTick, enrich
 from stockpipe.domain.indicators import sma, sma_series, trailing_average
 from stockpipe.domain.signals import Alert, PricePoint, Signal, crossovers, crossovers_at, is_anomaly
-from stockpipe.domain.ticks import InvalidTick, Tick, canonical_timestamp, parse_tick, tick_from_mapping, tick_id
+from stockpipe.domain.ticks import (
+    InvalidTick,
+    Tick,
+    canonical_timestamp,
+    parse_tick,
+    stamp,
+    stamp_ms,
+    tick_from_mapping,
+    tick_id,
+)
 
 __all__ = [
     "Alert",
@@ -20,6 +29,8 @@ __all__ = [
     "parse_tick",
     "sma",
     "sma_series",
+    "stamp",
+    "stamp_ms",
     "tick_from_mapping",
     "tick_id",
     "trailing_average",

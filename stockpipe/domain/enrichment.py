@@ -22,23 +22,24 @@ class EnrichedTick:
     anomaly: bool
 
     def to_item(self) -> dict[str, Any]:
-        """The stored item. Every value derives from the tick and the ticks before it, never from
-        the clock, so the same tick stored twice is the same item (and no new stream record).
+        """The stored item: what the real-time readers use (the dashboard, the alert rules, status).
+        Every value derives from the tick and the ticks before it, never from the clock, so the same
+        tick stored twice is the same item (and no new stream record).
 
         Nothing derivable is stored (the tick's id is symbol#timestamp, its day the timestamp's
-        date, its change price - previous_close, the window MOVING_AVERAGE_WINDOW): each attribute
-        costs the engine time per write, and every stream reader reads it again. The raw archive
-        keeps the tick whole, change included."""
+        date, the window MOVING_AVERAGE_WINDOW), and the tick's other facts (previous close, change,
+        volume) stay in the raw archive, which keeps the tick whole and which Athena queries: each
+        attribute costs the engine time on every write, numbers most, and every stream reader
+        reads it again. Without those two numbers and with its times as strings, an item put the
+        p99 at 1,000 ticks/s from 347-398 ms to 126-174 ms (README, Performance)."""
         tick = self.tick
         item: dict[str, Any] = {
             "symbol": tick.symbol,
             "timestamp": tick.timestamp,
             "price": tick.price,
-            "previous_close": tick.previous_close,
             "change_percent": None
             if tick.change_percent is None
             else tick.change_percent.quantize(PERCENT_QUANTUM),
-            "volume": tick.volume,
             "moving_average": self.moving_average,
             "anomaly": self.anomaly,
             "source": tick.source,

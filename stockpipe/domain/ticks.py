@@ -65,6 +65,30 @@ def canonical_timestamp(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def stamp(epoch_ms: int) -> str:
+    """An instant as the table writes it: epoch milliseconds, as a string (``"1796050549123"``).
+
+    Not a number: the engine checks a number digit by digit on every write, a string it only types;
+    and not ISO 8601 text, which is longer in every request and stream event. Near the flow's limit
+    each such cost shows in the p99 (README, Performance: at 1,000 ticks/s, p99 to the item 126-174
+    ms with these strings, 235-269 ms with ISO text). Thirteen digits until the year 2286, so they
+    sort as text too."""
+    return str(epoch_ms)
+
+
+def stamp_ms(value: Any) -> int | None:
+    """A time written by ``stamp`` back in epoch milliseconds; an epoch-millisecond number (as items
+    written before the stamps were strings hold them) as it is; None for anything else."""
+    if isinstance(value, str):
+        return int(value) if value.isascii() and value.isdigit() else None
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except (ValueError, OverflowError):  # a Decimal NaN or infinity
+            return None
+    return None
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """A value for a reason: repr, cut to ``limit`` characters (a reason is one short line)."""
     text = repr(value)

@@ -189,7 +189,7 @@ def test_process_ticks_prints_one_emf_line_per_batch_with_its_counts(capsys: pyt
 
 def test_trend_alerts_prints_one_emf_line_per_batch(capsys: pytest.CaptureFixture[str]):
     event = stream_event("107", "107.5")
-    event["Records"][0]["dynamodb"]["NewImage"]["stored_at"] = {"N": "1764460800500"}
+    event["Records"][0]["dynamodb"]["NewImage"]["stored_at"] = {"S": "1764460800500"}
     trends.handle(event, trend_ports(FakePublisher()))
     document = emf(capsys.readouterr().out.strip())
     assert document["FunctionName"] == "trend-alerts"
@@ -198,3 +198,7 @@ def test_trend_alerts_prints_one_emf_line_per_batch(capsys: pytest.CaptureFixtur
     assert document["StoredToHandledMax"] > 0
     assert trends.oldest_stored_ms(event) == 1764460800500
     assert trends.oldest_stored_ms(stream_event("1")) is None  # images written before stored_at existed
+    event["Records"][1]["dynamodb"]["NewImage"]["stored_at"] = {"N": "1764460800400"}  # written as a number
+    assert trends.oldest_stored_ms(event) == 1764460800400
+    event["Records"][1]["dynamodb"]["NewImage"]["stored_at"] = {"S": "not a time"}
+    assert trends.oldest_stored_ms(event) == 1764460800500

@@ -257,8 +257,12 @@ def test_items_record_when_their_tick_arrived_and_was_stored_and_the_batch_its_l
                            table, FakeArchive(), FakeDeadLetters(), window=5, threshold_percent=Decimal(5),
                            clock=lambda: 1764460801.0)
     items = sorted(table.items.values(), key=lambda item: item["timestamp"])
-    assert [item.get("ingested_at") for item in items] == [1764460800250, 1764460800500, None, None]
-    assert [item["stored_at"] for item in items] == [1764460801000] * 4
+    # Times as the table writes them: epoch milliseconds as strings.
+    assert [item.get("ingested_at") for item in items] == ["1764460800250", "1764460800500", None, None]
+    assert [item["stored_at"] for item in items] == ["1764460801000"] * 4
+    # The tick's other facts stay in the raw archive: the item holds what the real-time readers use.
+    assert sorted(items[0]) == ["anomaly", "change_percent", "ingested_at", "moving_average", "price", "raw_key",
+                                "source", "stored_at", "symbol", "timestamp"]
     assert result.lag_ms == 750
     assert [arrival_ms({"arrived": value}) for value in (True, -1, 1e12, 0.001)] == [None, None, None, 1]
 
@@ -266,9 +270,10 @@ def test_items_record_when_their_tick_arrived_and_was_stored_and_the_batch_its_l
 def test_status_reads_the_lag_off_the_newest_items() -> None:
     from stockpipe.status import Lag
 
-    newest = [{"symbol": "AAPL", "ingested_at": 1_000, "stored_at": 1_250},
-              {"symbol": "MSFT", "ingested_at": 2_000, "stored_at": 2_040},
-              {"symbol": "NVDA", "ingested_at": 3_000, "stored_at": 3_900},
+    newest = [{"symbol": "AAPL", "ingested_at": "1000", "stored_at": "1250"},
+              {"symbol": "MSFT", "ingested_at": "2000", "stored_at": "2040"},
+              # Written when the times were epoch-millisecond numbers (a Decimal, as boto3 reads them).
+              {"symbol": "NVDA", "ingested_at": Decimal(3_000), "stored_at": Decimal(3_900)},
               {"symbol": "OLD"}]  # written before the fields existed: counted, not measured
     assert Lag.of(newest, now=5.0) == Lag(symbols=4, ingest_to_stored_ms_max=900, ingest_to_stored_ms_median=250,
                                           newest_stored_seconds_ago=1.1)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, parse_tick
+from stockpipe.domain import InvalidTick, Tick, canonical_timestamp, parse_tick, stamp, stamp_ms
 from stockpipe.domain.ticks import dumps
 from tests.poison import POISON
 
@@ -29,6 +29,16 @@ def test_a_valid_tick_round_trips_exactly():
 )
 def test_timestamps_become_fixed_width_utc(value, expected):
     assert canonical_timestamp(value) == expected
+
+
+def test_stored_times_are_epoch_milliseconds_as_strings_and_read_back_exactly():
+    for ms in (1796050549123, 1796050549000, 0):
+        assert stamp_ms(stamp(ms)) == ms
+    assert stamp(1796050549123) == "1796050549123"
+    # Items written when the times were numbers read as they are; anything else is no time.
+    assert [stamp_ms(value) for value in (Decimal(1796050549123), 1796050549123)] == [1796050549123] * 2
+    assert [stamp_ms(value) for value in ("soon", "-5", "1e3", "\u0661\u0662", "", True, None, Decimal("NaN"), 1.5)] \
+        == [None] * 9
 
 
 @pytest.mark.parametrize(
