@@ -129,9 +129,8 @@ def oldest_stored_ms(event: object) -> int | None:
         change = record.get("dynamodb")
         image = change.get("NewImage") if isinstance(change, dict) else None
         stored = image.get("stored_at") if isinstance(image, dict) else None
-        # {"S": a time as the table writes them (stamp)}, or {"N": epoch ms} as older items hold it.
-        value = next(iter(stored.values()), None) if isinstance(stored, dict) and len(stored) == 1 else None
-        at = stamp_ms(int(value) if isinstance(value, str) and value.isdigit() else value)
+        # {"S": epoch ms as the table writes times (stamp)}, or {"N": epoch ms} as older items hold it.
+        at = stamp_ms(next(iter(stored.values()))) if isinstance(stored, dict) and len(stored) == 1 else None
         if at is not None and (oldest is None or at < oldest):
             oldest = at
     return oldest
