@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
-from stockpipe.aws.table import finish_all, writers
+from stockpipe.aws.writers import finish_all, writers
 
 
 def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:

@@ -6,15 +6,14 @@ import itertools
 import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import TypeSerializer
 
 from stockpipe.aws.context import ClientSource
+from stockpipe.aws.writers import finish_all, writers
 from stockpipe.domain import PricePoint, Tick
 from stockpipe.processing import Head, Stored
 
@@ -22,22 +21,7 @@ log = logging.getLogger(__name__)
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 8
-WRITERS = 3  # requests in flight at once (botocore's pool holds 10 connections)
 _serializer = TypeSerializer()
-
-
-@cache
-def writers() -> ThreadPoolExecutor:
-    """This process's WRITERS request threads, kept from batch to batch (started anew for every
-    batch, their start was 6 % of a warm process-ticks' CPU at 1,000 ticks/s)."""
-    return ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="stockpipe-writer")
-
-
-def finish_all(done: Sequence[Future[Any]]) -> None:
-    """Wait for every request, then raise the first failure (none is left running behind it)."""
-    wait(done)
-    for future in done:
-        future.result()
 
 
 def put_all(client: Any, table: str, items: Iterable[dict[str, Any]]) -> int:

@@ -382,16 +382,14 @@ class Watcher:
     def _table_lag(self, symbol: str, item: Mapping[str, Any], now_ms: int) -> tuple[int | None, str]:
         """Tick to table in ms for one new item, and where the figure comes from."""
         key = (symbol, str(item["timestamp"]))
-        ingested, stored = stamp_ms(item.get("ingested_at")), stamp_ms(item.get("stored_at"))
-        if ingested is not None:
-            self._arrivals[key] = ingested  # the tick's own entry time, for its alerts too
-        else:
-            ingested = self._arrivals.get(key)
+        own, stored = stamp_ms(item.get("ingested_at")), stamp_ms(item.get("stored_at"))
+        if own is not None:
+            self._arrivals[key] = own  # the tick's own entry time, for its alerts too
+        ingested = own if own is not None else self._arrivals.get(key)
         if ingested is None:
             return None, ""
         if stored is not None:
-            return stored - ingested, "items (ingested_at, stored_at)" if stamp_ms(item.get("ingested_at")) is not None \
-                else "stream arrival to stored_at"
+            return stored - ingested, "items (ingested_at, stored_at)" if own is not None else "stream arrival to stored_at"
         return max(0, now_ms - ingested), "stream arrival to first read (upper bound)"
 
     def _reasons(self, sources: Sources) -> dict[str, list[dict[str, Any]]]:

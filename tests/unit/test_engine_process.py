@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).parents[2]
+DOCKERFILE = ROOT / "services" / "ministack" / "Dockerfile"
+LAUNCHER = "/opt/launcher/stockpipe/"
+
 CHILD = """
 import gc
 from stockpipe.engine import keep_collections_short
@@ -20,14 +24,9 @@ print(thread.name, thread.daemon, frozen >= len(held))
 def test_what_the_engine_holds_is_frozen_within_a_moment_by_a_daemon_thread():
     # In a child: freezing is for the life of a process, and this one runs the other tests.
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=30, check=True,
-                          cwd=Path(__file__).parents[2])
+                          cwd=ROOT)
     assert done.stdout.split() == ["stockpipe-gc-freeze", "True", "True"]
 
-
-
-ROOT = Path(__file__).parents[2]
-DOCKERFILE = ROOT / "services" / "ministack" / "Dockerfile"
-LAUNCHER = "/opt/launcher/stockpipe/"
 
 
 def test_the_compose_engine_runs_the_same_entry_point_from_the_files_it_copies(tmp_path):
