@@ -73,8 +73,9 @@ clean: ## remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
 # --- docker compose: the same pipeline in containers (docker-compose.yml, docs/compose.md) ------
-# scripts/compose.py checks .env first (ENGINE, port, Docker, socket, LocalStack token, images): one
-# line saying what to do instead of a compose stack trace. ENGINE, PYTHON_IMAGE and the rest come from
+# scripts/compose.py checks .env first (ENGINE, the pipeline's settings by the CLI's rules, ports, Docker,
+# socket, LocalStack token, images): one line saying what to do instead of a compose stack trace.
+# Plain `docker compose up` runs the same stack without these checks. ENGINE, PYTHON_IMAGE and the rest come from
 # .env or the environment; `make up PYTHON_IMAGE=local/python:3.11-bookworm` works too.
 # Exit codes: GNU make exits 2 whenever a recipe fails, whatever the recipe returned (make allows only
 # 0, 1 and 2), so the script's own code (2 = fix .env, 3 = this machine cannot run it) is the N of
@@ -84,12 +85,12 @@ PYTHON_IMAGE ?=
 COMPOSE := $(if $(PYTHON_IMAGE),PYTHON_IMAGE='$(PYTHON_IMAGE)') $(PYTHON) scripts/compose.py
 .PHONY: up down logs
 
-up: ## docker compose: engine, init, producer, alerts in the background (ENGINE in .env)
+up: ## docker compose: engine, init, producer, alerts, dashboard in the background (checks .env first)
 	$(COMPOSE) up -d --build
-	@echo "up: 'make logs' follows the flow, 'make down' removes it all"
+	@echo "up: 'make logs' follows the flow, 'make alerts' prints the alerts here, 'make down' removes it all"
 
-down: ## remove the compose project: containers (LocalStack's Lambdas too), network, volumes but the cache
-	$(COMPOSE) down -v --remove-orphans
+down: ## remove the compose project: containers (LocalStack's Lambdas too) and network; keeps the cache volume
+	$(COMPOSE) down --remove-orphans
 
 logs: ## follow the compose project: init's resources, the producer's ticks, the alerts
 	$(COMPOSE) logs -f

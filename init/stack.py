@@ -20,7 +20,7 @@ from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Res
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
-from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX
+from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES
 
 Report = Callable[[str], None]
 
@@ -63,12 +63,9 @@ def resources(aws: AwsContext) -> list[Resource]:
                                     redrive_to=dlq.arn)]
 
     listed: list[Resource] = [*([] if queued else [stream]), ticks, ledger, heads, *([locks] if queued else []),
-                              bucket, database, glue_table, dlq, *([ingest] if queued else []), on_failure, topic,
-                              *reader("inbox", s.alerts_queue_name, "ALERTS_QUEUE_NAME", "alerts for stockpipe alerts"),
-                              *reader("dashboard-inbox", s.dashboard_queue_name, "DASHBOARD_QUEUE_NAME",
-                                      "alerts for stockpipe dashboard"),
-                              *reader("demo-inbox", s.demo_queue_name, "DEMO_QUEUE_NAME",
-                                      "alerts for the terminal view of stockpipe demo")]
+                              bucket, database, glue_table, dlq, *([ingest] if queued else []), on_failure, topic]
+    for key, variable, who in READER_QUEUES:
+        listed += reader(key, s.queue_of(variable), variable, f"alerts for {who}")
     if s.alert_email:
         listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
                                    topic=topic, protocol="email", endpoint=lambda run: s.alert_email))

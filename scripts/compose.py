@@ -6,14 +6,17 @@
     scripts/compose.py check [--engine-only] # only the checks: exit 0, or one line and 2 or 3
 
 Before `up` (and `build`, `check`) it checks, each failure one line saying what to do:
-ENGINE is an engine we have, PRODUCER_SOURCE, ENGINE_PORT and DASHBOARD_PORT make sense, Docker runs,
-the ports are free, a LocalStack image newer than 4.14.0 has a LOCALSTACK_AUTH_TOKEN, and the images exist or
+ENGINE is an engine we have, PRODUCER_SOURCE, ENGINE_PORT and DASHBOARD_PORT make sense, every pipeline
+setting passes the rules the stockpipe CLI applies (a quoted trailing space, a hidden character, a name
+AWS refuses: refused before any container starts, not by init after the engine did), Docker runs, the
+ports are free, a LocalStack image newer than 4.14.0 has a LOCALSTACK_AUTH_TOKEN, and the images exist or
 can be pulled. For LocalStack also: DOCKER_SOCKET is a Docker socket, and the Lambda runtime image
 (public.ecr.aws/lambda/python:<LAMBDA_RUNTIME's version>) is here or can be pulled, since without
-it LocalStack leaves every function Pending. `up` creates the external volume LOCALSTACK_VOLUME
-(LocalStack's /var/lib/localstack, where 4.14.0 installs kinesis-mock from npm), which `down -v`
-keeps. When `up` fails anyway (the engine rejects its token, init fails) it reads the containers'
-state and logs and says which and why. `down` first removes LocalStack's own Lambda containers
+it LocalStack leaves every function Pending. Images build with BuildKit where Docker has it (buildx),
+else with the builder docker-compose has in itself, so no deprecation notice repeats on every build.
+After `up -d` it waits for the dashboard to answer and prints its address. When `up` fails anyway
+(the engine rejects its token, init fails) it reads the containers' state and logs and says which and
+why, and that `make down` removes what started. `down` first removes LocalStack's own Lambda containers
 (not compose's; they outlive their engine and hold the network).
 
 Exit codes: 2 = the configuration needs fixing (.env), 3 = this machine cannot run it (no Docker,
@@ -32,10 +35,18 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
+# The repository this script belongs to, whose stockpipe package holds the settings' rules.
+REPOSITORY = Path(__file__).resolve().parent.parent
+# compose's --env-file, when given; else ROOT/.env.
+ENV_FILE: Path | None = None
 ENGINES = ("localstack", "ministack")
 SOURCES = ("synthetic", "yfinance")
 DEFAULTS = {
@@ -57,6 +68,8 @@ LAST_FREE_LOCALSTACK = (4, 14, 0)
 PORTS = {"ENGINE_PORT": "engine", "DASHBOARD_PORT": "dashboard"}
 # What our images are tagged (docker-compose.yml, docker-compose.engines.yml).
 BUILT_IMAGES = {"ministack": "stockpipe-ministack:local"}
+# How long `up -d` waits for the dashboard to answer before saying where it will be.
+DASHBOARD_WAIT_SECONDS = 120
 TOKEN_WORDS = re.compile(r"auth[ _-]?token|licen[cs]e|LOCALSTACK_AUTH_TOKEN|api[ _-]?key|activation", re.I)
 
 
@@ -71,12 +84,18 @@ class Problem(Exception):
 # -- configuration -----------------------------------------------------------------------------
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as compose reads them: comments, blank lines, optional quotes."""
-    values: dict[str, str] = {}
+def dotenv_path() -> Path:
+    return ENV_FILE or ROOT / ".env"
+
+
+def dotenv_lines(path: Path) -> dict[str, tuple[str, int]]:
+    """KEY=VALUE lines as compose reads them (comments, blank lines, optional quotes), with the line
+    number of each: {key: (value, line)}. Inside quotes, spaces are kept, as compose keeps them."""
+    values: dict[str, tuple[str, int]] = {}
     if not path.is_file():
         return values
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    text = path.read_text(encoding="utf-8", errors="replace").removeprefix("\ufeff")
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -85,14 +104,22 @@ def read_dotenv(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        values[key] = value
+        values[key] = (value, number)
     return values
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    return {key: value for key, (value, _) in dotenv_lines(path).items()}
+
+
+def dotenv_label() -> str:
+    return ".env" if ENV_FILE is None else str(ENV_FILE)
 
 
 def configuration(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The values compose will interpolate: the environment wins over .env; empty means default."""
     environ = dict(os.environ if environ is None else environ)
-    merged = {**read_dotenv(ROOT / ".env"), **environ}
+    merged = {**read_dotenv(dotenv_path()), **environ}
     return {**DEFAULTS, **{k: v for k, v in merged.items() if v != "" or k not in DEFAULTS}}
 
 
@@ -100,7 +127,15 @@ def where(variable: str, environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     if variable in environ:
         return "in the environment"
-    return "in .env" if read_dotenv(ROOT / ".env").get(variable) else "the default"
+    found = dotenv_lines(dotenv_path()).get(variable)
+    return f"in {dotenv_label()} line {found[1]}" if found and found[0] else "the default"
+
+
+def sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """{variable: ".env line 14"} for each value .env gives and the environment does not (the CLI's form)."""
+    environ = os.environ if environ is None else environ
+    return {key: f"{dotenv_label()} line {line}" for key, (_, line) in dotenv_lines(dotenv_path()).items()
+            if key not in environ}
 
 
 def check_choice(config: dict[str, str], variable: str, allowed: tuple[str, ...], what: str) -> None:
@@ -111,8 +146,47 @@ def check_choice(config: dict[str, str], variable: str, allowed: tuple[str, ...]
         raise Problem(f"{variable}={value!r} ({where(variable)}) is not {what}: use {' or '.join(allowed)}{hint}")
 
 
+def check_characters(config: Mapping[str, str]) -> None:
+    """compose's own variables, by the CLI's rule for characters: a trailing space in a quoted value,
+    or a hidden character, makes an image or a volume name nobody can see is wrong."""
+    rules = pipeline_rules()
+    if rules is None:
+        return
+    for variable in (*DEFAULTS, "COMPOSE_PROJECT_NAME", "LOCALSTACK_AUTH_TOKEN"):
+        problem = rules.character_problem(config.get(variable, ""))
+        if config.get(variable) and problem:
+            raise Problem(f"{variable}={config[variable]!r} ({where(variable)}) {problem}")
+
+
+def pipeline_rules() -> ModuleType | None:
+    """stockpipe.settings, the rules the CLI applies, imported from this repository (it needs the standard
+    library only); None on a Python too old to import it (the containers check again at start)."""
+    if str(REPOSITORY) not in sys.path:
+        sys.path.insert(0, str(REPOSITORY))
+    try:
+        import stockpipe.settings as rules
+    except (ImportError, SyntaxError):
+        return None
+    return rules
+
+
+def check_pipeline(config: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+    """Every pipeline setting the containers get, read with the CLI's own Settings.from_env, so that a bad
+    one stops `up` before any container starts, in the CLI's words and naming the .env line."""
+    rules = pipeline_rules()
+    if rules is None:
+        return
+    # Inside the project the containers reach the engine at http://engine:4566: an emulator.
+    env = {**config, "AWS_ENDPOINT_URL": "http://engine:4566"}
+    try:
+        rules.Settings.from_env(env, sources=sources(environ))
+    except rules.SettingsError as error:
+        raise Problem(f"{error}; fix it in {dotenv_label()} (nothing was started)") from None
+
+
 def check_settings(config: dict[str, str]) -> None:
     engine = config["ENGINE"]
+    check_characters(config)
     check_choice(config, "ENGINE", ENGINES, "an engine")
     check_choice(config, "PRODUCER_SOURCE", SOURCES, "a source compose can run")
     for variable in PORTS:
@@ -128,6 +202,7 @@ def check_settings(config: dict[str, str]) -> None:
             "or ENGINE=ministack")
     if engine == "localstack":
         runtime_image(config)  # a LAMBDA_RUNTIME LocalStack has no image for: say so before any pull
+    check_pipeline(config)
 
 
 def localstack_needs_token(image: str) -> bool:
@@ -181,11 +256,12 @@ def image_here(image: str) -> bool:
     return run(["docker", "image", "inspect", image], timeout=30).returncode == 0
 
 
-def check_image(image: str, variable: str, hint: str, *, label: str | None = None) -> None:
-    """Present, or pulled now (what compose would do next anyway). `label` names the image in the
-    messages when it is not the value of `variable` itself."""
+def check_image(image: str, variable: str, advice: str | Callable[[], str], *, label: str | None = None) -> None:
+    """Present, or pulled now (what compose would do next anyway). `advice` (what to do instead; worked out
+    only when needed) ends the message; `label` names the image when it is not the value of `variable`."""
     if image_here(image):
         return
+    hint = advice() if callable(advice) else advice
     what = label or f"{variable}={image}"
     print(f"compose: pulling {image} ...", file=sys.stderr, flush=True)
     try:
@@ -218,8 +294,8 @@ def check_runtime_image(config: Mapping[str, str]) -> None:
     it, init would wait minutes for nothing. Here or pulled now, or one line."""
     image = runtime_image(config)
     check_image(image, "LAMBDA_RUNTIME",
-                "LocalStack runs every Lambda in it and leaves them Pending without it: pull it where a registry "
-                "is reachable and bring it here (docker save | docker load), or use ENGINE=ministack",
+                lambda: f"LocalStack runs every Lambda in it and leaves them Pending without it: {bring_it_here(image)}, "
+                        f"or run without LocalStack: {ministack_instead(config)}",
                 label=f"the Lambda runtime image {image} (LAMBDA_RUNTIME={config['LAMBDA_RUNTIME']})")
 
 
@@ -255,18 +331,49 @@ def check_socket(config: Mapping[str, str]) -> None:
                   "or use ENGINE=ministack")
 
 
+def local_python_images() -> list[str]:
+    """Images on this machine whose name says Python (what PYTHON_IMAGE could be set to), newest first."""
+    listed = run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], timeout=30).stdout.split()
+    return [image for image in listed if "python" in image.split(":")[0].rsplit("/", 1)[-1] and
+            not image.endswith(":<none>") and not image.startswith(LAMBDA_IMAGE_PREFIX)]
+
+
+def bring_it_here(image: str) -> str:
+    return (f"pull it on a machine with registry access and bring it here (docker pull {image}; "
+            f"docker save -o image.tar {image}; then here: docker load -i image.tar)")
+
+
+def python_image_hint() -> str:
+    """What to do when PYTHON_IMAGE cannot be had: bring it, or name one this machine has."""
+    here = local_python_images()
+    other = f"set PYTHON_IMAGE in {dotenv_label()} to a Debian Python 3.11+ image this machine has" + \
+        (f" (here: {', '.join(here[:3])})" if here else "")
+    return f"{other}, or {bring_it_here(DEFAULTS['PYTHON_IMAGE'])}"
+
+
+def ministack_instead(config: Mapping[str, str]) -> str:
+    """One complete way to run without LocalStack: ENGINE=ministack, and a base image it can build from."""
+    base = config["PYTHON_IMAGE"]
+    if image_here(base):
+        return f"set ENGINE=ministack in {dotenv_label()} (MiniStack, built from PYTHON_IMAGE={base}, which is here)"
+    here = local_python_images()
+    if here:
+        return f"set ENGINE=ministack and PYTHON_IMAGE={here[0]} (an image this machine has) in {dotenv_label()}"
+    return (f"set ENGINE=ministack in {dotenv_label()}; it builds from PYTHON_IMAGE={base}, which is not here "
+            f"either: {bring_it_here(base)}")
+
+
 def check_images(config: dict[str, str], *, engine_only: bool, building: bool) -> None:
-    base_hint = ("set PYTHON_IMAGE to a Python 3.11+ image you have; without registry access, "
-                 "../shared/tools/docker-engine.sh builds local/python:3.11-bookworm")
     if config["ENGINE"] == "localstack":
         check_image(config["LOCALSTACK_IMAGE"], "LOCALSTACK_IMAGE",
-                    "use MiniStack instead (ENGINE=ministack; for the tests --engine compose or embedded)")
+                    lambda: f"{bring_it_here(config['LOCALSTACK_IMAGE'])}, or run without LocalStack: "
+                            f"{ministack_instead(config)}")
         check_runtime_image(config)
         if engine_only:
             return
     needs_base = building or engine_only or any(not image_here(image) for image in built_images(config))
     if needs_base:
-        check_image(config["PYTHON_IMAGE"], "PYTHON_IMAGE", base_hint)
+        check_image(config["PYTHON_IMAGE"], "PYTHON_IMAGE", python_image_hint)
 
 
 def built_images(config: dict[str, str]) -> list[str]:
@@ -328,18 +435,18 @@ def check(config: dict[str, str], project: str, *, engine_only: bool = False, bu
     return compose
 
 
-def ensure_volume(config: Mapping[str, str]) -> None:
-    """The external volume docker-compose.yml declares (LocalStack's /var/lib/localstack): created once,
-    kept by `down -v`, so kinesis-mock, which 4.14.0 installs from npm at first use, survives offline.
-    Created whatever the engine: docker-compose v1 wants every declared external volume to exist."""
-    name = config["LOCALSTACK_VOLUME"]
-    if run(["docker", "volume", "inspect", name], timeout=30).returncode == 0:
-        return
-    created = run(["docker", "volume", "create", "--label", "org.stockpipe.cache=localstack", name], timeout=30)
-    if created.returncode != 0:
-        reason = last_line(created.stderr).removeprefix("Error response from daemon: ")
-        raise Problem(f"LOCALSTACK_VOLUME={name} ({where('LOCALSTACK_VOLUME')}): docker volume create failed "
-                      f"({reason[:160]}); set LOCALSTACK_VOLUME to a valid volume name in .env", 2)
+def build_environment(compose: list[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """compose's environment for building our images: BuildKit where this Docker has it (the buildx
+    plugin); else the builder docker-compose v1 has in itself (the docker CLI's legacy builder prints a
+    deprecation notice for every image it builds). What the caller set itself is kept."""
+    env = dict(os.environ if environ is None else environ)
+    if run(["docker", "buildx", "version"], timeout=30).returncode == 0:
+        wanted = {"DOCKER_BUILDKIT": "1", "COMPOSE_DOCKER_CLI_BUILD": "1"}
+    elif compose == ["docker-compose"]:
+        wanted = {"COMPOSE_DOCKER_CLI_BUILD": "0"}
+    else:
+        wanted = {"DOCKER_BUILDKIT": "0"}
+    return {**wanted, **env}
 
 
 def lambda_containers(project: str) -> list[tuple[str, str]]:
@@ -380,6 +487,32 @@ def down(compose: list[str], global_options: list[str], rest: list[str], project
         done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT)
     return done.returncode
 
+# -- after `up` --------------------------------------------------------------------------------
+
+
+def dashboard_url(config: Mapping[str, str]) -> str:
+    return f"http://127.0.0.1:{config['DASHBOARD_PORT']}"
+
+
+def wait_for_dashboard(config: Mapping[str, str], timeout: float | None = None) -> bool:
+    """Until the dashboard's API answers on the host (True), or `timeout` passes (False)."""
+    deadline = time.monotonic() + (DASHBOARD_WAIT_SECONDS if timeout is None else timeout)
+    while True:
+        try:
+            with urllib.request.urlopen(f"{dashboard_url(config)}/api/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
+def detached(rest: list[str]) -> bool:
+    return any(option in ("-d", "--detach") for option in rest[1:])
+
+
 # -- after a failed `up` -----------------------------------------------------------------------
 
 
@@ -415,7 +548,8 @@ def diagnose(config: dict[str, str], project: str) -> str | None:
     if init:
         status, code, _ = inspect(init[0])
         if status == "exited" and code not in ("0", ""):
-            return f"init failed (exit {code}): {last_line(logs(init[0]))[:300]}"
+            return (f"init failed (exit {code}): {last_line(logs(init[0]))[:300]}; fix {dotenv_label()}, "
+                    "then up again")
     return None
 
 
@@ -430,8 +564,20 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv[:index], argv[index:]
 
 
+def env_file_option(global_options: list[str]) -> Path | None:
+    """compose's --env-file, when given: the file compose reads instead of .env, so the checks read it too."""
+    for index, option in enumerate(global_options):
+        if option == "--env-file" and index + 1 < len(global_options):
+            return Path(global_options[index + 1]).resolve()
+        if option.startswith("--env-file="):
+            return Path(option.split("=", 1)[1]).resolve()
+    return None
+
+
 def main(argv: list[str]) -> int:
+    global ENV_FILE
     global_options, rest = split_arguments(argv)
+    ENV_FILE = env_file_option(global_options)
     if not rest:
         print(__doc__, file=sys.stderr)
         return 2
@@ -445,8 +591,6 @@ def main(argv: list[str]) -> int:
         if command in ("up", "build", "create", "run"):
             compose = check(config, project, building=command == "build" or "--build" in rest,
                             port=command == "up")
-            if command != "build":
-                ensure_volume(config)
         else:
             check_docker()
             compose = compose_command()
@@ -455,11 +599,22 @@ def main(argv: list[str]) -> int:
         return problem.code
     if command == "down":
         return down(compose, global_options, rest, project)
-    done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT)
-    if done.returncode != 0 and command == "up":
-        reason = diagnose(config, project)
-        if reason:
-            print(f"compose: error: {reason}", file=sys.stderr)
+    env = build_environment(compose) if command in ("up", "build", "create", "run") else None
+    done = subprocess.run([*compose, *global_options, *rest], cwd=ROOT, env=env)
+    if command != "up":
+        return done.returncode
+    if done.returncode != 0:
+        reason = diagnose(config, project) or f"docker compose up failed (exit {done.returncode})"
+        started = containers(project, "engine") or containers(project, "init")
+        cleanup = "; `make down` removes what it started" if started else ""
+        print(f"compose: error: {reason}{cleanup}", file=sys.stderr)
+        return done.returncode
+    if detached(rest):
+        if wait_for_dashboard(config):
+            print(f"compose: dashboard: {dashboard_url(config)}", flush=True)
+        else:
+            print(f"compose: the dashboard does not answer at {dashboard_url(config)} yet "
+                  "(docker compose logs dashboard says why)", file=sys.stderr, flush=True)
     return done.returncode
 
 

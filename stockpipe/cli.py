@@ -257,11 +257,15 @@ def _format_alert(alert: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+# `stockpipe alerts --inbox`: which reader's queue it reads (settings.READER_QUEUES).
+INBOXES = {"alerts": "ALERTS_QUEUE_NAME", "compose": "COMPOSE_ALERTS_QUEUE_NAME"}
+
+
 def cmd_alerts(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     from stockpipe.aws.alerts import AlertInbox
 
-    inbox = AlertInbox(aws, aws.queue_url(settings.alerts_queue_name))
+    inbox = AlertInbox(aws, aws.queue_url(settings.queue_of(INBOXES[args.inbox])))
     shown = 0
     try:
         while True:
@@ -478,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="print the alerts received through the topic's SQS subscription")
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new alerts")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--inbox", choices=tuple(INBOXES), default="alerts",
+                   help="whose queue to read: alerts = ALERTS_QUEUE_NAME (default), compose = COMPOSE_ALERTS_QUEUE_NAME "
+                        "(the compose project's alerts container); each reader sees every alert")
     p.set_defaults(run=cmd_alerts)
 
     p = sub.add_parser("dead-letters", help="list the records that could not be stored, with the reason (kept)")

@@ -66,8 +66,10 @@ DEFAULTS: dict[str, str] = {
     "TOPIC_NAME": "Stock_Trend_Alerts",
     "ALERTS_QUEUE_NAME": "stock-market-alerts-inbox",
     # Each reader of the alerts has a queue of its own subscribed to the topic, so that none takes
-    # messages away from another: `stockpipe alerts` reads ALERTS_QUEUE_NAME, the dashboard and the
-    # demo's terminal view these two.
+    # messages away from another: `stockpipe alerts` reads ALERTS_QUEUE_NAME, the compose project's
+    # alerts container (`stockpipe alerts --inbox compose`), the dashboard and the demo's terminal
+    # view these three (READER_QUEUES).
+    "COMPOSE_ALERTS_QUEUE_NAME": "stock-market-alerts-compose",
     "DASHBOARD_QUEUE_NAME": "stock-market-alerts-dashboard",
     "DEMO_QUEUE_NAME": "stock-market-alerts-demo",
     "ALERT_EMAIL": "",
@@ -94,6 +96,9 @@ DEFAULTS: dict[str, str] = {
     # `stockpipe dashboard`: loopback unless told otherwise (the page has no login).
     "DASHBOARD_HOST": "127.0.0.1",
     "DASHBOARD_PORT": "8000",
+    # Names besides this machine's loopback ones (and the address it listens on) that the dashboard
+    # answers to in the Host header, comma-separated: a page elsewhere cannot reach it through DNS rebinding.
+    "DASHBOARD_ALLOWED_HOSTS": "",
     "LOG_RETENTION_DAYS": "7",
     # Tag stockpipe:stack=<STACK_NAME> marks every resource init creates.
     "STACK_NAME": "stockpipe",
@@ -127,6 +132,7 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "DLQ_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "TOPIC_NAME": (r"[a-zA-Z0-9_-]{1,256}", "letters, digits, _ - (1-256)"),
     "ALERTS_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
+    "COMPOSE_ALERTS_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "DASHBOARD_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "DEMO_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
     "PROCESS_FUNCTION_NAME": (r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)"),
@@ -135,6 +141,13 @@ _NAME_RULES: dict[str, tuple[str, str]] = {
     "STACK_NAME": (r"[a-zA-Z0-9_.-]{1,64}", "letters, digits, _ . - (1-64)"),
     "ONFAILURE_QUEUE_NAME": (r"[a-zA-Z0-9_-]{1,80}", "letters, digits, _ - (1-80)"),
 }
+# The alerts' readers, each with a queue of its own subscribed to the topic: (key, variable, who reads it).
+READER_QUEUES: tuple[tuple[str, str, str], ...] = (
+    ("inbox", "ALERTS_QUEUE_NAME", "stockpipe alerts"),
+    ("compose-inbox", "COMPOSE_ALERTS_QUEUE_NAME", "the alerts container of docker compose"),
+    ("dashboard-inbox", "DASHBOARD_QUEUE_NAME", "stockpipe dashboard"),
+    ("demo-inbox", "DEMO_QUEUE_NAME", "the terminal view of stockpipe demo"),
+)
 # Every variable that names a resource (stockpipe doctor looks at each for stray characters).
 NAME_VARIABLES: tuple[str, ...] = tuple(_NAME_RULES)
 # The shape of a region name (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1). On real AWS
@@ -169,7 +182,7 @@ def describe_source(variable: str, sources: Sources | None) -> str:
     return (sources or {}).get(variable, "environment")
 
 
-def _character_problem(value: str) -> str | None:
+def character_problem(value: str) -> str | None:
     """What is wrong with a value's characters: whitespace at either end, or a hidden or non-ASCII
     character (named by code point, as it cannot be seen); None when nothing is."""
     if value != value.strip():
@@ -184,7 +197,7 @@ def _character_problem(value: str) -> str | None:
 
 
 def _check_characters(variable: str, value: str) -> None:
-    problem = _character_problem(value)
+    problem = character_problem(value)
     if problem:
         raise SettingsError(f"{variable}={value!r} {problem}", variable)
 
@@ -292,6 +305,21 @@ def _host(env: Mapping[str, str], variable: str) -> str:
     return value
 
 
+def _hosts(env: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    """Host names (or IP addresses), comma-separated; each as a Host header carries it (IPv6 in brackets)."""
+    names = []
+    for part in (env.get(variable) or DEFAULTS[variable]).split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        _check_characters(variable, name)
+        bare = name.removeprefix("[").removesuffix("]")
+        if not re.fullmatch(r"[a-z0-9.:-]{1,253}", bare):
+            raise SettingsError(f"{variable}: {name!r} is not a host name or IP address", variable)
+        names.append(f"[{bare}]" if ":" in bare else bare)
+    return tuple(names)
+
+
 def _name(env: Mapping[str, str], variable: str) -> str:
     return _check_name(variable, env.get(variable, "") or DEFAULTS[variable])
 
@@ -313,7 +341,7 @@ def _region(env: Mapping[str, str]) -> str:
     else:
         return DEFAULT_REGION
     shown = f"{variable}={region!r}{note}"
-    problem = _character_problem(region)
+    problem = character_problem(region)
     if problem:
         raise SettingsError(f"{shown} is not an AWS region name like us-east-1: it {problem}", variable)
     if not REGION_PATTERN.fullmatch(region):
@@ -368,6 +396,7 @@ class Settings:
     dlq_name: str = DEFAULTS["DLQ_NAME"]
     topic_name: str = DEFAULTS["TOPIC_NAME"]
     alerts_queue_name: str = DEFAULTS["ALERTS_QUEUE_NAME"]
+    compose_alerts_queue_name: str = DEFAULTS["COMPOSE_ALERTS_QUEUE_NAME"]
     dashboard_queue_name: str = DEFAULTS["DASHBOARD_QUEUE_NAME"]
     demo_queue_name: str = DEFAULTS["DEMO_QUEUE_NAME"]
     alert_email: str = ""
@@ -392,6 +421,7 @@ class Settings:
     engine_data_dir: str = DEFAULTS["ENGINE_DATA_DIR"]
     dashboard_host: str = DEFAULTS["DASHBOARD_HOST"]
     dashboard_port: int = 8000
+    dashboard_allowed_hosts: tuple[str, ...] = ()
     log_retention_days: int = 7
     stack_name: str = DEFAULTS["STACK_NAME"]
     onfailure_queue_name: str = DEFAULTS["ONFAILURE_QUEUE_NAME"]
@@ -435,6 +465,7 @@ class Settings:
             dlq_name=_name(env, "DLQ_NAME"),
             topic_name=_name(env, "TOPIC_NAME"),
             alerts_queue_name=_name(env, "ALERTS_QUEUE_NAME"),
+            compose_alerts_queue_name=_name(env, "COMPOSE_ALERTS_QUEUE_NAME"),
             dashboard_queue_name=_name(env, "DASHBOARD_QUEUE_NAME"),
             demo_queue_name=_name(env, "DEMO_QUEUE_NAME"),
             alert_email=_check_email("ALERT_EMAIL", email) if email else "",
@@ -461,6 +492,7 @@ class Settings:
             engine_data_dir=env.get("ENGINE_DATA_DIR") or DEFAULTS["ENGINE_DATA_DIR"],
             dashboard_host=_host(env, "DASHBOARD_HOST"),
             dashboard_port=_int(env, "DASHBOARD_PORT", 1, 65535),
+            dashboard_allowed_hosts=_hosts(env, "DASHBOARD_ALLOWED_HOSTS"),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 1, 3653),
             stack_name=_name(env, "STACK_NAME"),
             onfailure_queue_name=_name(env, "ONFAILURE_QUEUE_NAME"),
@@ -470,10 +502,21 @@ class Settings:
         if settings.log_retention_days not in RETENTION_DAYS:
             raise SettingsError(f"LOG_RETENTION_DAYS={settings.log_retention_days} is not a period CloudWatch "
                                 f"keeps logs for: one of {', '.join(map(str, RETENTION_DAYS))}", "LOG_RETENTION_DAYS")
+        readers = [(variable, settings.queue_of(variable)) for _, variable, _ in READER_QUEUES]
+        for index, (variable, name) in enumerate(readers):
+            shared = next((other for other, taken in readers[:index] if taken == name), None)
+            if shared:
+                raise SettingsError(f"{variable}={name!r} is also {shared}: each reader of the alerts needs a queue of "
+                                    "its own (a message read from a queue is gone for the others)", shared, variable)
         if settings.sma_short >= settings.sma_long:
             raise SettingsError(f"SMA_SHORT={settings.sma_short} must be smaller than SMA_LONG={settings.sma_long}",
                                 "SMA_SHORT", "SMA_LONG")
         return settings
+
+    def queue_of(self, variable: str) -> str:
+        """The queue name a reader's variable holds (READER_QUEUES): ALERTS_QUEUE_NAME -> alerts_queue_name."""
+        name: str = getattr(self, variable.lower())
+        return name
 
     @staticmethod
     def role_name(function_name: str) -> str:
@@ -538,6 +581,7 @@ def unique_names(prefix: str) -> dict[str, str]:
         "DLQ_NAME": f"{prefix}-dlq",
         "TOPIC_NAME": f"{prefix}-alerts",
         "ALERTS_QUEUE_NAME": f"{prefix}-alerts-inbox",
+        "COMPOSE_ALERTS_QUEUE_NAME": f"{prefix}-alerts-compose",
         "DASHBOARD_QUEUE_NAME": f"{prefix}-alerts-dashboard",
         "DEMO_QUEUE_NAME": f"{prefix}-alerts-demo",
         "PROCESS_FUNCTION_NAME": f"{prefix}-process-ticks",
@@ -569,7 +613,8 @@ def require(env: Mapping[str, str], *variables: str) -> dict[str, str]:
     return {name: env[name] for name in variables}
 
 
-__all__ = ["DEFAULTS", "FUNCTION_NAME_MAX", "IAM_ROLE_NAME_MAX", "MIN_LAMBDA_PYTHON", "NAME_VARIABLES", "STACK_TAG_KEY",
+__all__ = ["DEFAULTS", "FUNCTION_NAME_MAX", "IAM_ROLE_NAME_MAX", "MIN_LAMBDA_PYTHON", "NAME_VARIABLES", "READER_QUEUES",
+           "STACK_TAG_KEY",
            "Settings",
            "SettingsError", "Sources", "describe_source", "known_regions", "parse_symbols", "region_from", "require",
            "runtime_name", "unique_names"]

@@ -87,6 +87,7 @@ class ComposeProject:
 
     name: str
     env: dict[str, str] = field(repr=False)
+    up_output: str = ""  # what `up` printed on stdout (the dashboard's address)
 
     def run(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(COMPOSE_SCRIPT), "-p", self.name, *args], env=self.env, cwd=ROOT,
@@ -103,9 +104,10 @@ def compose(holder: list[ComposeProject]) -> Iterator[str]:
     port = free_port()
     project = ComposeProject(
         f"stockpipe-test-{uuid.uuid4().hex[:8]}",
-        # The project's own producer runs synthetic ticks whatever a developer's .env says.
+        # The project's own producer runs synthetic ticks whatever a developer's .env says; its cache volume
+        # is its own, so that `down -v` at the end never removes a user's LocalStack cache.
         {**os.environ, "ENGINE": "ministack", "ENGINE_PORT": str(port), "DASHBOARD_PORT": str(free_port()),
-         "PRODUCER_SOURCE": "synthetic"},
+         "PRODUCER_SOURCE": "synthetic", "LOCALSTACK_VOLUME": f"stockpipe-test-cache-{uuid.uuid4().hex[:8]}"},
     )
     checks = compose_checks()
     try:
@@ -118,6 +120,7 @@ def compose(holder: list[ComposeProject]) -> Iterator[str]:
         up = project.run("up", "-d", "--build")
         if up.returncode != 0:
             raise RuntimeError(f"docker compose up failed ({up.returncode}):\n{up.stderr[-4000:]}")
+        project.up_output = up.stdout
         url = f"http://127.0.0.1:{port}"
         if not healthy(url, timeout=5):
             raise RuntimeError(f"the compose engine does not answer at {url}:\n{project.logs('engine')[-3000:]}")

@@ -3,7 +3,9 @@ package: nothing from a CDN), a small read-only HTTP API, and server-sent events
 
 Every parameter is checked and a bad one is a 4xx with a JSON ``{"error": "..."}`` that says what is
 wrong: an unknown parameter, a symbol that is not one or that the dashboard does not show, a time that
-is not ISO 8601, a range whose start is after its end, a limit out of range.
+is not ISO 8601, a range whose start is after its end, a limit out of range. A bad value is quoted by
+its first characters only. A request whose Host header is not one the dashboard serves is refused (400),
+so that a web page cannot read the API through a name it made resolve to this machine (DNS rebinding).
 
     GET /                       the page (``?symbols=AAPL,MSFT`` shows only those)
     GET /events[?symbols=...]   server-sent events: ``snapshot`` first, then ``update`` as things change
@@ -18,7 +20,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,11 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stockpipe.dashboard.state import ALERTS_KEPT, LiveState
 from stockpipe.domain import InvalidTick, canonical_timestamp
@@ -41,6 +45,8 @@ OURS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 # (so that a proxy or a browser does not take a quiet stream for a dead one).
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+# A bad value is quoted in an error up to this many characters.
+QUOTED_CHARACTERS = 40
 
 
 class DashboardUnavailable(StockpipeError):
@@ -74,12 +80,21 @@ def _plotly_gzipped() -> bytes:
 # -- parameters -------------------------------------------------------------------------------------
 
 
+def quoted(value: str, *, bare: bool = False) -> str:
+    """A value for an error message, repr'd (or `bare`), and cut short when long: the rest is counted,
+    not echoed."""
+    shown = value[:QUOTED_CHARACTERS]
+    shown = shown if bare else repr(shown)
+    return shown if len(value) <= QUOTED_CHARACTERS else f"{shown}... ({len(value)} characters)"
+
+
 def _params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     """The query's parameters, each at most once and each one this endpoint takes."""
     unknown = sorted({key for key in request.query_params if key not in allowed})
     if unknown:
         takes = ", ".join(allowed) if allowed else "no parameters"
-        raise BadRequest(400, f"unknown parameter(s) {', '.join(map(repr, unknown))}: {request.url.path} takes {takes}")
+        raise BadRequest(400, f"unknown parameter(s) {', '.join(map(quoted, unknown[:5]))}: "
+                             f"{quoted(request.url.path, bare=True)} takes {takes}")
     params: dict[str, str] = {}
     for key in allowed:
         values = request.query_params.getlist(key)
@@ -93,7 +108,7 @@ def _params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
 def _symbol(value: str) -> str:
     symbol = value.strip().upper()
     if not SYMBOL_PATTERN.fullmatch(symbol):
-        raise BadRequest(400, f"symbol {value!r} is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)")
+        raise BadRequest(400, f"symbol {quoted(value)} is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)")
     return symbol
 
 
@@ -112,7 +127,7 @@ def _time(name: str, value: str | None) -> str | None:
     try:
         return canonical_timestamp(value)
     except InvalidTick:
-        raise BadRequest(400, f"{name}={value!r} is not an ISO 8601 time such as 2026-03-02T14:30:00Z") from None
+        raise BadRequest(400, f"{name}={quoted(value)} is not an ISO 8601 time such as 2026-03-02T14:30:00Z") from None
 
 
 def _range(params: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -128,7 +143,7 @@ def _limit(value: str | None) -> int:
     try:
         limit = int(value)
     except ValueError:
-        raise BadRequest(400, f"limit={value!r} is not a whole number") from None
+        raise BadRequest(400, f"limit={quoted(value)} is not a whole number") from None
     if not 1 <= limit <= ALERTS_KEPT:
         raise BadRequest(400, f"limit={limit} is out of range 1..{ALERTS_KEPT}")
     return limit
@@ -148,7 +163,37 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(state: LiveState) -> Starlette:
+class HostCheck:
+    """Answers only requests addressed to a Host it serves (``127.0.0.1:8000``, ``localhost:8000``...):
+    anything else, a 400 saying which names it serves. Compared whole, port included."""
+
+    def __init__(self, app: ASGIApp, hosts: Collection[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(host.lower() for host in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), "")
+            if host.lower() not in self.hosts:
+                served = ", ".join(sorted(self.hosts))
+                response = _error(400, f"Host {quoted(host)} is not an address this dashboard serves ({served}); "
+                                       "to serve another name, add it to DASHBOARD_ALLOWED_HOSTS")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def served_hosts(host: str, port: int, extra: Collection[str] = ()) -> list[str]:
+    """The Host headers a dashboard listening on host:port answers: this machine's loopback names, the
+    address it listens on (unless every interface), and `extra` (DASHBOARD_ALLOWED_HOSTS), each with the
+    port; a browser leaves the port out for 80."""
+    names = {"127.0.0.1", "localhost", "[::1]", *extra}
+    if host not in ("", "0.0.0.0", "::"):
+        names.add(f"[{host}]" if ":" in host else host)
+    return sorted({f"{name}:{port}" for name in names} | (names if port == 80 else set()))
+
+
+def create_app(state: LiveState, hosts: Collection[str]) -> Starlette:
     def checked(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
         """Each endpoint answers at once from memory (no AWS call): run on the event loop."""
         async def endpoint(request: Request) -> Response:
@@ -165,7 +210,7 @@ def create_app(state: LiveState) -> Starlette:
     def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in OURS:
-            raise BadRequest(404, f"no file {name!r} here")
+            raise BadRequest(404, f"no file {quoted(name)} here")
         return FileResponse(STATIC / name, media_type=OURS[name], headers={"Cache-Control": "no-cache"})
 
     def plotly(request: Request) -> Response:
@@ -206,7 +251,7 @@ def create_app(state: LiveState) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = "no such page" if status == 404 else str(getattr(exc, "detail", exc))
-        return _error(status, f"{detail}: {request.url.path}")
+        return _error(status, f"{detail}: {quoted(request.url.path, bare=True)}")
 
     def favicon(request: Request) -> Response:
         return Response(status_code=204)
@@ -222,7 +267,8 @@ def create_app(state: LiveState) -> Starlette:
         Route("/api/alerts", checked(alerts)),
         Route("/events", checked(events)),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
+                     middleware=[Middleware(HostCheck, hosts=hosts)])
 
 
 def _event(kind: str, data: Mapping[str, Any]) -> str:
@@ -254,4 +300,5 @@ async def _stream(state: LiveState, symbols: list[str] | None) -> AsyncIterator[
             yield _event("update", changes)
 
 
-__all__ = ["BadRequest", "DashboardUnavailable", "create_app", "plotly_js", "symbol_list"]
+__all__ = ["BadRequest", "DashboardUnavailable", "HostCheck", "create_app", "plotly_js", "quoted", "served_hosts",
+           "symbol_list"]

@@ -54,6 +54,7 @@ class Dashboard:
     sock: socket.socket
     url: str
     stop: threading.Event
+    host: str = "127.0.0.1"
 
     @classmethod
     def open(cls, aws: AwsContext, host: str, port: int) -> Dashboard:
@@ -61,19 +62,20 @@ class Dashboard:
 
         plotly_js()  # the one file it cannot do without: said now, not at the first page load
         sock = bind(host, port)
-        return cls(aws, sock, url_of(host, sock.getsockname()[1]), threading.Event())
+        return cls(aws, sock, url_of(host, sock.getsockname()[1]), threading.Event(), host)
 
     def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         import uvicorn
 
-        from stockpipe.dashboard.app import create_app
+        from stockpipe.dashboard.app import create_app, served_hosts
         from stockpipe.dashboard.reader import Watcher
         from stockpipe.dashboard.state import LiveState
 
         settings = self.aws.settings
         state = LiveState(short=settings.sma_short, long=settings.sma_long)
         reader = Watcher(self.aws, state).start(self.stop)
-        config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, lifespan="off",
+        hosts = served_hosts(self.host, self.sock.getsockname()[1], settings.dashboard_allowed_hosts)
+        config = uvicorn.Config(create_app(state, hosts), log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS)
         server = uvicorn.Server(config)
         if on_ready is not None:

@@ -42,6 +42,7 @@ class FakeDocker:
         self.volumes: set[str] = set()
         self.lambda_listings: list[list[str]] = []  # what each `docker ps --filter name=-lambda-` answers
         self.compose_code = 0
+        self.buildx = False
 
     def __call__(self, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
         self.calls.append(command)
@@ -54,6 +55,10 @@ class FakeDocker:
                 return done(command, stdout=self.endpoint + "\n")
             case ["docker", "image", "inspect", image]:
                 return done(command, 0 if image in self.images else 1)
+            case ["docker", "image", "ls", "--format", _]:
+                return done(command, stdout="".join(f"{image}\n" for image in sorted(self.images)))
+            case ["docker", "buildx", "version"]:
+                return done(command, 0 if self.buildx else 1, "github.com/docker/buildx v0.17.1\n" if self.buildx else "")
             case ["docker", "pull", "--quiet", image]:
                 return done(command, 1, stderr=self.pull_error + "\n")
             case ["docker", "volume", "inspect", name]:
@@ -86,6 +91,10 @@ def compose(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleT
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "stockpipe")
     monkeypatch.setenv("DASHBOARD_PORT", free_port())  # a dashboard (make demo) on 8000 must not matter here
     monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module, "ENV_FILE", None)
+    # Unit tests have no network: the dashboard "answers" when the test says so.
+    monkeypatch.setattr(module, "wait_for_dashboard", lambda config, timeout=None: module.DASHBOARD_ANSWERS)
+    monkeypatch.setattr(module, "DASHBOARD_ANSWERS", True, raising=False)
     yield module
 
 
@@ -170,8 +179,10 @@ def test_runtime_image_missing_is_one_line_naming_it(compose, docker, docker_soc
     assert error_lines(capsys) == [
         f"compose: error: the Lambda runtime image {RUNTIME_IMAGE} (LAMBDA_RUNTIME=python3.12) is not on this "
         "machine and cannot be pulled (no such host); LocalStack runs every Lambda in it and leaves them Pending "
-        "without it: pull it where a registry is reachable and bring it here (docker save | docker load), "
-        "or use ENGINE=ministack"]
+        f"without it: pull it on a machine with registry access and bring it here (docker pull {RUNTIME_IMAGE}; "
+        f"docker save -o image.tar {RUNTIME_IMAGE}; then here: docker load -i image.tar), or run without "
+        "LocalStack: set ENGINE=ministack in .env (MiniStack, built from PYTHON_IMAGE=python:3.11-slim-bookworm, "
+        "which is here)"]
     assert not docker.named("docker", "compose", "up")
 
 
@@ -248,7 +259,7 @@ def compose_files() -> tuple[dict, dict]:
             yaml.safe_load((ROOT / "docker-compose.engines.yml").read_text()))
 
 
-def test_localstack_mounts_an_external_cache_volume():
+def test_localstack_mounts_a_cache_volume_that_compose_makes_and_down_keeps():
     main, engines = compose_files()
     localstack = engines["services"]["localstack"]
     assert "localstack-cache:/var/lib/localstack" in localstack["volumes"]
@@ -256,9 +267,11 @@ def test_localstack_mounts_an_external_cache_volume():
     assert localstack["environment"]["DEBUG"] == "${LOCALSTACK_DEBUG:-0}"
     assert "volumes" not in engines["services"]["ministack"]
     for declared in (main["volumes"]["localstack-cache"], engines["volumes"]["localstack-cache"]):
-        # external: `down -v` (make down) never removes it, so kinesis-mock survives offline
-        assert declared == {"external": True, "name": "${LOCALSTACK_VOLUME:-stockpipe-localstack-cache}"}
+        # not external: plain `docker compose up` creates it; `down` keeps it, only `down -v` removes it
+        assert declared == {"name": "${LOCALSTACK_VOLUME:-stockpipe-localstack-cache}"}
     assert compose_checks().DEFAULTS["LOCALSTACK_VOLUME"] == "stockpipe-localstack-cache"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\t$(COMPOSE) down --remove-orphans\n" in makefile and "down -v" not in makefile
 
 
 def test_env_example_documents_the_compose_variables():
@@ -269,16 +282,32 @@ def test_env_example_documents_the_compose_variables():
         assert f"\n{line}\n" in compose_section
 
 
-def test_up_creates_the_cache_volume_once(compose, docker, docker_socket, monkeypatch):
+def test_up_leaves_volumes_to_compose_and_prints_the_dashboard_once_it_answers(compose, docker, docker_socket,
+                                                                               monkeypatch, capsys):
     monkeypatch.setenv("ENGINE_PORT", free_port())
+    monkeypatch.setenv("DASHBOARD_PORT", "8123")
     assert compose.main(["up", "-d"]) == 0
-    assert docker.volumes == {"stockpipe-localstack-cache"}
-    assert len(docker.named("docker", "volume", "create")) == 1
+    assert not docker.named("docker", "volume")
+    assert capsys.readouterr().out == "compose: dashboard: http://127.0.0.1:8123\n"
+    compose.DASHBOARD_ANSWERS = False
     assert compose.main(["up", "-d"]) == 0
-    assert len(docker.named("docker", "volume", "create")) == 1
-    # created before compose runs: docker-compose v1 refuses a missing external volume
-    calls = docker.calls
-    assert calls.index(docker.named("docker", "volume", "create")[0]) < calls.index(docker.named("docker", "compose")[1])
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.endswith("compose: the dashboard does not answer at http://127.0.0.1:8123 yet "
+                                 "(docker compose logs dashboard says why)\n")
+    assert compose.main(["up"]) == 0  # in the foreground, compose's own output is the story
+    assert capsys.readouterr().out == ""
+
+
+def test_images_build_with_buildkit_where_docker_has_it_else_without_the_legacy_notice(compose, docker):
+    docker.buildx = True
+    assert compose.build_environment(["docker", "compose"], {}) == {"DOCKER_BUILDKIT": "1",
+                                                                     "COMPOSE_DOCKER_CLI_BUILD": "1"}
+    docker.buildx = False
+    assert compose.build_environment(["docker-compose"], {}) == {"COMPOSE_DOCKER_CLI_BUILD": "0"}
+    assert compose.build_environment(["docker", "compose"], {}) == {"DOCKER_BUILDKIT": "0"}
+    assert compose.build_environment(["docker-compose"], {"COMPOSE_DOCKER_CLI_BUILD": "1"}) == {
+        "COMPOSE_DOCKER_CLI_BUILD": "1"}  # the user's own choice stays
 
 
 # -- LocalStack's Lambda containers at `down` --------------------------------------------------
@@ -353,12 +382,111 @@ def test_the_dashboard_service_is_built_like_the_others_and_published_on_loopbac
     dashboard, init = main["services"]["dashboard"], main["services"]["init"]
     assert dashboard["build"] == init["build"] and dashboard["build"]["args"]["PYTHON_IMAGE"] == \
         "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"
-    assert dashboard["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8000}:8000"]
-    assert dashboard["command"] == ["dashboard", "--host", "0.0.0.0", "--port", "8000"]
+    # the same port inside and out: the address it prints and the Host it is sent are the ones it serves
+    assert dashboard["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8000}:${DASHBOARD_PORT:-8000}"]
+    assert dashboard["command"] == ["dashboard", "--host", "0.0.0.0"]
+    assert dashboard["environment"]["DASHBOARD_PORT"] == "${DASHBOARD_PORT:-8000}"
+    assert "os.environ['DASHBOARD_PORT']" in dashboard["healthcheck"]["test"][-1]
     assert dashboard["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
-    for queue in ("ALERTS_QUEUE_NAME", "DASHBOARD_QUEUE_NAME", "DEMO_QUEUE_NAME"):
-        assert dashboard["environment"][queue] == f"${{{queue}:-}}"
     assert compose_checks().DEFAULTS["DASHBOARD_PORT"] == "8000"
+
+
+# Settings the containers do without: where the host's engine and dashboard listen, and the embedded
+# engine's folder (compose publishes its own ports; the dashboard container listens on all interfaces).
+HOST_ONLY = {"ENGINE_PORT", "ENGINE_DATA_DIR", "DASHBOARD_HOST"}
+
+
+def test_every_pipeline_setting_reaches_the_containers():
+    from stockpipe.settings import DEFAULTS
+
+    main, _ = compose_files()
+    environment = main["x-stockpipe"]["environment"]
+    for variable in sorted(set(DEFAULTS) - HOST_ONLY - {"DASHBOARD_PORT"}):
+        assert environment.get(variable) == f"${{{variable}:-}}", variable
+    assert HOST_ONLY.isdisjoint(environment)
+
+
+def test_the_alerts_container_reads_a_queue_of_its_own():
+    main, _ = compose_files()
+    assert main["services"]["alerts"]["command"] == ["alerts", "--follow", "--inbox", "compose"]
+
+
+# -- .env, by the CLI's rules, before anything starts ------------------------------------------
+
+
+def refused(compose, docker, capsys, tmp_path, line: str) -> list[str]:
+    env_file = tmp_path / "my.env"
+    env_file.write_text(f"ENGINE=ministack\n{line}\n", encoding="utf-8")
+    assert compose.main(["--env-file", str(env_file), "-p", "stockpipe", "up", "-d", "--build"]) == 2
+    assert docker.calls == []  # not even `docker info`: nothing started
+    return error_lines(capsys)
+
+
+def test_a_quoted_trailing_space_is_refused_before_any_container_starts(compose, docker, capsys, tmp_path):
+    assert refused(compose, docker, capsys, tmp_path, 'STREAM_NAME="stock-market-stream "') == [
+        "compose: error: STREAM_NAME='stock-market-stream ' has leading or trailing whitespace (U+0020); remove it "
+        f"(set in {tmp_path / 'my.env'} line 2); fix it in {tmp_path / 'my.env'} (nothing was started)"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("TOPIC_NAME=Stock_Trend\u200bAlerts", "TOPIC_NAME='Stock_Trend\u200bAlerts' contains the hidden character "
+                                          "U+200B; retype it"),
+    ("TABLE_NAME=stock market data", "TABLE_NAME='stock market data' is not a valid name: AWS allows letters, "
+                                     "digits, _ . - (3-255)"),
+    ("SMA_SHORT=30", "SMA_SHORT=30 must be smaller than SMA_LONG=20"),
+    ("COMPOSE_ALERTS_QUEUE_NAME=stock-market-alerts-inbox", "ALERTS_QUEUE_NAME='stock-market-alerts-inbox' is also "
+     "ALERTS_QUEUE_NAME"),
+])
+def test_settings_the_cli_refuses_are_refused_before_up(compose, docker, capsys, tmp_path, line, message):
+    lines = refused(compose, docker, capsys, tmp_path, line)
+    assert len(lines) == 1 and lines[0].startswith("compose: error: "), lines
+    assert lines[0].endswith(f"; fix it in {tmp_path / 'my.env'} (nothing was started)")
+
+
+def test_an_invisible_character_in_a_compose_variable_is_named(compose, docker, capsys, tmp_path):
+    assert refused(compose, docker, capsys, tmp_path, 'PYTHON_IMAGE="local/python:3.11-bookworm\u00a0"') == [
+        "compose: error: PYTHON_IMAGE='local/python:3.11-bookworm\\xa0' (in " + str(tmp_path / "my.env") + " line 2) "
+        "has leading or trailing whitespace (U+00A0); remove it"]
+
+
+# -- messages a user can follow ------------------------------------------------------------------
+
+
+def test_a_missing_localstack_image_names_one_whole_alternative(compose, docker, docker_socket, capsys):
+    docker.images -= {"localstack/localstack:4.14.0", "python:3.11-slim-bookworm"}
+    docker.images.add("local/python:3.11-bookworm")
+    assert compose.main(["up", "-d"]) == 3
+    assert error_lines(capsys) == [
+        "compose: error: LOCALSTACK_IMAGE=localstack/localstack:4.14.0 is not on this machine and cannot be pulled "
+        "(no such host); pull it on a machine with registry access and bring it here (docker pull "
+        "localstack/localstack:4.14.0; docker save -o image.tar localstack/localstack:4.14.0; then here: docker load "
+        "-i image.tar), or run without LocalStack: set ENGINE=ministack and PYTHON_IMAGE=local/python:3.11-bookworm "
+        "(an image this machine has) in .env"]
+
+
+def test_a_missing_python_image_says_how_to_bring_one_or_use_one_here(compose, docker, monkeypatch, capsys):
+    monkeypatch.setenv("ENGINE", "ministack")
+    docker.images = {"local/python:3.11-bookworm", "public.ecr.aws/lambda/python:3.12"}
+    assert compose.main(["up", "-d", "--build"]) == 3
+    assert error_lines(capsys) == [
+        "compose: error: PYTHON_IMAGE=python:3.11-slim-bookworm is not on this machine and cannot be pulled "
+        "(no such host); set PYTHON_IMAGE in .env to a Debian Python 3.11+ image this machine has (here: "
+        "local/python:3.11-bookworm), or pull it on a machine with registry access and bring it here (docker pull "
+        "python:3.11-slim-bookworm; docker save -o image.tar python:3.11-slim-bookworm; then here: docker load -i "
+        "image.tar)"]
+
+
+def test_a_failed_up_says_make_down_removes_what_started(compose, docker, docker_socket, monkeypatch, capsys):
+    monkeypatch.setenv("ENGINE_PORT", free_port())
+    docker.compose_code = 1
+    monkeypatch.setattr(compose, "containers", lambda project, service, running_only=False: ["c0ffee"])
+    monkeypatch.setattr(compose, "inspect", lambda container: ("exited", "1", ""))
+    monkeypatch.setattr(compose, "logs", lambda container, tail=60: "error: STREAM_NAME='x ' has trailing space\n")
+    monkeypatch.setattr(compose, "check_pipeline", lambda config, environ=None: None)
+    assert compose.main(["up", "-d"]) == 1
+    assert error_lines(capsys) == [
+        "compose: error: the engine (localstack) exited with code 1: error: STREAM_NAME='x ' has trailing space "
+        "(full log: docker logs c0ffee); `make down` removes what it started"]
 
 
 # -- what tests/engines.py uses ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.live import Waiting
 from stockpipe.dashboard import app as dashboard_app
-from stockpipe.dashboard.app import create_app, plotly_js
+from stockpipe.dashboard.app import create_app, plotly_js, served_hosts
 from stockpipe.dashboard.reader import MAX_STEPS, Sources, Watcher, dead_letter_reason, on_failure_reason
 from stockpipe.dashboard.state import UPDATES_KEPT, LiveState, percentile
 from stockpipe.settings import Settings
@@ -248,7 +248,7 @@ def client() -> TestClient:
     state.apply(whole={"AAPL": series("AAPL", PRICES[:30]), "MSFT": series("MSFT", PRICES[:30])},
                 alerts=[{"symbol": "AAPL", "signal": "BUY", "timestamp": item("X", 25, 0)["timestamp"], "price": 1.0},
                         {"symbol": "MSFT", "signal": "SELL", "timestamp": item("X", 26, 0)["timestamp"], "price": 2.0}])
-    return TestClient(create_app(state))
+    return TestClient(create_app(state, hosts=["testserver"]))
 
 
 @pytest.mark.parametrize(("path", "status", "message"), [
@@ -273,6 +273,38 @@ def client() -> TestClient:
 def test_bad_parameters_are_a_4xx_that_says_what_is_wrong(client, path, status, message):
     answer = client.get(path)
     assert (answer.status_code, answer.json()) == (status, {"error": message})
+
+
+def test_a_long_bad_value_is_quoted_by_its_first_characters_only(client):
+    long = "A" * 10_000
+    for path, message in [
+        (f"/api/series?symbol={long}", f"symbol '{'A' * 40}'... (10000 characters) is not a ticker symbol"),
+        (f"/api/alerts?limit={long}", f"limit='{'A' * 40}'... (10000 characters) is not a whole number"),
+        (f"/api/health?{long}=1", f"unknown parameter(s) '{'A' * 40}'... (10000 characters): /api/health takes"),
+        (f"/{long}", f"no such page: /{'A' * 39}... (10001 characters)"),
+    ]:
+        answer = client.get(path)
+        assert answer.status_code in (400, 404) and answer.json()["error"].startswith(message), answer.json()
+        assert len(answer.content) < 300
+
+
+def test_only_requests_addressed_to_a_host_it_serves_are_answered():
+    hosts = served_hosts("0.0.0.0", 8001)
+    assert hosts == ["127.0.0.1:8001", "[::1]:8001", "localhost:8001"]
+    client = TestClient(create_app(LiveState(short=5, long=20), hosts))
+    for host in ("127.0.0.1:8001", "LOCALHOST:8001", "[::1]:8001"):
+        assert client.get("/api/symbols", headers={"Host": host}).status_code == 200, host
+    # a name a web page made resolve to 127.0.0.1 (DNS rebinding), another port, no port, no Host at all
+    for host in ("attacker.example:8001", "127.0.0.1:8000", "localhost", "", "x" * 5000):
+        answer = client.get("/api/health", headers={"Host": host})
+        assert answer.status_code == 400, host
+        assert answer.json()["error"].endswith("is not an address this dashboard serves (127.0.0.1:8001, "
+                                               "[::1]:8001, localhost:8001); to serve another name, add it to "
+                                               "DASHBOARD_ALLOWED_HOSTS"), answer.json()
+        assert len(answer.content) < 300
+    assert served_hosts("192.168.1.5", 80, ["class.local"]) == [
+        "127.0.0.1", "127.0.0.1:80", "192.168.1.5", "192.168.1.5:80", "[::1]", "[::1]:80", "class.local",
+        "class.local:80", "localhost", "localhost:80"]
 
 
 def test_good_requests(client):
