@@ -271,4 +271,4 @@ def test_init_twice_changes_nothing(pipeline, settings, ingest):
     outcome = Stack(pipeline.aws, report=lambda line: None).up()
     assert not outcome.changed, outcome
     # The queue and its locks table instead of the stream.
-    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == {"kinesis": 24, "sqs": 25}[ingest]
+    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == {"kinesis": 26, "sqs": 27}[ingest]

@@ -69,7 +69,7 @@ def test_a_bucket_that_is_not_ours_is_refused_and_survives_teardown_with_every_o
     with pytest.raises(ProvisionError, match=f"s3 bucket {bucket} holds data and is not tagged {TAG_KEY}=.*RAW_BUCKET"):
         stack.up()
     # Refused before anything was made.
-    assert [s.action for s in stack.plan() if s.resource.kind != "s3 bucket"] == [Action.CREATE] * 23
+    assert [s.action for s in stack.plan() if s.resource.kind != "s3 bucket"] == [Action.CREATE] * 25
     results = stack.down()
     assert results[f"s3 bucket {bucket}"] == f"kept: not ours ({TAG_KEY}=unset)"
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
