@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo dashboard test test-unit test-e2e test-reliability lint bench emulator init teardown status doctor alerts query clean
+.PHONY: help install demo dashboard docs test test-unit test-e2e test-reliability test-wheelhouse lint bench emulator init teardown status doctor alerts query wheelhouse clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,10 +40,17 @@ test-e2e: $(STAMP) ## end-to-end tests only
 test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, ending with its table of figures
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, then mypy --strict (what it checks: [tool.mypy] in pyproject.toml)
+lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), and the docs site built with --strict
 	$(BIN)/ruff check stockpipe services init lambdas tests scripts
 	$(BIN)/mypy --strict
 	$(BIN)/mypy --strict scripts
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+DOCS_PORT ?= 8001
+docs: $(STAMP) ## the documentation site on http://127.0.0.1:8001 (a free port when taken); works offline
+	@port=$$($(BIN)/python -c 'from stockpipe.engine import free_port, port_in_use; p = $(DOCS_PORT); print(free_port() if port_in_use(p) else p)'); \
+	  echo "docs: http://127.0.0.1:$$port  (Ctrl-C stops)"; \
+	  NO_MKDOCS_2_WARNING=1 exec $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$$port
 
 bench: $(STAMP) ## measure the flow on a fresh embedded engine against its ceiling (BENCH_ARGS='--ticks 100000')
 	$(BIN)/stockpipe bench $(BENCH_ARGS)

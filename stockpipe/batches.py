@@ -1,4 +1,4 @@
-"""How a stream handler says its batch failed, on every engine (README, "When something fails").
+"""How a stream handler says its batch failed, on every engine (docs/real-aws.md, "When something fails").
 
 Where the engine honours partial batch responses (AWS, LocalStack: init sets the function's
 PARTIAL_BATCH_RESPONSE=true), the handler answers ``batchItemFailures`` naming the batch's first

@@ -428,6 +428,77 @@ def cmd_dashboard(args: argparse.Namespace, aws: AwsContext) -> int:
     return 0
 
 
+def _lab_target(aws: AwsContext) -> None:
+    """The lab commands' first call: a target that does not answer is one line saying how to start one."""
+    from stockpipe.aws.context import TargetError
+
+    try:
+        aws.identity  # noqa: B018 - the reachability check
+    except TargetError as error:
+        if aws.endpoint_url:
+            raise UsageError(f"cannot reach {aws.target_name}: start the pipeline with make demo (or stockpipe "
+                             "emulator, then stockpipe init in another terminal), and export the AWS_ENDPOINT_URL "
+                             "it prints") from None
+        raise UsageError(str(error)) from None
+
+
+def cmd_lab_list(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.lab import LABS
+
+    for lab in LABS.values():
+        print(f"{lab.number}  {lab.title:<21} {lab.goal}  (docs/{lab.page})")
+    return 0
+
+
+def cmd_lab_check(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.lab import LABS, check_lab, lab_named
+
+    lab = lab_named(args.number)
+    if lab is None:
+        known = ", ".join(f"{n} {each.title}" for n, each in LABS.items())
+        print(f"stockpipe lab check: error: there is no lab {args.number!r}: the labs are {known}", file=sys.stderr)
+        return 2
+    _lab_target(aws)
+    deadline = time.monotonic() + max(0.0, args.wait)
+    shown = time.monotonic()
+    while True:
+        result = check_lab(aws, lab)
+        if result.passed or time.monotonic() >= deadline:
+            break
+        if time.monotonic() - shown >= 10:
+            shown = time.monotonic()
+            met = sum(e.met for e in result.expectations)
+            print(f"  waiting: {met} of {len(result.expectations)} there, {deadline - shown:.0f} s left", file=sys.stderr,
+                  flush=True)
+        time.sleep(2)
+    print(json.dumps(result.as_dict(), sort_keys=True) if args.json else result.text(), flush=True)
+    return 0 if result.passed else 1
+
+
+def cmd_lab_break(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.lab import MISTAKES, plant
+
+    if args.list:
+        for mistake in MISTAKES.values():
+            print(f"{mistake.name:<17} {mistake.note}")
+        return 0
+    _lab_target(aws)
+    mistake = plant(aws, args.name)
+    which = f"'{mistake.name}'" if args.name else "one of the mistakes, chosen at random"
+    print(f"planted {which} in {aws.target_name}. Find it: stockpipe doctor. Undo it: stockpipe lab reset", flush=True)
+    return 0
+
+
+def cmd_lab_reset(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.lab import reset
+
+    _lab_target(aws)
+    undone = reset(aws)
+    print(f"reset: {undone!r} undone; the deployment is as init makes it" if undone else
+          "reset: nothing was planted here; the deployment is as init makes it", flush=True)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     from stockpipe.demo import run_demo
@@ -518,6 +589,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a tick waiting this long in the stream is a stall (default 60)")
     p.set_defaults(run=cmd_doctor)
 
+    p = sub.add_parser("lab", help="the workshop's labs: list them, check a lab's outcome in the running pipeline, "
+                       "plant lab 5's mistake and undo it (docs/workshop/)")
+    lab = p.add_subparsers(dest="lab_command", required=True, metavar="lab-command")
+    q = lab.add_parser("list", help="name the labs and their pages")
+    q.set_defaults(run=cmd_lab_list)
+    q = lab.add_parser("check", help="look at the running pipeline (read-only): one line per expected outcome of lab N, "
+                       "✓ or ✗ with the likeliest cause; exit 0 when all are there, 1 when not")
+    q.add_argument("number", metavar="N", help="the lab's number (stockpipe lab list)")
+    q.add_argument("--json", action="store_true", help="the outcome as one JSON object (for an instructor's script)")
+    q.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="look again every 2 s until the outcome is all there or SECONDS pass (default 0: look once)")
+    q.set_defaults(run=cmd_lab_check)
+    q = lab.add_parser("break", help="plant one of lab 5's mistakes in the running pipeline (NAME, or one at random)")
+    q.add_argument("name", nargs="?", metavar="NAME", help="which mistake (--list names them); default: one at random")
+    q.add_argument("--list", action="store_true", help="name the mistakes that can be planted")
+    q.set_defaults(run=cmd_lab_break)
+    q = lab.add_parser("reset", help="undo what lab break planted: the deployment as init makes it again")
+    q.set_defaults(run=cmd_lab_reset)
+
     p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine: rates, latency, CPU, "
                        "memory, against the engine's ceiling")
     p.add_argument("--ticks", type=int, help="ticks through our pipeline (default 3000; 100000 pushed with --soak)")
@@ -579,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(sources=sources)
         aws = AwsContext(settings, sources=sources)
         # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
-        if args.command not in ("demo", "emulator", "bench", "dashboard"):
+        if args.command not in ("demo", "emulator", "bench", "dashboard", "lab"):
             aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
         return int(args.run(args, aws) or 0)
     except StockpipeError as error:

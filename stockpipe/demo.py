@@ -118,6 +118,13 @@ def demo_thresholds(symbols: tuple[str, ...], seed: int) -> Thresholds:
         for symbol in symbols)))
 
 
+def second_terminal(engine_url: str, chosen_threshold: Thresholds | None) -> str:
+    """The line another terminal pastes to work with this demo's pipeline: its engine, and the price
+    alert the demo chose itself (so that `stockpipe plan` there finds every resource unchanged)."""
+    line = f"export AWS_ENDPOINT_URL={engine_url}"
+    return f"{line} ALERT_THRESHOLD={chosen_threshold}" if chosen_threshold else line
+
+
 def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | None = None,
              symbols: str | None = None) -> int:
     console = Console()
@@ -139,8 +146,10 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         engine.start()
         # The demo's own engine, whatever AWS_ENDPOINT_URL says: the context carries it, not os.environ.
         settings = replace(settings, endpoint_url=engine.url)
+        chosen_threshold: Thresholds | None = None
         if not settings.alert_threshold:  # a price alert the synthetic market shows (seed 004's rule)
-            settings = replace(settings, alert_threshold=demo_thresholds(chosen, settings.producer_seed))
+            chosen_threshold = demo_thresholds(chosen, settings.producer_seed)
+            settings = replace(settings, alert_threshold=chosen_threshold)
             console.print(f"price alerts at ALERT_THRESHOLD={settings.alert_threshold} (set ALERT_THRESHOLD to "
                           "choose others)", highlight=False)
         aws = AwsContext(settings)
@@ -167,6 +176,9 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         producer.start()
         console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s into {sender.target} "
                       f"(INGEST={settings.ingest}) …", highlight=False)
+        console.print("in another terminal, in this folder, paste this line first; then stockpipe status, "
+                      "alerts, doctor, lab check ... see this pipeline:", highlight=False)
+        console.print(f"  {second_terminal(engine.url, chosen_threshold)}", highlight=False, soft_wrap=True)
         deadline = None if seconds is None else state.started + seconds
         last_line = 0.0
         with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:

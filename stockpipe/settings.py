@@ -40,7 +40,7 @@ Sources = Mapping[str, str]
 # (see Settings.raw_bucket_for) so that it is unique on real AWS too.
 DEFAULTS: dict[str, str] = {
     # How ticks come in: a Kinesis stream (per-symbol order kept) or an SQS queue (seed 004: any
-    # account type; order not kept, see README "Ingestion over SQS").
+    # account type; order not kept, see docs/sqs.md).
     "INGEST": "kinesis",
     "STREAM_NAME": "stock-market-stream",
     "STREAM_MODE": "ON_DEMAND",

@@ -118,7 +118,7 @@ def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, l
     the points they change: SMA crossovers, and crossings of the symbol's price threshold when
     ``thresholds`` names one (judged on the same points, by the same rule for late ticks).
 
-    The rule for late ticks (README, "Late ticks"): a crossover is judged on the series as stored at
+    The rule for late ticks (docs/how-it-works.md, "Late ticks"): a crossover is judged on the series as stored at
     the time. A tick stored after later ones (late) changes the averages of the ``long`` points after
     it, so those are judged again: a crossover that appears is alerted, one already alerted is never
     repeated (alert ids), and one that the late tick undoes stays sent (an alert cannot be unsent).

@@ -54,9 +54,10 @@ def frame(ticks) -> pd.DataFrame:
 
 def alerts_as_stored(ticks: pd.DataFrame, order: list[tuple[str, str]], **options) -> set[tuple]:
     """Every alert the late-tick rule allows when the ticks were written in ``order`` ((symbol,
-    timestamp) pairs): those of each symbol's series as stored after each of its writes (README,
-    "Late ticks": a crossover is judged on the series as stored at the time; one a late tick undoes
-    stays sent). In order, that is expected_alerts of the whole series and nothing more."""
+    timestamp) pairs): those of each symbol's series as stored after each of its writes
+    (docs/how-it-works.md, "Late ticks": a crossover is judged on the series as stored at the time;
+    one a late tick undoes stays sent). In order, that is expected_alerts of the whole series and
+    nothing more."""
     allowed: set[tuple] = set()
     indexed = ticks.set_index(["symbol", "timestamp"], drop=False)
     for symbol in ticks["symbol"].unique():

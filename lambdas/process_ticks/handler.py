@@ -8,7 +8,7 @@ A queue batch (INGEST=sqs) answers a partial batch response naming each message 
 symbol's lock stayed taken, or storing it raised), and only those come back, after a short pause;
 a bad message is quarantined as on Kinesis. It never raises.
 
-A stream batch's failures take one of two paths (README, "When something fails"):
+A stream batch's failures take one of two paths (docs/real-aws.md, "When something fails"):
 - a bad record is quarantined in the dead-letter queue with its reason, and the batch goes on;
 - anything else (an AWS error that outlived botocore's retries) fails the batch: where the engine
   honours partial batch responses (AWS, LocalStack) the handler reports the batch's first record,

@@ -172,6 +172,19 @@ class AlertPublisher:
         self._ledger.put_item(Item=self._published_item(alert))
         return True
 
+    def published_ids(self) -> list[str]:
+        """The ids of the alerts published (``symbol#timestamp#signal``), in no order."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"ProjectionExpression": "alert_id", "FilterExpression": "#status <> :claimed",
+                                  "ExpressionAttributeNames": {"#status": "status"},
+                                  "ExpressionAttributeValues": {":claimed": IN_PROGRESS}}
+        while True:
+            page = self._ledger.scan(**kwargs)
+            ids += [str(item["alert_id"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def count(self) -> int:
         """Alerts published (claims still in progress are not counted)."""
         total: int = 0

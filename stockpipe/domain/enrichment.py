@@ -31,7 +31,7 @@ class EnrichedTick:
         volume) stay in the raw archive, which keeps the tick whole and which Athena queries: each
         attribute costs the engine time on every write, numbers most, and every stream reader
         reads it again. Without those two numbers and with its times as strings, an item put the
-        p99 at 1,000 ticks/s from 347-398 ms to 126-196 ms (README, Performance)."""
+        p99 at 1,000 ticks/s from 347-398 ms to 126-196 ms (docs/performance.md)."""
         tick = self.tick
         item: dict[str, Any] = {
             "symbol": tick.symbol,

@@ -70,7 +70,7 @@ def stamp(epoch_ms: int) -> str:
 
     Not a number: the engine checks a number digit by digit on every write, a string it only types;
     and not ISO 8601 text, which is longer in every request and stream event. Near the flow's limit
-    each such cost shows in the p99 (README, Performance: at 1,000 ticks/s, p99 to the item 126-196
+    each such cost shows in the p99 (docs/performance.md: at 1,000 ticks/s, p99 to the item 126-196
     ms with these strings, 235-269 ms with ISO text). Thirteen digits until the year 2286, so they
     sort as text too."""
     return str(epoch_ms)

@@ -1,7 +1,7 @@
 """The alerts inbox unreachable (its queue deleted) while alerts are published: every alert is still
 published once (the ledger says so), init makes the queue again, and the alerts after it arrive. What
 SNS could not deliver in between goes to the dead-letter queue through the subscription's redrive
-policy on AWS and LocalStack; MiniStack 1.5.33 drops it (README, engines)."""
+policy on AWS and LocalStack; MiniStack 1.5.33 drops it (docs/how-it-works.md, step 4)."""
 
 from __future__ import annotations
 

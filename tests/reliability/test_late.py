@@ -1,6 +1,7 @@
-"""Out of order: ticks that arrive after later ones. The rule (README, "Late ticks"): a crossover is
-judged on the series as stored at the time, and a late tick re-judges the points it changes. The
-oracle follows it: the alerts of the series without the late ticks, then with them, each once."""
+"""Out of order: ticks that arrive after later ones. The rule (docs/how-it-works.md, "Late ticks"):
+a crossover is judged on the series as stored at the time, and a late tick re-judges the points it
+changes. The oracle follows it: the alerts of the series without the late ticks, then with them,
+each once."""
 
 from __future__ import annotations
 

@@ -217,9 +217,9 @@ def test_batches_in_any_order_with_messages_delivered_twice_store_each_tick_once
     delivered twice (SQS delivers at least once). Locked per symbol, the stores run one after the
     other, as they do on the engine. Exact: one item and one raw record per tick, every tick stored
     after a later one flagged late; every alert of the whole series published, once; and nothing
-    published that is not an alert of the series as it was stored at some moment (README, "Late
-    ticks": a crossover is judged on the series as stored at the time; a late tick can add one, and
-    one it undoes stays sent)."""
+    published that is not an alert of the series as it was stored at some moment
+    (docs/how-it-works.md, "Late ticks": a crossover is judged on the series as stored at the time;
+    a late tick can add one, and one it undoes stays sent)."""
     rng = random.Random(seed)
     ticks = list(SyntheticMarket(["AAPL", "MSFT", "AMZN"], seed=seed).ticks(240))
     messages = [tick_.to_json().encode() for tick_ in ticks]
