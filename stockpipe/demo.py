@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console, Group, JustifyMethod
 from rich.live import Live
 from rich.panel import Panel
@@ -23,6 +24,7 @@ from rich.text import Text
 
 from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.context import AwsContext
+from stockpipe.aws.errors import explain
 from stockpipe.aws.queue import ingest_sender
 from stockpipe.charts import sparkline
 from stockpipe.dashboard.process import DashboardProcess, missing_packages
@@ -50,6 +52,7 @@ class DemoState:
     alert_count: int = 0
     status: PipelineStatus | None = None
     producer_error: str | None = None
+    pipeline_error: str | None = None  # the latest look at the pipeline that failed (resources removed ...)
 
 
 def _alert_line(alert: dict[str, Any]) -> Text:
@@ -107,6 +110,8 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
                         Panel(alerts, title="alerts (SNS → SQS)", title_align="left")]
     if state.producer_error:
         parts.append(Text(f"producer stopped: {state.producer_error}", style="bold red"))
+    if state.pipeline_error:
+        parts.append(Text(f"cannot read the pipeline: {state.pipeline_error}", style="bold red"))
     return Group(*parts)
 
 
@@ -183,17 +188,29 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         last_line = 0.0
         with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
             while deadline is None or time.monotonic() < deadline:
-                for alert in inbox.receive(wait_seconds=1):
+                try:
+                    received = inbox.receive(wait_seconds=1)
+                    state.status = pipeline.status(full=False)
+                    state.pipeline_error = None
+                except (ClientError, BotoCoreError) as error:
+                    # Someone removed resources (stockpipe init --teardown in another terminal): say so and
+                    # keep going, so that Ctrl-C still stops everything this demo started.
+                    message = explain(error, aws.target_name, aws.region) or f"{type(error).__name__}: {error}"
+                    if message != state.pipeline_error and not interactive:
+                        console.print(f"cannot read the pipeline: {message}", highlight=False)
+                    state.pipeline_error = message
+                    time.sleep(1)
+                    received = []
+                for alert in received:
                     if state.first_alert_after is None:
                         state.first_alert_after = time.monotonic() - state.started
                     state.alerts.append(alert)
                     state.alert_count += 1
                     if not interactive:
                         console.print(_alert_line(alert))
-                state.status = pipeline.status(full=False)
                 if interactive:
                     live.update(_dashboard(state, pipeline, chosen, engine.url, page.url if page else None))
-                elif time.monotonic() - last_line >= 5:
+                elif time.monotonic() - last_line >= 5 and state.status is not None:
                     last_line = time.monotonic()
                     s = state.status
                     console.print(f"[{time.monotonic() - state.started:5.0f}s] sent {state.sent}  stored {s.table_items}"

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_copy(destination: Path) -> None:
+    """The files a clone has (tracked, and new ones not ignored), copied as they are now."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True, timeout=60).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
 
 
 def wait_for(probe: Callable[[], T], done: Callable[[T], bool], *, timeout: float = 60.0,

@@ -7,20 +7,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stockpipe.engine import free_port
 from tests.engines import COMPOSE_SCRIPT, ROOT, compose_checks
-from tests.helpers import wait_for
+from tests.helpers import fresh_copy, wait_for
 
 ALERT_LINE = re.compile(r"\b(BUY|SELL|ANOMALY)\s+([A-Z][A-Z0-9.^-]*)\s+price ")
 # The producer's default market (PRODUCER_SEED=42, three symbols) plants a >5 % jump in every symbol
@@ -167,17 +165,6 @@ def plain_compose() -> list[str]:
     if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode == 0:
         return ["docker", "compose"]
     return ["docker-compose"]
-
-
-def fresh_copy(destination: Path) -> None:
-    """The files a clone has (tracked, and new ones not ignored), copied as they are now."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True, timeout=60).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
 
 
 def test_plain_compose_up_from_a_fresh_copy_of_env_example_reaches_alerts(project, tmp_path):
