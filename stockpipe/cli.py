@@ -482,6 +482,9 @@ def cmd_lab_break(args: argparse.Namespace, aws: AwsContext) -> int:
         for mistake in MISTAKES.values():
             print(f"{mistake.name:<17} {mistake.note}")
         return 0
+    if args.name is not None and args.name not in MISTAKES:
+        raise UsageError(f"no mistake named {args.name!r}: stockpipe lab break --list names them "
+                         f"({', '.join(MISTAKES)})")
     _lab_target(aws)
     mistake = plant(aws, args.name)
     which = f"'{mistake.name}'" if args.name else "one of the mistakes, chosen at random"
@@ -662,6 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     aws: AwsContext | None = None
     from stockpipe.aws.errors import explain
 
+    # How errors name the command: "stockpipe lab break: error: ..." for a command with subcommands.
+    shown = " ".join([args.command, *([args.lab_command] if getattr(args, "lab_command", None) else [])])
+
     try:
         sources = _load_dotenv()
         if args.command == "doctor":  # it reads the configuration itself, every mistake in it a finding
@@ -673,12 +679,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
         return int(args.run(args, aws) or 0)
     except StockpipeError as error:
-        print(f"stockpipe {args.command}: error: {error}", file=sys.stderr)
+        print(f"stockpipe {shown}: error: {error}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as error:
         target, region = (aws.target_name, aws.region) if aws else ("AWS", "?")
         message = explain(error, target, region) or f"{type(error).__name__}: {error}"
-        print(f"stockpipe {args.command}: error: {message}", file=sys.stderr)
+        print(f"stockpipe {shown}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -50,8 +50,9 @@ class Expectation:
 class Look:
     """What one check of a lab reads, each read at most once."""
 
-    def __init__(self, aws: AwsContext, state: Path = STATE) -> None:
+    def __init__(self, aws: AwsContext, state: Path = STATE, environ: Mapping[str, str] | None = None) -> None:
         self.aws, self.state = aws, state
+        self.environ = os.environ if environ is None else environ  # what doctor reads (lab 5)
         self.stack = Stack(aws, report=lambda line: None)
 
     @cached_property
@@ -256,7 +257,7 @@ def _lab5(look: Look) -> list[Expectation]:
         still = MISTAKES[str(record["mistake"])].present(look.aws, look.stack)
         found.append(Expectation(not still, "the planted mistake is gone" if not still else
                                  "the planted mistake is still there", "stockpipe doctor names it, and its fix"))
-    diagnosis = diagnose(os.environ, look.aws.sources)
+    diagnosis = diagnose(look.environ, look.aws.sources)
     problems = [f for f in diagnosis.findings if f.status.value == "problem"]
     found.append(Expectation(not problems, "stockpipe doctor finds nothing wrong" if not problems else
                              f"stockpipe doctor finds {len(problems)} problem(s)",
@@ -293,8 +294,9 @@ def lab_named(text: str) -> Lab | None:
     return LABS.get(int(text)) if text.strip().isdigit() else None
 
 
-def check_lab(aws: AwsContext, lab: Lab, *, state: Path = STATE) -> LabResult:
-    return LabResult(lab, lab.expectations(Look(aws, state)))
+def check_lab(aws: AwsContext, lab: Lab, *, state: Path = STATE, environ: Mapping[str, str] | None = None) -> LabResult:
+    """``environ``: the configuration doctor reads for lab 5 (default: this process's environment)."""
+    return LabResult(lab, lab.expectations(Look(aws, state, environ)))
 
 
 __all__ = ["LABS", "Expectation", "Lab", "LabResult", "Look", "check_lab", "lab_named"]
