@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# With a wheelhouse/ folder of packages (make wheelhouse), every install takes them from it, and from
+# nowhere else: no index, no network.
+WHEELHOUSE ?= wheelhouse
+PIP_FROM := $(if $(wildcard $(WHEELHOUSE)/*.whl),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
@@ -16,11 +20,18 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "stockpipe needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(if $(PIP_FROM),@echo "install: from $(WHEELHOUSE)/ only (no index)")
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create .venv and install stockpipe with everything (idempotent)
+install: $(STAMP) ## create .venv and install stockpipe with everything (idempotent; from wheelhouse/ when there)
+
+wheelhouse: ## every package make install installs (dev and docs tools too) into wheelhouse/, for a room without internet
+	@mkdir -p $(WHEELHOUSE)
+	$(PYTHON) services/requirements.py pyproject.toml build-system project dev > $(WHEELHOUSE)/requirements.txt
+	$(PYTHON) -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) pip wheel -r $(WHEELHOUSE)/requirements.txt
+	@echo "wheelhouse: $$(ls $(WHEELHOUSE)/*.whl | wc -l) packages, $$(du -sh $(WHEELHOUSE) | cut -f1), for $$($(PYTHON) -c 'import sys, sysconfig; print(f"Python {sys.version_info[0]}.{sys.version_info[1]} on {sysconfig.get_platform()}")')"
 
 demo: $(STAMP) ## embedded engine + init + synthetic producer + live dashboard (Ctrl-C stops)
 	$(BIN)/stockpipe demo $(DEMO_ARGS)
@@ -39,6 +50,9 @@ test-e2e: $(STAMP) ## end-to-end tests only
 
 test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, ending with its table of figures
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+
+test-wheelhouse: $(STAMP) ## a fresh copy installed from a wheelhouse with the network cut off, to a first alert (slow)
+	$(BIN)/pytest tests/e2e/test_wheelhouse.py -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), and the docs site built with --strict
 	$(BIN)/ruff check stockpipe services init lambdas tests scripts
