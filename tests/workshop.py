@@ -77,4 +77,21 @@ def blocks(page: Path) -> list[Block]:
     return found
 
 
-__all__ = ["LAB_PAGES", "ROLES", "Block", "PageError", "blocks"]
+def sh_blocks(page: Path) -> list[str]:
+    """Every ```sh block of a page that has no lab markers (the instructor page), dedented, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found, index = [], 0
+    while index < len(lines):
+        fence = FENCE.match(lines[index])
+        if fence:
+            end = next(n for n in range(index + 1, len(lines)) if lines[n].strip() == "```")
+            if fence.group(2) == "sh":
+                found.append(textwrap.dedent("\n".join(lines[index + 1:end])).strip())
+            index = end
+        index += 1
+    return found
+
+
+INSTRUCTOR = WORKSHOP / "instructor.md"
+
+__all__ = ["INSTRUCTOR", "LAB_PAGES", "ROLES", "Block", "PageError", "blocks", "sh_blocks"]

@@ -19,6 +19,7 @@ import pytest
 from stockpipe.engine import free_port
 from tests.engines import COMPOSE_SCRIPT, ROOT, compose_checks
 from tests.helpers import fresh_copy, wait_for
+from tests.workshop import INSTRUCTOR, sh_blocks
 
 ALERT_LINE = re.compile(r"\b(BUY|SELL|ANOMALY)\s+([A-Z][A-Z0-9.^-]*)\s+price ")
 # The producer's default market (PRODUCER_SEED=42, three symbols) plants a >5 % jump in every symbol
@@ -203,3 +204,15 @@ def test_plain_compose_up_from_a_fresh_copy_of_env_example_reaches_alerts(projec
         gone = subprocess.run(["docker", "volume", "inspect", volume], capture_output=True, timeout=60).returncode
         log.close()
     assert (kept, gone) == (0, 1)  # `down` keeps the cache volume; `down -v` removes it
+
+
+def test_the_instructor_pages_docker_commands_carry_the_images(project, tmp_path):
+    """For a room without wifi: the built images saved to one file and loaded back, as the page says."""
+    commands = [block for block in sh_blocks(INSTRUCTOR) if block.startswith("docker ")]
+    assert [command.split()[:2] for command in commands] == [["docker", "save"], ["docker", "load"]]
+    for command in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (command, done.stderr)
+    assert (tmp_path / "stockpipe-images.tar").stat().st_size > 50_000_000
+    for image in ("stockpipe:synthetic", "stockpipe-ministack:local"):
+        assert subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=60).returncode == 0

@@ -18,7 +18,7 @@ from stockpipe.cli import build_parser
 from stockpipe.lab import LABS
 from stockpipe.settings import DEFAULTS
 from tests.engines import compose_checks
-from tests.workshop import LAB_PAGES, blocks
+from tests.workshop import INSTRUCTOR, LAB_PAGES, blocks, sh_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables .env.example documents that are not the pipeline's settings, and whose they are.
@@ -133,3 +133,11 @@ def test_the_readme_is_a_front_door():
 @pytest.mark.parametrize("page", sorted((ROOT / "docs").rglob("*.md")), ids=lambda p: p.name)
 def test_no_page_points_outside_the_repository(page):
     assert not re.search(r"\.\./shared|shared[/]tools", page.read_text(encoding="utf-8"))
+
+
+def test_the_instructor_pages_commands_are_the_ones_their_tests_run():
+    """make wheelhouse: tests/e2e/test_wheelhouse.py; docker save and load: tests/e2e/test_compose.py."""
+    assert sh_blocks(INSTRUCTOR) == [
+        "make wheelhouse",
+        "docker save -o stockpipe-images.tar stockpipe:synthetic stockpipe-ministack:local",
+        "docker load -i stockpipe-images.tar"]
