@@ -46,7 +46,7 @@ test-unit: $(STAMP) ## unit tests only (no network)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test-e2e: $(STAMP) ## end-to-end tests only
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e -m "not slow" $(PYTEST_ARGS)
 
 test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, ending with its table of figures
 	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)

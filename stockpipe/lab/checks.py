@@ -126,6 +126,15 @@ def _deployed(look: Look) -> Expectation:
                        "(export AWS_ENDPOINT_URL=...)")
 
 
+def _deployed_first(expectations: Callable[[Look], list[Expectation]]) -> Callable[[Look], list[Expectation]]:
+    """A lab's expectations after the one every lab but 0 and 6 starts with: the stack is there (when
+    it is not, nothing else can be looked at)."""
+    def checked(look: Look) -> list[Expectation]:
+        deployed = _deployed(look)
+        return [deployed] if look.missing else [deployed, *expectations(look)]
+    return checked
+
+
 def _lab0(look: Look) -> list[Expectation]:
     identity = look.aws.identity
     python = ".".join(map(str, sys.version_info[:3]))
@@ -135,9 +144,7 @@ def _lab0(look: Look) -> list[Expectation]:
 
 
 def _lab1(look: Look) -> list[Expectation]:
-    found = [_deployed(look)]
-    if look.missing:
-        return found
+    found: list[Expectation] = []
     settings = look.aws.settings
     if settings.ingest == "sqs":
         stored = look.pipeline.table.count()
@@ -151,9 +158,7 @@ def _lab1(look: Look) -> list[Expectation]:
 
 
 def _lab2(look: Look) -> list[Expectation]:
-    found = [_deployed(look)]
-    if look.missing:
-        return found
+    found: list[Expectation] = []
     settings, pipeline = look.aws.settings, look.pipeline
     stored = pipeline.table.count()
     found.append(Expectation(stored > 0, f"{stored} ticks stored in table {settings.table_name}",
@@ -189,9 +194,7 @@ def _lambda_time(text: str) -> datetime | None:
 
 
 def _lab3(look: Look) -> list[Expectation]:
-    found = [_deployed(look)]
-    if look.missing:
-        return found
+    found: list[Expectation] = []
     alerts = AlertPublisher(look.aws, look.aws.where.topic_arn, look.aws.settings.alerts_ledger_table)
     ids = alerts.published_ids()
     found.append(Expectation(bool(ids), f"{len(ids)} alerts published to topic {look.aws.settings.topic_name}",
@@ -222,9 +225,7 @@ def _lab3(look: Look) -> list[Expectation]:
 def _lab4(look: Look) -> list[Expectation]:
     from stockpipe import query
 
-    found = [_deployed(look)]
-    if look.missing:
-        return found
+    found: list[Expectation] = []
     settings = look.aws.settings
     catalog = next(step for step in look.steps if isinstance(step.resource, GlueTable))
     if catalog.action is Action.SKIP:
@@ -247,9 +248,7 @@ def _lab4(look: Look) -> list[Expectation]:
 def _lab5(look: Look) -> list[Expectation]:
     from stockpipe.doctor import diagnose
 
-    found = [_deployed(look)]
-    if look.missing:
-        return found
+    found: list[Expectation] = []
     record = planted(look.state)
     found.append(Expectation(record is not None, f"a mistake was planted at {record['planted_at']} (stockpipe lab "
                              "break)" if record else "no mistake planted here yet", "step 1: stockpipe lab break"))
@@ -266,24 +265,29 @@ def _lab5(look: Look) -> list[Expectation]:
 
 
 def _lab6(look: Look) -> list[Expectation]:
+    """What teardown removes is what carries the stack's tag; something of the same name made since by
+    someone else (a log group a last invocation wrote to) is not the stack's, and teardown leaves it."""
     stack = look.aws.settings.stack_name
-    present = [step for step in look.steps if step.action not in (Action.CREATE, Action.SKIP)]
-    return [Expectation(not present, f"no resource of stack {stack!r} remains at {look.aws.target_name}" if not present
-                        else f"{len(present)} resources of stack {stack!r} remain at {look.aws.target_name}",
+    present = [step.resource for step in look.steps if step.found is not None and step.found.owner == stack]
+    if not present:
+        return [Expectation(True, f"no resource of stack {stack!r} remains at {look.aws.target_name}")]
+    return [Expectation(False, f"{len(present)} resources of stack {stack!r} remain at {look.aws.target_name} "
+                        f"(first: {present[0].kind} {present[0].name})",
                         f"stockpipe init --teardown removes them (only what is tagged stockpipe:stack={stack})")]
 
 
 LABS: dict[int, Lab] = {lab.number: lab for lab in (
     Lab(0, "set up", "workshop/lab0-setup.md", "the pipeline running on your laptop, from a clone or a package folder",
         _lab0),
-    Lab(1, "ingest", "workshop/lab1-ingest.md", "ticks flowing from the producer into the stream", _lab1),
+    Lab(1, "ingest", "workshop/lab1-ingest.md", "ticks flowing from the producer into the stream", _deployed_first(_lab1)),
     Lab(2, "process", "workshop/lab2-process.md", "ticks stored, archived raw, and a bad one dead-lettered with its "
-        "reason", _lab2),
+        "reason", _deployed_first(_lab2)),
     Lab(3, "alerts", "workshop/lab3-alerts.md", "crossover alerts through Streams and SNS, and a setting of yours "
-        "deployed", _lab3),
-    Lab(4, "query", "workshop/lab4-query.md", "the seeds' SQL over the raw archive, and a query of your own", _lab4),
+        "deployed", _deployed_first(_lab3)),
+    Lab(4, "query", "workshop/lab4-query.md", "the seeds' SQL over the raw archive, and a query of your own",
+        _deployed_first(_lab4)),
     Lab(5, "break and fix", "workshop/lab5-break-and-fix.md", "a planted mistake found with stockpipe doctor and "
-        "fixed", _lab5),
+        "fixed", _deployed_first(_lab5)),
     Lab(6, "real AWS and cleanup", "workshop/lab6-real-aws.md", "what init would do on an account, and everything "
         "removed", _lab6),
 )}

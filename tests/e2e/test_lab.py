@@ -88,8 +88,9 @@ def test_each_lab_check_fails_before_its_step_and_passes_after(pipeline, setting
     assert check(5, changed, wait=90).passed
     # Lab 6: every resource there until the teardown.
     assert lines(check(6, changed))[0].startswith("✗ 26 resources of stack ")
-    Stack(changed, report=lambda line: None).down()
-    assert lines(check(6, changed)) == [f"✓ no resource of stack {settings.stack_name!r} remains at {aws.target_name}"]
+    removed = Stack(changed, report=lambda line: None).down()
+    assert lines(check(6, changed)) == [f"✓ no resource of stack {settings.stack_name!r} remains at {aws.target_name}"], \
+        removed
     Stack(changed, report=lambda line: None).up()  # for the fixture's own teardown
 
 
