@@ -58,6 +58,7 @@ def test_the_configuration_page_lists_every_variable_with_its_default():
         shown = f"`{default}`" if default else "(empty)"
         assert re.search(rf"^\| `{name}` \| {re.escape(shown)} \| ", page, re.M), name
     assert "| `COMPOSE_ALERTS_QUEUE_NAME` | `stock-market-alerts-compose` | The compose project's alerts" in page
+    assert "(as above)" not in page  # every variable has a comment of its own in .env.example
 
 
 def test_the_commands_page_names_every_command_and_option_of_the_parser():
