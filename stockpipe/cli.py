@@ -439,7 +439,8 @@ def _lab_target(aws: AwsContext) -> None:
             raise UsageError(f"cannot reach {aws.target_name}: start the pipeline with make demo (or stockpipe "
                              "emulator, then stockpipe init in another terminal), and export the AWS_ENDPOINT_URL "
                              "it prints") from None
-        raise UsageError(str(error)) from None
+        raise UsageError(f"{error} (AWS_ENDPOINT_URL is unset, so this is real AWS; for the workshop's demo, paste "
+                         "the line make demo printed: export AWS_ENDPOINT_URL=...)") from None
 
 
 def cmd_lab_list(args: argparse.Namespace, aws: AwsContext) -> int:

@@ -153,4 +153,11 @@ def test_lab_commands_bad_input_is_one_line(engine, names, tmp_path):
                      cwd=tmp_path)
     assert gone.returncode == 1 and len(gone.stderr.splitlines()) == 1, gone.stderr
     assert "start the pipeline with make demo (or stockpipe emulator, then stockpipe init" in gone.stderr
+    # No endpoint at all (the demo's line not pasted): real AWS, and no credentials here.
+    unpasted = stockpipe("lab", "check", "0", env={key: value for key, value in env.items()
+                                                   if not key.startswith("AWS_")} | {
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none")}, cwd=tmp_path)
+    assert unpasted.returncode == 1 and len(unpasted.stderr.splitlines()) == 1, unpasted.stderr
+    assert unpasted.stderr.endswith("paste the line make demo printed: export AWS_ENDPOINT_URL=...)\n")
     assert "Traceback" not in gone.stderr + refused.stderr + undeployed.stderr
