@@ -181,8 +181,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         producer.start()
         console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s into {sender.target} "
                       f"(INGEST={settings.ingest}) …", highlight=False)
-        console.print("in another terminal, in this folder, paste this line first; then stockpipe status, "
-                      "alerts, doctor, lab check ... see this pipeline:", highlight=False)
+        console.print("another terminal, in this folder, sees this pipeline once it has run:", highlight=False)
         console.print(f"  {second_terminal(engine.url, chosen_threshold)}", highlight=False, soft_wrap=True)
         deadline = None if seconds is None else state.started + seconds
         last_line = 0.0
