@@ -36,15 +36,14 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # where .env is read (the unit tests point it elsewhere)
 # The repository this script belongs to, whose stockpipe package holds the settings' rules.
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = ROOT
 # compose's --env-file, when given; else ROOT/.env.
 ENV_FILE: Path | None = None
 ENGINES = ("localstack", "ministack")
@@ -68,6 +67,8 @@ LAST_FREE_LOCALSTACK = (4, 14, 0)
 PORTS = {"ENGINE_PORT": "engine", "DASHBOARD_PORT": "dashboard"}
 # What our images are tagged (docker-compose.yml, docker-compose.engines.yml).
 BUILT_IMAGES = {"ministack": "stockpipe-ministack:local"}
+# Values no message prints.
+SECRETS = {"LOCALSTACK_AUTH_TOKEN"}
 # How long `up -d` waits for the dashboard to answer before saying where it will be.
 DASHBOARD_WAIT_SECONDS = 120
 TOKEN_WORDS = re.compile(r"auth[ _-]?token|licen[cs]e|LOCALSTACK_AUTH_TOKEN|api[ _-]?key|activation", re.I)
@@ -155,7 +156,8 @@ def check_characters(config: Mapping[str, str]) -> None:
     for variable in (*DEFAULTS, "COMPOSE_PROJECT_NAME", "LOCALSTACK_AUTH_TOKEN"):
         problem = rules.character_problem(config.get(variable, ""))
         if config.get(variable) and problem:
-            raise Problem(f"{variable}={config[variable]!r} ({where(variable)}) {problem}")
+            shown = "" if variable in SECRETS else f"={config[variable]!r}"  # a token is never printed
+            raise Problem(f"{variable}{shown} ({where(variable)}) {problem}")
 
 
 def pipeline_rules() -> ModuleType | None:

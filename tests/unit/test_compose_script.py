@@ -498,3 +498,9 @@ def test_engines_interface_still_there(compose, docker, docker_socket):
     config = compose.configuration({"ENGINE": "localstack", "DOCKER_SOCKET": docker_socket})
     assert compose.check(config, "unused", engine_only=True, port=False) == ["docker", "compose"]
     assert compose.image_here(RUNTIME_IMAGE)
+
+
+def test_a_token_with_a_stray_character_is_named_but_never_printed(compose, docker, capsys, tmp_path):
+    lines = refused(compose, docker, capsys, tmp_path, 'LOCALSTACK_AUTH_TOKEN="ls-SeCrEt-1234 "')
+    assert lines == [f"compose: error: LOCALSTACK_AUTH_TOKEN (in {tmp_path / 'my.env'} line 2) has leading or "
+                     "trailing whitespace (U+0020); remove it"]
