@@ -21,7 +21,7 @@ from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.stream import count_stream_records
-from stockpipe.lab.mistakes import MISTAKES, STATE, planted
+from stockpipe.lab.mistakes import MISTAKES, STATE, configuration_of, environment_of, function_of, planted
 from stockpipe.provision import Stack
 from stockpipe.provision.functions import Function
 from stockpipe.provision.model import Action, Step
@@ -67,18 +67,10 @@ class Look:
     def pipeline(self) -> Pipeline:
         return Pipeline(self.aws)
 
-    def function(self, key: str) -> Function:
-        found = next(r for r in self.stack.resources if r.key == key)
-        assert isinstance(found, Function)
-        return found
-
-    def deployed_environment(self, key: str) -> dict[str, str]:
-        config = self.aws.client("lambda").get_function_configuration(FunctionName=self.function(key).name)
-        return dict((config.get("Environment") or {}).get("Variables", {}))
-
-    def last_modified(self, key: str) -> str:
-        config = self.aws.client("lambda").get_function_configuration(FunctionName=self.function(key).name)
-        return str(config.get("LastModified", ""))
+    @cached_property
+    def trends(self) -> dict[str, Any]:
+        """trend-alerts as deployed (read once)."""
+        return configuration_of(self.aws, function_of(self.stack, "trends"))
 
 
 @dataclass(frozen=True)
@@ -200,7 +192,7 @@ def _lab3(look: Look) -> list[Expectation]:
     found.append(Expectation(bool(ids), f"{len(ids)} alerts published to topic {look.aws.settings.topic_name}",
                              "trend-alerts has published nothing yet: a crossover needs 20 ticks of a symbol; "
                              "stockpipe doctor says whether the flow stalls"))
-    deployed = look.deployed_environment("trends")
+    deployed = environment_of(look.trends)
     changed = [f"{name}={deployed.get(name)} (default {DEFAULTS[name]})" for name in LAB3_SETTINGS
                if _decimal(deployed.get(name)) != _decimal(DEFAULTS[name])]
     found.append(Expectation(bool(changed), f"trend-alerts runs {', '.join(changed)}" if changed else
@@ -212,7 +204,7 @@ def _lab3(look: Look) -> list[Expectation]:
                              differing else f"{differing[0].resource.name} is not what this terminal's settings make "
                              f"({'; '.join(differing[0].changes)})",
                              "stockpipe init deploys them; or this terminal lacks the export line the demo printed"))
-    since = _lambda_time(look.last_modified("trends"))
+    since = _lambda_time(str(look.trends.get("LastModified", "")))
     after = [alert_id for alert_id in ids if since is not None and (at := _lambda_time(alert_id.split("#")[1]))
              is not None and at >= since]
     shown = since.strftime("%H:%M:%S") if since else "?"

@@ -47,30 +47,40 @@ class Mistake:
     present: Callable[[AwsContext, Stack], bool]
 
 
-def _function(stack: Stack, key: str) -> Function:
+def function_of(stack: Stack, key: str) -> Function:
+    """A function of the stack's list by its key ("process", "trends")."""
     found = next(r for r in stack.resources if r.key == key)
     assert isinstance(found, Function)
     return found
 
 
-def _mapping(stack: Stack) -> tuple[Mapping, dict[str, Any]]:
+def configuration_of(aws: AwsContext, function: Function) -> dict[str, Any]:
+    """The function as deployed (GetFunctionConfiguration): its environment, code hash, last change."""
+    answer: dict[str, Any] = aws.client("lambda").get_function_configuration(FunctionName=function.name)
+    return answer
+
+
+def environment_of(configuration: dict[str, Any]) -> dict[str, str]:
+    return dict((configuration.get("Environment") or {}).get("Variables", {}))
+
+
+def _trigger(stack: Stack) -> dict[str, Any]:
+    """process-ticks' trigger as it exists (its UUID and State)."""
     mapping = next(r for r in stack.resources if r.key == "process-trigger")
     assert isinstance(mapping, Mapping)
     found = mapping.find(stack.run)
     if found is None:
         raise LabError(f"the trigger {mapping.name} does not exist: run stockpipe init first")
     detail: dict[str, Any] = found.detail
-    return mapping, detail
+    return detail
 
 
 def _disable_trigger(aws: AwsContext, stack: Stack) -> None:
-    _, detail = _mapping(stack)
-    aws.client("lambda").update_event_source_mapping(UUID=detail["UUID"], Enabled=False)
+    aws.client("lambda").update_event_source_mapping(UUID=_trigger(stack)["UUID"], Enabled=False)
 
 
 def _trigger_disabled(aws: AwsContext, stack: Stack) -> bool:
-    _, detail = _mapping(stack)
-    return str(detail.get("State", "")) not in ("Enabled", "Enabling")
+    return str(_trigger(stack).get("State", "")) not in ("Enabled", "Enabling")
 
 
 def _planted_zip(function: Function) -> bytes:
@@ -87,27 +97,21 @@ def _planted_zip(function: Function) -> bytes:
 
 
 def _plant_hidden(aws: AwsContext, stack: Stack) -> None:
-    function = _function(stack, "process")
+    function = function_of(stack, "process")
     aws.client("lambda").update_function_code(FunctionName=function.name, ZipFile=_planted_zip(function))
     function.wait_ready(stack.run)
 
 
 def _hidden_present(aws: AwsContext, stack: Stack) -> bool:
-    function = _function(stack, "process")
-    sha = aws.client("lambda").get_function_configuration(FunctionName=function.name).get("CodeSha256")
+    function = function_of(stack, "process")
+    sha = configuration_of(aws, function).get("CodeSha256")
     return bool(sha == base64.b64encode(hashlib.sha256(_planted_zip(function)).digest()).decode())
-
-
-def _environment(aws: AwsContext, function: Function) -> dict[str, str]:
-    config = aws.client("lambda").get_function_configuration(FunctionName=function.name)
-    variables: dict[str, str] = dict((config.get("Environment") or {}).get("Variables", {}))
-    return variables
 
 
 def _set_variable(variable: str, spoil: Callable[[str], str]) -> Callable[[AwsContext, Stack], None]:
     def plant(aws: AwsContext, stack: Stack) -> None:
-        function = _function(stack, "process")
-        variables = _environment(aws, function)
+        function = function_of(stack, "process")
+        variables = environment_of(configuration_of(aws, function))
         variables[variable] = spoil(variables[variable])
         aws.client("lambda").update_function_configuration(FunctionName=function.name,
                                                            Environment={"Variables": variables})
@@ -117,9 +121,9 @@ def _set_variable(variable: str, spoil: Callable[[str], str]) -> Callable[[AwsCo
 
 def _variable_spoiled(variable: str) -> Callable[[AwsContext, Stack], bool]:
     def present(aws: AwsContext, stack: Stack) -> bool:
-        function = _function(stack, "process")
+        function = function_of(stack, "process")
         wanted = function.environment(stack.run).get(variable)
-        return _environment(aws, function).get(variable) != wanted
+        return environment_of(configuration_of(aws, function)).get(variable) != wanted
     return present
 
 
@@ -196,4 +200,5 @@ def reset(aws: AwsContext, *, state: Path = STATE, report: Callable[[str], None]
     return str(before["mistake"]) if before else None
 
 
-__all__ = ["MISTAKES", "STATE", "LabError", "Mistake", "deployed", "plant", "planted", "reset"]
+__all__ = ["MISTAKES", "STATE", "LabError", "Mistake", "configuration_of", "deployed", "environment_of", "function_of",
+           "plant", "planted", "reset"]
