@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpipe.aws.context import AwsContext
+from stockpipe.domain.signals import averages
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings, parse_symbols
 
@@ -249,8 +250,9 @@ def _progress(total: int | None) -> Callable[[int | None], None]:
 def _format_alert(alert: dict[str, Any]) -> str:
     parts = [str(alert.get("timestamp", "?")), f"{alert.get('signal', '?'):<7}", f"{alert.get('symbol', '?'):<6}",
              f"price {alert.get('price', '?')}"]
-    if alert.get("sma5") is not None:
-        parts.append(f"sma5 {float(alert['sma5']):.2f} sma20 {float(alert['sma20']):.2f}")
+    short, long = averages(alert)
+    if short is not None and long is not None:
+        parts.append(f"sma_short {short:.2f} sma_long {long:.2f}")
     if alert.get("change_percent") is not None:
         parts.append(f"change {float(alert['change_percent']):+.2f}%")
     parts.append(str(alert.get("message", "")))

@@ -1,50 +1,21 @@
-"""Lambda #2's work, independent of AWS: from newly stored ticks to BUY/SELL/ANOMALY/THRESHOLD alerts."""
+"""Lambda #2's work on one batch of newly stored ticks, with the adapters it is given: read the
+windows, judge (stockpipe.domain.alerting), publish. Each alert is published once (alert ids)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Protocol
 
-from stockpipe.domain import Alert, PricePoint, Signal, crossovers_at
+from stockpipe.domain import Alert, PricePoint
+from stockpipe.domain.alerting import StoredTick, Window, by_symbol, judge
 from stockpipe.domain.signals import last_trend
-from stockpipe.domain.thresholds import Thresholds, threshold_crossings
+from stockpipe.domain.thresholds import Thresholds
+
+__all__ = ["PriceHistory", "Publisher", "StoredTick", "TrendResult", "Windows", "publish_alerts", "read_windows"]
 
 # How far back a tie may push the search for the trend before it (points of one symbol).
 MAX_LOOKBACK = 20_000
-
-
-@dataclass(frozen=True)
-class StoredTick:
-    """The part of a stored item (a stream NEW_IMAGE) the alert rules need."""
-
-    symbol: str
-    timestamp: str
-    price: Decimal
-    change_percent: Decimal | None
-    anomaly: bool
-    late: bool = False  # stored after later ticks of its symbol (process-ticks knew)
-    previous: str | None = None  # the timestamp of the point before it when it was stored
-
-    # The item's attributes read here (a stream reader need not decode the others).
-    FIELDS: ClassVar[tuple[str, ...]] = ("symbol", "timestamp", "price", "change_percent", "anomaly", "late",
-                                         "previous_timestamp")
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> StoredTick:
-        change = item.get("change_percent")
-        return cls(
-            symbol=str(item["symbol"]),
-            timestamp=str(item["timestamp"]),
-            price=Decimal(item["price"]),
-            change_percent=None if change is None else Decimal(change),
-            anomaly=bool(item.get("anomaly", False)),
-            late=bool(item.get("late", False)),
-            previous=None if item.get("previous_timestamp") is None else str(item["previous_timestamp"]),
-        )
-
 
 class PriceHistory(Protocol):
     def points_until(self, symbol: str, timestamp: str, limit: int) -> list[PricePoint]: ...
@@ -106,55 +77,62 @@ class TrendResult:
     window_reads: int = 0  # symbols whose window was read from the table (cold, chain broken, late)
     windows_stale: int = 0  # of those: a warm window the new ticks did not follow (another container's)
 
-    def summary(self) -> str:
-        return (f"stream batch ticks={self.ticks} alerts_published={self.published} "
-                f"already_published={self.repeated} window_reads={self.window_reads} "
-                f"windows_stale={self.windows_stale}")
+
+def publish_alerts(
+    ticks: Sequence[StoredTick], history: PriceHistory, publisher: Publisher, *, short: int, long: int,
+    windows: Windows | None = None, thresholds: Thresholds | None = None,
+) -> TrendResult:
+    """Read each symbol's window (warm, or from the table), judge, publish."""
+    result = TrendResult(ticks=len(ticks))
+    reads, stale = (windows.misses, windows.stale) if windows is not None else (0, 0)
+    read = read_windows(ticks, history, short, long, windows)
+    alerts = judge(ticks, read, short, long, thresholds)
+    if windows is not None:
+        remember(windows, ticks, read)
+        result.window_reads, result.windows_stale = windows.misses - reads, windows.stale - stale
+    else:
+        result.window_reads = len(read)
+    result.published, result.repeated = publisher.publish_all(alerts)
+    return result
+
+
+def read_windows(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int,
+                 windows: Windows | None = None) -> dict[str, Window]:
+    """Each symbol's window: the warm one when the new ticks chain onto it, else from the table, with
+    the points stored after late ticks (their averages include one; in order there are none, and
+    process-ticks says so: no query)."""
+    read: dict[str, Window] = {}
+    for symbol, group in by_symbol(ticks).items():
+        cached = windows.trusted(symbol, group, short, long) if windows is not None else None
+        if cached is not None:
+            points, whole = cached
+            read[symbol] = Window([*points, *(PricePoint(t.timestamp, t.price) for t in group)], whole)
+            continue
+        points, whole = _window(history, symbol, group[0].timestamp, group[-1].timestamp, len(group), short, long)
+        if any(t.late for t in group):
+            points += history.points_after(symbol, group[-1].timestamp, 2 * long)
+        read[symbol] = Window(points, whole)
+    return read
+
+
+def remember(windows: Windows, ticks: Sequence[StoredTick], read: dict[str, Window]) -> None:
+    """Keep each symbol's window warm up to its last new tick, unless late ticks changed what follows
+    it (then it is read next time)."""
+    for symbol, group in by_symbol(ticks).items():
+        if any(t.late for t in group):
+            windows.forget(symbol)
+        else:
+            last = group[-1].timestamp
+            windows.remember(symbol, [p for p in read[symbol].points if p.timestamp <= last], read[symbol].whole)
 
 
 def alerts_for(ticks: Sequence[StoredTick], history: PriceHistory, short: int, long: int,
                windows: Windows | None = None, thresholds: Thresholds | None = None) -> list[Alert]:
-    """Anomalies of these ticks, and the crossovers of the series as stored now at these ticks and at
-    the points they change: SMA crossovers, and crossings of the symbol's price threshold when
-    ``thresholds`` names one (judged on the same points, by the same rule for late ticks).
-
-    The rule for late ticks (docs/how-it-works.md, "Late ticks"): a crossover is judged on the series as stored at
-    the time. A tick stored after later ones (late) changes the averages of the ``long`` points after
-    it, so those are judged again: a crossover that appears is alerted, one already alerted is never
-    repeated (alert ids), and one that the late tick undoes stays sent (an alert cannot be unsent).
-    """
-    alerts: list[Alert] = [
-        Alert(t.symbol, Signal.ANOMALY, t.timestamp, t.price, change_percent=t.change_percent)
-        for t in ticks
-        if t.anomaly
-    ]
-    by_symbol: dict[str, list[StoredTick]] = defaultdict(list)
-    for tick in ticks:
-        by_symbol[tick.symbol].append(tick)
-    for symbol, group in by_symbol.items():
-        group.sort(key=lambda tick: tick.timestamp)
-        first, last = group[0].timestamp, group[-1].timestamp
-        cached = windows.trusted(symbol, group, short, long) if windows is not None else None
-        if cached is not None:
-            window, whole = cached
-            points = [*window, *(PricePoint(t.timestamp, t.price) for t in group)]
-        else:
-            points, whole = _window(history, symbol, first, last, len(group), short, long)
-            # Points stored after late ticks: their averages include one. In order, there are none, and
-            # process-ticks says so (no query).
-            if any(t.late for t in group):
-                points += history.points_after(symbol, last, 2 * long)
-        judged = {t.timestamp for t in group} | {p.timestamp for p in points if p.timestamp > first}
-        alerts.extend(crossovers_at(symbol, points, judged, short, long))
-        if thresholds:
-            alerts.extend(threshold_crossings(symbol, points, thresholds.of(symbol), judged))
-        if windows is not None:
-            # Complete up to ``last`` unless late ticks changed what follows it: then read next time.
-            if any(t.late for t in group):
-                windows.forget(symbol)
-            else:
-                windows.remember(symbol, [p for p in points if p.timestamp <= last], whole)
-    return sorted(alerts, key=lambda a: (a.timestamp, a.symbol, a.signal.value))
+    """The alerts of these ticks (read and judged, not published)."""
+    read = read_windows(ticks, history, short, long, windows)
+    if windows is not None:
+        remember(windows, ticks, read)
+    return judge(ticks, read, short, long, thresholds)
 
 
 def _window(history: PriceHistory, symbol: str, first: str, last: str, new: int, short: int,
@@ -174,18 +152,3 @@ def _window(history: PriceHistory, symbol: str, first: str, last: str, new: int,
         if exhausted or (len(earlier) >= 2 * long and last_trend(earlier, short, long)):
             return points, len(points) < limit
         limit *= 4
-
-
-def publish_alerts(
-    ticks: Sequence[StoredTick], history: PriceHistory, publisher: Publisher, *, short: int, long: int,
-    windows: Windows | None = None, thresholds: Thresholds | None = None,
-) -> TrendResult:
-    result = TrendResult(ticks=len(ticks))
-    reads, stale = (windows.misses, windows.stale) if windows is not None else (0, 0)
-    alerts = alerts_for(ticks, history, short, long, windows, thresholds)
-    if windows is not None:
-        result.window_reads, result.windows_stale = windows.misses - reads, windows.stale - stale
-    else:
-        result.window_reads = len({t.symbol for t in ticks})
-    result.published, result.repeated = publisher.publish_all(alerts)
-    return result

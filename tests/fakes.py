@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from stockpipe.aws.archive import object_key
 from stockpipe.domain import Alert, PricePoint, Tick
+from stockpipe.domain.storing import Head, Stored
 from stockpipe.domain.ticks import Rejected
-from stockpipe.processing import Head, Stored
 
 
 class Clients:
@@ -73,11 +72,10 @@ class FakeArchive:
     def __init__(self) -> None:
         self.objects: dict[str, list[str]] = {}
 
-    def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
-        return object_key("raw-data", date, symbol, first_timestamp, ids)
+    prefix = "raw-data"
 
-    def exists(self, key: str) -> bool:
-        return key.startswith("raw-data/") and key in self.objects
+    def existing(self, keys: Collection[str]) -> set[str]:
+        return {key for key in keys if key.startswith("raw-data/") and key in self.objects}
 
     def put_many(self, objects: Mapping[str, tuple[str, str, list[str]]]) -> None:
         for key, (date, symbol, lines) in objects.items():

@@ -39,17 +39,8 @@ from stockpipe.aws.locks import SymbolLockTable
 from stockpipe.aws.queue import IngestQueue, record_data
 from stockpipe.aws.table import TickTable
 from stockpipe.metrics import COUNT, MILLISECONDS, emf_line
-from stockpipe.processing import (
-    LOCK_WAIT_SECONDS,
-    Archive,
-    BatchResult,
-    DeadLetters,
-    RawRecord,
-    SymbolLocks,
-    TickStore,
-    process_batch,
-    process_messages,
-)
+from stockpipe.ordering import LOCK_WAIT_SECONDS, SymbolLocks, process_messages
+from stockpipe.processing import Archive, BatchResult, DeadLetters, RawRecord, TickStore, process_batch
 from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from botocore.exceptions import ClientError
 
@@ -12,13 +11,6 @@ from stockpipe.aws.catalog import PartitionCatalog
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
 from stockpipe.aws.writers import finish_all, writers
-
-
-def object_key(prefix: str, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
-    """Derived from the ticks of the batch it comes from: the same batch retried names the same object."""
-    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
-    stamp = first_timestamp.replace(":", "").replace("-", "").replace(".", "")
-    return f"{prefix}/dt={date}/symbol={symbol}/{stamp}-{digest}.jsonl"
 
 
 class RawArchive:
@@ -30,13 +22,17 @@ class RawArchive:
         self._s3 = aws.client("s3")
         self._catalog = catalog
 
-    def key(self, date: str, symbol: str, first_timestamp: str, ids: Sequence[str]) -> str:
-        return object_key(self.prefix, date, symbol, first_timestamp, ids)
+    def existing(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` that are objects here (a key outside this archive's prefix never is): one
+        HEAD each, up to WRITERS in flight."""
+        mine = sorted(key for key in keys if key.startswith(self.prefix + "/"))
+        if len(mine) <= 1:
+            return {key for key in mine if self._exists(key)}
+        looks = [writers().submit(self._exists, key) for key in mine]
+        finish_all(looks)
+        return {key for key, look in zip(mine, looks, strict=True) if look.result()}
 
-    def exists(self, key: str) -> bool:
-        """Whether the object is there (a key outside this archive's prefix never is)."""
-        if not key.startswith(self.prefix + "/"):
-            return False
+    def _exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
@@ -44,9 +40,6 @@ class RawArchive:
                 return False
             raise
         return True
-
-    def put(self, key: str, date: str, symbol: str, lines: Sequence[str]) -> None:
-        self.put_many({key: (date, symbol, list(lines))})
 
     def put_many(self, objects: Mapping[str, tuple[str, str, list[str]]]) -> None:
         """Up to WRITERS objects in flight (a batch of many symbols writes one object each); their

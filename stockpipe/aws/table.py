@@ -15,7 +15,7 @@ from boto3.dynamodb.types import TypeSerializer
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.writers import finish_all, writers
 from stockpipe.domain import PricePoint, Tick
-from stockpipe.processing import Head, Stored
+from stockpipe.domain.storing import Head, Stored
 
 log = logging.getLogger(__name__)
 BATCH_GET_LIMIT = 100

@@ -47,6 +47,7 @@ from stockpipe.aws.live import (
 from stockpipe.aws.onfailure import FailedBatch
 from stockpipe.dashboard.state import REASONS_KEPT, LiveState
 from stockpipe.domain import Alert, Signal, stamp_ms
+from stockpipe.domain.signals import averages
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,9 @@ def alert_view(received: Received) -> dict[str, Any]:
     """An alert as the page shows it: the record published, numbers as numbers, and its arrival."""
     alert = received.alert
     shown: dict[str, Any] = {key: alert.get(key) for key in ("id", "symbol", "signal", "timestamp", "message")}
-    for key in ("price", "sma5", "sma20", "change_percent"):
+    for key in ("price", "change_percent"):
         shown[key] = None if alert.get(key) is None else float(alert[key])
+    shown["sma_short"], shown["sma_long"] = averages(alert)
     shown["id"] = shown["id"] or f"{shown['symbol']}#{shown['timestamp']}#{shown['signal']}"
     shown["received_ms"] = received.sent_ms
     return shown
@@ -121,7 +123,7 @@ def ledger_view(alert_id: str, signal: Signal, item: Mapping[str, Any]) -> dict[
     alert = Alert(str(item["symbol"]), signal, str(item["timestamp"]), Decimal(item["price"]),
                   change_percent=None if change is None else Decimal(change))
     return {"id": alert_id, "symbol": alert.symbol, "signal": signal.value, "timestamp": alert.timestamp,
-            "message": alert.message, "price": float(alert.price), "sma5": None, "sma20": None,
+            "message": alert.message, "price": float(alert.price), "sma_short": None, "sma_long": None,
             "change_percent": None if change is None else float(change), "received_ms": None, "from": "ledger"}
 
 

@@ -3,10 +3,11 @@ price-threshold rule (THRESHOLD) is in thresholds.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from stockpipe.domain.indicators import sma_series
 
@@ -30,8 +31,8 @@ class Alert:
     signal: Signal
     timestamp: str
     price: Decimal
-    sma5: Decimal | None = None
-    sma20: Decimal | None = None
+    sma_short: Decimal | None = None  # the SMA_SHORT-tick average at the alert's tick (crossovers)
+    sma_long: Decimal | None = None  # the SMA_LONG-tick average
     change_percent: Decimal | None = None
     threshold: Decimal | None = None
 
@@ -62,13 +63,20 @@ class Alert:
             "signal": self.signal.value,
             "timestamp": self.timestamp,
             "price": self.price,
-            "sma5": _round(self.sma5),
-            "sma20": _round(self.sma20),
+            "sma_short": _round(self.sma_short),
+            "sma_long": _round(self.sma_long),
             "change_percent": _round(self.change_percent, "0.0001"),
             "threshold": self.threshold,
             "message": self.message,
         }
         return {key: value for key, value in record.items() if value is not None}
+
+
+def averages(record: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """A published alert's two averages: ``sma_short``/``sma_long``, or ``sma5``/``sma20`` as alerts
+    published before those names carry them."""
+    short, long = record.get("sma_short", record.get("sma5")), record.get("sma_long", record.get("sma20"))
+    return (None if short is None else float(short)), (None if long is None else float(long))
 
 
 def _round(value: Decimal | None, quantum: str = "0.000001") -> Decimal | None:

@@ -115,7 +115,7 @@ def test_seeded_series_gives_exact_counts_and_exactly_the_predicted_alerts(pipel
 
     buy = next(a for a in received if a["signal"] == "BUY")
     assert buy["message"] == f"{buy['symbol']} is in an Uptrend! Consider a buy opportunity."
-    assert Decimal(str(buy["sma5"])) > Decimal(str(buy["sma20"]))
+    assert Decimal(str(buy["sma_short"])) > Decimal(str(buy["sma_long"]))
 
     # Each bad record is in the dead-letter queue with its reason and its original payload.
     quarantined = {m["payload"]: m["reason"] for m in dead_letters(pipeline, len(INVALID))}

@@ -18,7 +18,8 @@ from stockpipe.aws.queue import MAX_MESSAGE_BYTES, IngestQueue, QueueSender, mes
 from stockpipe.aws.stream import DeliveryError, Outgoing
 from stockpipe.errors import StockpipeError
 from stockpipe.lambdas.process_ticks import handler as process
-from stockpipe.processing import RawRecord, process_messages
+from stockpipe.ordering import process_messages
+from stockpipe.processing import RawRecord
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.trending import StoredTick, publish_alerts
 from tests.fakes import Clients, FakeArchive, FakeDeadLetters, FakeLocks, FakePublisher, FakeTable
