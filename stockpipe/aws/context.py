@@ -9,8 +9,6 @@ object built for another engine (the demo's, the bench's) never needs ``os.envir
 from __future__ import annotations
 
 import json
-import os
-import random
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,27 +41,6 @@ _EMULATOR_PLACEHOLDER_KEY = "test"
 _LOCALSTACK_EDITIONS = {"community", "pro", "enterprise", "ultimate", "base", "freemium", "trial", "team"}
 
 
-# For the reliability suite only (init never sets it): "RATE[:SEED]" makes that share of AWS calls
-# answer 503 before they are sent, as AWS does when it is overloaded, so that botocore's retries, the
-# handlers' failure paths and the triggers' retries are exercised on an engine that never fails.
-FAULTS_VARIABLE = "STOCKPIPE_INJECT_FAULTS"
-
-
-def inject_faults(session: boto3.Session, spec: str) -> None:
-    rate_text, _, seed_text = spec.partition(":")
-    rate = float(rate_text)
-    chance = random.Random(int(seed_text) if seed_text else None)
-
-    def fail(request: Any, **_: Any) -> Any:
-        if chance.random() >= rate:
-            return None
-        from botocore.awsrequest import AWSResponse
-
-        return AWSResponse(request.url, 503, {}, _EmptyBody())
-
-    session.events.register("before-send", fail)
-
-
 def _send_body_at_once(request: Any, **_: Any) -> None:
     """botocore asks before every PutObject body whether the server wants it (``Expect:
     100-continue``) and waits for the answer, up to a second: a round trip more per object, which
@@ -72,11 +49,6 @@ def _send_body_at_once(request: Any, **_: Any) -> None:
     embedded engine that wait was half of process-ticks' batch time."""
     if "Expect" in request.headers:
         del request.headers["Expect"]
-
-
-class _EmptyBody:
-    def stream(self, **_: Any) -> Any:
-        yield b""
 
 
 class ClientSource(Protocol):
@@ -154,9 +126,6 @@ class AwsContext:
         if self.is_emulator and current.get_credentials() is None:
             current = boto3.Session(region_name=self.region, aws_access_key_id=_EMULATOR_PLACEHOLDER_KEY,
                                     aws_secret_access_key=_EMULATOR_PLACEHOLDER_KEY)
-        faults = os.environ.get(FAULTS_VARIABLE)
-        if faults:
-            inject_faults(current, faults)
         return current
 
     def client(self, service: str) -> Any:

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 from stockpipe.domain.signals import Alert, PricePoint, Signal, crossovers_at
 from stockpipe.domain.thresholds import Thresholds, threshold_crossings
 
+STAGE = "trend-alerts"
+
 
 @dataclass(frozen=True)
 class StoredTick:

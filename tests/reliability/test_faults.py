@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from stockpipe.aws.alerts import AlertInbox
-from stockpipe.aws.context import FAULTS_VARIABLE
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.producer.sources import SyntheticMarket
+from tests.faults import install_faults
 from tests.helpers import wait_for
 from tests.poison import POISON
 from tests.reference import expected_alerts, frame
@@ -22,15 +22,11 @@ RATE = "0.25"
 
 
 @pytest.mark.slow
-def test_a_quarter_of_all_aws_calls_failing_changes_no_count(pipeline, settings, figures):
+def test_a_quarter_of_all_aws_calls_failing_changes_no_count(pipeline, settings, figures, request):
     started = time.monotonic()
-    lam = pipeline.aws.client("lambda")
-    for name in (settings.process_function_name, settings.trends_function_name):
-        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        lam.update_function_configuration(FunctionName=name,
-                                          Environment={"Variables": {**variables, FAULTS_VARIABLE: RATE}})
-        wait_for(lambda name=name: lam.get_function_configuration(FunctionName=name).get("LastUpdateStatus"),
-                 lambda status: status in (None, "Successful"), what=f"{name} updated")
+    for name, folder in ((settings.process_function_name, "process_ticks"),
+                         (settings.trends_function_name, "trend_alerts")):
+        request.addfinalizer(install_faults(pipeline.aws, name, folder, float(RATE)))
     series = list(SyntheticMarket(["AAPL", "MSFT", "AMZN"], seed=13, start=START).ticks(240))
     bad = POISON[:6]
     records = [Outgoing.of(t) for t in series] + [Outgoing("MSFT", payload, kind) for kind, payload, _ in bad]

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stockpipe.aws import functions, triggers
+from stockpipe.aws.functions import ProcessTicks, TrendAlerts
 from stockpipe.lambdas.process_ticks import handler as process
-from stockpipe.lambdas.trend_alerts import handler as trends
 from tests.fakes import FakeArchive, FakeDeadLetters, FakePublisher, FakeTable
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/stock-market-stream"
@@ -41,8 +42,8 @@ def tick(n: int, price: str = "100") -> bytes:
                        "previous_close": 100, "volume": 10}).encode()
 
 
-def process_ports(store: Any = None, partial: bool = True) -> process.Ports:
-    return process.Ports(store=store or FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(),
+def process_ports(store: Any = None, partial: bool = True) -> ProcessTicks:
+    return ProcessTicks(store=store or FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(),
                          window=5, threshold_percent=Decimal(5), partial_batch_response=partial)
 
 
@@ -54,7 +55,7 @@ class TableDown(FakeTable):
 
 def test_a_good_batch_reports_no_failure_and_its_counts():
     ports = process_ports()
-    answer = process.handle(kinesis_event(tick(1), tick(2), b"not json"), ports)
+    answer = ports.handle(kinesis_event(tick(1), tick(2), b"not json"))
     assert answer["batchItemFailures"] == []
     assert (answer["received"], answer["stored"], answer["rejected"]) == (3, 2, 1)
     assert [r.reason.split(" (")[0] for r in ports.dead_letters.messages] == ["payload: not JSON"]
@@ -62,13 +63,13 @@ def test_a_good_batch_reports_no_failure_and_its_counts():
 
 def test_an_aws_error_reports_the_batch_from_its_first_record_where_the_engine_honours_it():
     event = kinesis_event(tick(1), tick(2))
-    answer = process.handle(event, process_ports(TableDown()))
+    answer = process_ports(TableDown()).handle(event)
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]}
 
 
 def test_an_aws_error_raises_where_the_engine_ignores_partial_responses():
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        process.handle(kinesis_event(tick(1)), process_ports(TableDown(), partial=False))
+        process_ports(TableDown(), partial=False).handle(kinesis_event(tick(1)))
 
 
 def stream_event(*prices: str) -> dict[str, Any]:
@@ -91,24 +92,24 @@ class TopicDown(FakePublisher):
         raise ClientError({"Error": {"Code": "NotFound", "Message": "Topic does not exist"}}, "Publish")
 
 
-def trend_ports(publisher: Any, partial: bool = True) -> trends.Ports:
-    return trends.Ports(history=FakeTable(), publisher=publisher, dead_letters=FakeDeadLetters(), short=5, long=20,
+def trend_ports(publisher: Any, partial: bool = True) -> TrendAlerts:
+    return TrendAlerts(history=FakeTable(), publisher=publisher, dead_letters=FakeDeadLetters(), short=5, long=20,
                         partial_batch_response=partial)
 
 
 def test_trend_alerts_publishes_and_reports_no_failure():
     publisher = FakePublisher()
-    answer = trends.handle(stream_event("107", "107.5"), trend_ports(publisher))
+    answer = trend_ports(publisher).handle(stream_event("107", "107.5"))
     assert answer["batchItemFailures"] == [] and answer["published"] == 2
     assert [a.signal.value for a in publisher.published] == ["ANOMALY", "ANOMALY"]
 
 
 def test_trend_alerts_reports_the_first_record_when_publishing_fails():
     event = stream_event("107")
-    answer = trends.handle(event, trend_ports(TopicDown()))
+    answer = trend_ports(TopicDown()).handle(event)
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["dynamodb"]["SequenceNumber"]}]}
     with pytest.raises(ClientError):
-        trends.handle(event, trend_ports(TopicDown(), partial=False))
+        trend_ports(TopicDown(), partial=False).handle(event)
 
 
 def test_adapters_are_built_once_per_container(monkeypatch):
@@ -119,11 +120,11 @@ def test_adapters_are_built_once_per_container(monkeypatch):
     monkeypatch.setenv("DLQ_URL", "http://127.0.0.1:1/q")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-    process.adapters.cache_clear()
-    monkeypatch.setattr(process, "AwsContext", lambda settings, **options: built.append(settings) or _NoClients(settings))
-    assert process.adapters() is process.adapters()
+    process.function.cache_clear()
+    monkeypatch.setattr(functions, "AwsContext", lambda settings, **options: built.append(settings) or _NoClients(settings))
+    assert process.function() is process.function()
     assert len(built) == 1
-    process.adapters.cache_clear()
+    process.function.cache_clear()
 
 
 class _NoClients:
@@ -144,7 +145,7 @@ class _NoClients:
                                    {"Records": [{"kinesis": None}, {"kinesis": {"data": 5}}]}])
 def test_no_event_shape_makes_process_ticks_raise(event):
     ports = process_ports()
-    answer = process.handle(event, ports)
+    answer = ports.handle(event)
     assert answer["batchItemFailures"] == [] and answer["stored"] == 0
     assert answer["rejected"] == len(ports.dead_letters.messages)
 
@@ -154,7 +155,7 @@ def test_no_event_shape_makes_process_ticks_raise(event):
 def test_no_event_shape_makes_trend_alerts_raise(event):
     publisher = FakePublisher()
     ports = trend_ports(publisher)
-    answer = trends.handle(event, ports)
+    answer = ports.handle(event)
     assert answer["batchItemFailures"] == [] and answer["published"] == 0
     assert answer["rejected"] == len(ports.dead_letters.messages)
 
@@ -174,7 +175,7 @@ def emf(line: str) -> dict[str, Any]:
 
 
 def test_process_ticks_prints_one_emf_line_per_batch_with_its_counts(capsys: pytest.CaptureFixture[str]):
-    process.handle(kinesis_event(tick(1), tick(2), tick(2), tick(3, "110"), b"not json"), process_ports())
+    process_ports().handle(kinesis_event(tick(1), tick(2), tick(2), tick(3, "110"), b"not json"))
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     document = emf(lines[0])
@@ -190,15 +191,15 @@ def test_process_ticks_prints_one_emf_line_per_batch_with_its_counts(capsys: pyt
 def test_trend_alerts_prints_one_emf_line_per_batch(capsys: pytest.CaptureFixture[str]):
     event = stream_event("107", "107.5")
     event["Records"][0]["dynamodb"]["NewImage"]["stored_at"] = {"S": "1764460800500"}
-    trends.handle(event, trend_ports(FakePublisher()))
+    trend_ports(FakePublisher()).handle(event)
     document = emf(capsys.readouterr().out.strip())
     assert document["FunctionName"] == "trend-alerts"
     assert (document["Ticks"], document["AlertsPublished"], document["AlreadyPublished"], document["Quarantined"]) \
         == (2, 2, 0, 0)
     assert document["StoredToHandledMax"] > 0
-    assert trends.oldest_stored_ms(event) == 1764460800500
-    assert trends.oldest_stored_ms(stream_event("1")) is None  # images written before stored_at existed
+    assert triggers.oldest_stored_ms(event) == 1764460800500
+    assert triggers.oldest_stored_ms(stream_event("1")) is None  # images written before stored_at existed
     event["Records"][1]["dynamodb"]["NewImage"]["stored_at"] = {"N": "1764460800400"}  # written as a number
-    assert trends.oldest_stored_ms(event) == 1764460800400
+    assert triggers.oldest_stored_ms(event) == 1764460800400
     event["Records"][1]["dynamodb"]["NewImage"]["stored_at"] = {"S": "not a time"}
-    assert trends.oldest_stored_ms(event) == 1764460800500
+    assert triggers.oldest_stored_ms(event) == 1764460800500

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from stockpipe.aws import triggers
+from stockpipe.aws.functions import ProcessTicks
 from stockpipe.aws.queue import MAX_MESSAGE_BYTES, IngestQueue, QueueSender, message_batches, message_body, record_data
 from stockpipe.aws.stream import DeliveryError, Outgoing
 from stockpipe.errors import StockpipeError
-from stockpipe.lambdas.process_ticks import handler as process
 from stockpipe.ordering import process_messages
 from stockpipe.processing import RawRecord
 from stockpipe.producer.sources import SyntheticMarket
@@ -61,7 +62,7 @@ def tick(symbol: str, minute: int, price: str = "100") -> bytes:
 
 
 def test_the_documented_event_decodes_into_raw_records_with_their_message_and_arrival():
-    messages = process.queue_messages(documented_event())
+    messages = triggers.queue_messages(documented_event())
     assert [m.record.data for m in messages] == [b"test", b"test"]
     first = messages[0]
     assert first.record.context == {"message_id": "059f36b4-87a3-44ab-83d2-661975830a7d",
@@ -69,7 +70,7 @@ def test_the_documented_event_decodes_into_raw_records_with_their_message_and_ar
                                     "arrived": 1545082649.183}
     assert (first.message_id, first.receipt, first.receive_count) == (
         "059f36b4-87a3-44ab-83d2-661975830a7d", "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...", 1)
-    assert process.is_queue_event(documented_event())
+    assert triggers.is_queue_event(documented_event())
 
 
 @pytest.mark.parametrize("data", [b'{"symbol": "AAPL"}', "caf\u00e9 \U0001f4c8".encode(), b"\x00\x01 not text",
@@ -77,7 +78,7 @@ def test_the_documented_event_decodes_into_raw_records_with_their_message_and_ar
 def test_a_record_of_any_bytes_reaches_the_function_as_it_was_sent(data: bytes):
     body, attributes = message_body(data)
     assert ("encoding" in attributes) is not (data.decode("utf-8", "replace") == body)
-    [message] = process.queue_messages(sqs_event(data))
+    [message] = triggers.queue_messages(sqs_event(data))
     assert message.record.data == data
     assert record_data(body, attributes) == data  # the API's own shape (StringValue) reads the same
 
@@ -86,7 +87,7 @@ def test_a_body_marked_base64_that_is_not_base64_is_kept_for_validation_to_quara
     event = sqs_event(b"x")
     event["Records"][0].update(body="not base64!", messageAttributes={"encoding": {"stringValue": "base64",
                                                                                    "dataType": "String"}})
-    [message] = process.queue_messages(event)
+    [message] = triggers.queue_messages(event)
     assert message.record.data == b"not base64!"
 
 
@@ -95,7 +96,7 @@ def test_a_body_marked_base64_that_is_not_base64_is_kept_for_validation_to_quara
 def test_a_record_not_shaped_as_sqs_documents_it_is_quarantined_never_raised(record: Any):
     event = {"Records": [sqs_event(tick("AAPL", 1))["Records"][0], record]}
     ports = ports_with()
-    answer = process.handle(event, ports)
+    answer = ports.handle(event)
     assert answer["batchItemFailures"] == []
     assert (answer["stored"], answer["rejected"]) == (1, 1)
     assert ports.dead_letters.messages[0].context == {"event_error": "not an SQS message"}
@@ -104,8 +105,8 @@ def test_a_record_not_shaped_as_sqs_documents_it_is_quarantined_never_raised(rec
 # -- the handler's answer --------------------------------------------------------------------------
 
 
-def ports_with(store: Any = None, locks: Any = None, queue: Any = None) -> process.Ports:
-    return process.Ports(store=store or FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(),
+def ports_with(store: Any = None, locks: Any = None, queue: Any = None) -> ProcessTicks:
+    return ProcessTicks(store=store or FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(),
                          window=5, threshold_percent=Decimal(5), partial_batch_response=False,
                          locks=locks if locks is not None else FakeLocks(), queue=queue, lock_wait_seconds=0.05)
 
@@ -120,7 +121,7 @@ class RecordingQueue(IngestQueue):
 
 def test_a_good_queue_batch_answers_no_failure_and_quarantines_a_bad_message_with_its_message_id():
     ports = ports_with()
-    answer = process.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1), b"not json", tick("AAPL", 2)), ports)
+    answer = ports.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1), b"not json", tick("AAPL", 2)))
     assert answer["batchItemFailures"] == []
     assert (answer["received"], answer["stored"], answer["rejected"], answer["failed"]) == (4, 3, 1, 0)
     [bad] = ports.dead_letters.messages
@@ -132,7 +133,7 @@ def test_a_symbol_another_batch_holds_fails_its_messages_alone_and_they_come_bac
     queue = RecordingQueue()
     ports = ports_with(locks=FakeLocks(foreign=["MSFT"]), queue=queue)
     event = sqs_event(tick("AAPL", 1), tick("MSFT", 1), b"not json", tick("MSFT", 2), tick("AMZN", 1), receive_count=3)
-    answer = process.handle(event, ports)
+    answer = ports.handle(event)
     assert answer["batchItemFailures"] == [{"itemIdentifier": "message-1"}, {"itemIdentifier": "message-3"}]
     assert (answer["stored"], answer["rejected"], answer["failed"]) == (2, 1, 2)
     assert sorted(ports.store.items) == [("AAPL", "2026-03-02T15:01:00.000Z"), ("AMZN", "2026-03-02T15:01:00.000Z")]
@@ -141,7 +142,7 @@ def test_a_symbol_another_batch_holds_fails_its_messages_alone_and_they_come_bac
     # Once the other batch is done, the same two messages again: stored, nothing else repeated.
     ports.locks.holders.clear()
     again = {"Records": [event["Records"][1], event["Records"][3]]}
-    answer = process.handle(again, ports)
+    answer = ports.handle(again)
     assert answer["batchItemFailures"] == [] and (answer["stored"], answer["duplicates"]) == (2, 0)
     assert len(ports.store.items) == 4 and len(ports.archive.records) == 4
     assert ports.locks.holders == {}  # every lock released
@@ -164,15 +165,15 @@ class SymbolDown(FakeTable):
 
 def test_an_aws_error_fails_the_messages_of_its_symbol_only_and_never_raises():
     ports = ports_with(store=SymbolDown("MSFT"))
-    answer = process.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1), tick("AAPL", 2)), ports)
+    answer = ports.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1), tick("AAPL", 2)))
     assert answer["batchItemFailures"] == [{"itemIdentifier": "message-1"}]
     assert answer["stored"] == 2 and ports.locks.holders == {}
 
 
 def test_without_locks_a_queue_batch_is_stored_whole(capsys: pytest.CaptureFixture[str]):
-    ports = process.Ports(store=FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(), window=5,
+    ports = ProcessTicks(store=FakeTable(), archive=FakeArchive(), dead_letters=FakeDeadLetters(), window=5,
                           threshold_percent=Decimal(5), partial_batch_response=False)
-    answer = process.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1)), ports)
+    answer = ports.handle(sqs_event(tick("AAPL", 1), tick("MSFT", 1)))
     assert answer["batchItemFailures"] == [] and answer["stored"] == 2
     document = json.loads(capsys.readouterr().out)
     assert (document["Received"], document["Stored"], document["Failed"]) == (2, 2, 0)

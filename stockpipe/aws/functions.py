@@ -1,0 +1,222 @@
+"""What each Lambda function does with its trigger's event: decode it, run the work on its adapters,
+log one line of metrics, answer the trigger. The handlers in lambdas/ build one of these per
+container (``from_environment``) and hand it each event; the tests build them on fakes.
+
+process-ticks: a stream batch (Kinesis) goes through stockpipe.processing; a queue batch (INGEST=sqs)
+through stockpipe.ordering, answering which messages failed (only those come back, after a pause
+that grows with their receive count). trend-alerts: stockpipe.trending. A bad record is quarantined;
+any other failure fails the batch as stockpipe.aws.triggers says.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from stockpipe.aws import triggers
+from stockpipe.aws.alerts import AlertPublisher
+from stockpipe.aws.archive import RawArchive
+from stockpipe.aws.catalog import PartitionCatalog
+from stockpipe.aws.context import AwsContext
+from stockpipe.aws.deadletter import DeadLetterQueue
+from stockpipe.aws.locks import SymbolLockTable
+from stockpipe.aws.queue import IngestQueue
+from stockpipe.aws.table import TickTable
+from stockpipe.domain.thresholds import Thresholds
+from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
+from stockpipe.ordering import LOCK_WAIT_SECONDS, SymbolLocks, process_messages
+from stockpipe.processing import Archive, BatchResult, DeadLetters, TickStore, process_batch
+from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
+from stockpipe.trending import PriceHistory, Publisher, TrendResult, Windows, publish_alerts
+
+# A queue batch stops waiting for a symbol's lock this long before the function's time is up.
+TIME_MARGIN_SECONDS = 15.0
+# Points of each symbol trend-alerts keeps warm, in multiples of SMA_LONG: enough to know the trend
+# through short ties.
+WINDOW_KEEP = 4
+
+
+def start_logging() -> None:
+    """The runtime's root logger, at INFO, one line per record (called once, as a container starts)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger().setLevel(logging.INFO)
+
+
+_settled = False
+
+
+def settle() -> None:
+    """After a container's first batch, every module, service model and client it needs is loaded
+    and lives as long as the container: move them out of the cyclic collector's reach (gc.freeze),
+    so that later collections scan only what a batch makes. Without it a full collection in a
+    warm worker took 40-110 ms, one batch's worth of latency (1,000 ticks/s on the embedded engine)."""
+    global _settled
+    if not _settled:
+        _settled = True
+        gc.collect()
+        gc.freeze()
+
+
+def remaining_seconds(context: Any) -> float | None:
+    """The invocation's time left, when the runtime's context says."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
+@dataclass(frozen=True)
+class ProcessTicks:
+    store: TickStore
+    archive: Archive
+    dead_letters: DeadLetters
+    window: int
+    threshold_percent: Decimal
+    partial_batch_response: bool
+    metrics_namespace: str = "stockpipe"
+    function_name: str = "process-ticks"
+    locks: SymbolLocks | None = None  # INGEST=sqs: each symbol's lock (LOCKS_TABLE)
+    queue: IngestQueue | None = None  # INGEST=sqs: the queue, to pause a failed message's retry
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    log = logging.getLogger("process-ticks")
+
+    @classmethod
+    def build(cls, aws: AwsContext, environ: Mapping[str, str]) -> ProcessTicks:
+        """The AWS adapters for the function's environment (init sets it)."""
+        env = require(environ, "TABLE_NAME", "HEADS_TABLE", "RAW_BUCKET", "DLQ_URL")
+        settings = aws.settings
+        catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
+                                   settings.raw_location(env["RAW_BUCKET"]))
+        return cls(
+            store=TickTable(aws, env["TABLE_NAME"], heads=env["HEADS_TABLE"]),
+            archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
+            dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
+            window=settings.moving_average_window,
+            threshold_percent=Decimal(settings.anomaly_threshold_percent),
+            partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+            metrics_namespace=settings.metrics_namespace,
+            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.process_function_name),
+            locks=SymbolLockTable(aws, environ["LOCKS_TABLE"]) if environ.get("LOCKS_TABLE") else None,
+            queue=IngestQueue(aws, environ["INGEST_QUEUE_URL"]) if environ.get("INGEST_QUEUE_URL") else None,
+        )
+
+    def handle(self, event: Any, remaining_seconds: float | None = None) -> dict[str, Any]:
+        """``remaining_seconds``: the invocation's time left (a queue batch waits for locks within it)."""
+        if triggers.is_queue_event(event):
+            return self.handle_messages(event, remaining_seconds)
+        began = time.perf_counter()
+        try:
+            result = process_batch(triggers.kinesis_records(event), self.store, self.archive, self.dead_letters,
+                                   window=self.window, threshold_percent=self.threshold_percent)
+        except Exception as error:  # not a bad record (those are quarantined): the batch must be retried
+            return triggers.failed(event, error, partial_batch_response=self.partial_batch_response, log=self.log)
+        print(self.metrics_line(result, time.perf_counter() - began), flush=True)
+        return triggers.succeeded(**vars(result))
+
+    def handle_messages(self, event: Any, remaining_seconds: float | None = None) -> dict[str, Any]:
+        """A queue batch: never raises; answers which messages failed, and only those are delivered again."""
+        began = time.perf_counter()
+        messages = triggers.queue_messages(event)
+        wait = self.lock_wait_seconds
+        if remaining_seconds is not None:
+            wait = max(0.0, min(wait, remaining_seconds - TIME_MARGIN_SECONDS))
+        try:
+            result, failed = process_messages([m.record for m in messages], self.store, self.archive,
+                                              self.dead_letters, self.locks, window=self.window,
+                                              threshold_percent=self.threshold_percent, wait_seconds=wait)
+        except Exception as error:  # not expected (process_messages answers per message): all of them again
+            self.log.error("queue batch failed whole, to be retried: %s: %s", type(error).__name__, error)
+            result, failed = BatchResult(received=len(messages), failed=len(messages)), list(range(len(messages)))
+        failures = [messages[index] for index in failed]
+        if failures and self.queue is not None:
+            self.queue.retry_later([(m.receipt, m.receive_count) for m in failures if m.receipt])
+        if any(m.message_id is None for m in failures):  # an event not shaped as SQS sends: cannot be named
+            self.log.error("%d failed record(s) without a message id cannot be retried",
+                           sum(m.message_id is None for m in failures))
+        print(self.metrics_line(result, time.perf_counter() - began), flush=True)
+        return triggers.messages_failed(failures, **vars(result))
+
+    def metrics_line(self, result: BatchResult, seconds: float) -> str:
+        """The batch's counts and times as CloudWatch metrics (EMF): its one log line."""
+        return emf_line(self.metrics_namespace, self.function_name, {
+            "Received": (result.received, COUNT),
+            "Stored": (result.stored, COUNT),
+            "Duplicates": (result.duplicates, COUNT),
+            "Quarantined": (result.rejected, COUNT),
+            "Anomalies": (result.anomalies, COUNT),
+            "RawObjects": (result.objects, COUNT),
+            "Failed": (result.failed, COUNT),
+            "BatchTime": (round(seconds * 1000, 1), MILLISECONDS),
+            "IngestToStoredMax": (result.lag_ms, MILLISECONDS),
+        })
+
+
+@dataclass(frozen=True)
+class TrendAlerts:
+    history: PriceHistory
+    publisher: Publisher
+    dead_letters: DeadLetters
+    short: int
+    long: int
+    partial_batch_response: bool
+    windows: Windows | None = None  # warm per container (None: every batch reads the table)
+    thresholds: Thresholds = Thresholds()  # ALERT_THRESHOLD (empty: no THRESHOLD alerts)
+    metrics_namespace: str = "stockpipe"
+    function_name: str = "trend-alerts"
+    log = logging.getLogger("trend-alerts")
+
+    @classmethod
+    def build(cls, aws: AwsContext, environ: Mapping[str, str]) -> TrendAlerts:
+        """The AWS adapters for the function's environment (init sets it)."""
+        env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL", "RAW_BUCKET")
+        settings = aws.settings
+        return cls(
+            history=TickTable(aws, env["TABLE_NAME"]),
+            publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
+            dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
+            short=settings.sma_short,
+            long=settings.sma_long,
+            partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
+            windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
+            thresholds=settings.alert_threshold,
+            metrics_namespace=settings.metrics_namespace,
+            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.trends_function_name),
+        )
+
+    def handle(self, event: Any) -> dict[str, Any]:
+        began = time.perf_counter()
+        ticks, rejected = triggers.stored_ticks(event)
+        try:
+            result = publish_alerts(ticks, self.history, self.publisher, short=self.short, long=self.long,
+                                    windows=self.windows, thresholds=self.thresholds)
+            if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
+                self.dead_letters.send(rejected)
+        except Exception as error:  # an AWS failure, not bad input: the batch must be retried
+            return triggers.failed(event, error, partial_batch_response=self.partial_batch_response, log=self.log)
+        print(self.metrics_line(result, len(rejected), time.perf_counter() - began,
+                                triggers.oldest_stored_ms(event)), flush=True)
+        return triggers.succeeded(**vars(result), rejected=len(rejected))
+
+    def metrics_line(self, result: TrendResult, rejected: int, seconds: float, oldest: int | None) -> str:
+        """The batch's counts and times as CloudWatch metrics (EMF): its one log line. StoredToHandledMax:
+        from the oldest item's write to the end of this batch (the stream's part of the lag)."""
+        metrics: dict[str, Metric] = {
+            "Ticks": (result.ticks, COUNT),
+            "AlertsPublished": (result.published, COUNT),
+            "AlreadyPublished": (result.repeated, COUNT),
+            "Quarantined": (rejected, COUNT),
+            "WindowReads": (result.window_reads, COUNT),
+            "BatchTime": (round(seconds * 1000, 1), MILLISECONDS),
+        }
+        if oldest is not None:
+            metrics["StoredToHandledMax"] = (max(0, epoch_ms(time.time()) - oldest), MILLISECONDS)
+        return emf_line(self.metrics_namespace, self.function_name, metrics)
+
+
+def cold_start(aws_environ: Mapping[str, str]) -> AwsContext:
+    """A container's first moments: logging on, the settings read once, one AWS context."""
+    start_logging()
+    return AwsContext(Settings.from_env(aws_environ), validate=False)
