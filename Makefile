@@ -55,7 +55,7 @@ test-wheelhouse: $(STAMP) ## a fresh copy installed from a wheelhouse with the n
 	$(BIN)/pytest tests/e2e/test_wheelhouse.py -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), and the docs site built with --strict
-	$(BIN)/ruff check stockpipe services init lambdas tests scripts
+	$(BIN)/ruff check stockpipe services init lambdas bench tests scripts
 	$(BIN)/mypy --strict
 	$(BIN)/mypy --strict scripts
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
@@ -66,8 +66,9 @@ docs: $(STAMP) ## the documentation site on http://127.0.0.1:8001 (a free port w
 	  echo "docs: http://127.0.0.1:$$port  (Ctrl-C stops)"; \
 	  NO_MKDOCS_2_WARNING=1 exec $(BIN)/mkdocs serve --dev-addr 127.0.0.1:$$port
 
-bench: $(STAMP) ## measure the flow on a fresh embedded engine against its ceiling (BENCH_ARGS='--ticks 100000')
-	$(BIN)/stockpipe bench $(BENCH_ARGS)
+# bench/ is a development tool of this repository, not part of the installed package: run from here.
+bench: $(STAMP) ## measure the flow on a fresh embedded engine against its ceiling (BENCH_ARGS='--ticks 100000'; '--help')
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 emulator: $(STAMP) ## run the embedded engine in the foreground on ENGINE_PORT (4566)
 	$(BIN)/stockpipe emulator

@@ -29,10 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stockpipe.bench.procs import descendants, read_process
 from stockpipe.engine import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The /proc sampler is the bench's (bench/, a folder of this repository, not an installed package).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.procs import descendants, read_process  # noqa: E402
+
 SAMPLE_SECONDS = 5.0
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]

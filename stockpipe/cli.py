@@ -390,28 +390,6 @@ def cmd_doctor(args: argparse.Namespace, sources: dict[str, str]) -> int:
     return diagnosis.exit_code
 
 
-def cmd_bench(args: argparse.Namespace, aws: AwsContext) -> int:
-    settings = aws.settings
-    from datetime import UTC, datetime
-
-    from rich.console import Console
-
-    from stockpipe.bench import BenchOptions, run_bench
-    from stockpipe.bench.report import print_report, write_outputs
-
-    options = BenchOptions.from_args(args, settings)
-    console = Console(stderr=True)
-    figures = run_bench(settings, options, console)
-    json_path, png_path, no_chart = write_outputs(figures, options.out, datetime.now(UTC))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_report(figures, Console(width=None if sys.stdout.isatty() else 132))
-    console.print(f"figures: {json_path}" + (f"\nchart:   {png_path}" if png_path else f"\n{no_chart}"),
-                  highlight=False)
-    return 0
-
-
 def cmd_dashboard(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
     try:
@@ -614,26 +592,6 @@ def build_parser() -> argparse.ArgumentParser:
     q = lab.add_parser("reset", help="undo what lab break planted: the deployment as init makes it again")
     q.set_defaults(run=cmd_lab_reset)
 
-    p = sub.add_parser("bench", help="measure the whole flow on a fresh embedded engine: rates, latency, CPU, "
-                       "memory, against the engine's ceiling")
-    p.add_argument("--ticks", type=int, help="ticks through our pipeline (default 3000; 100000 pushed with --soak)")
-    p.add_argument("--rate", type=float, help="pace at this many ticks/s (default: as fast as Kinesis takes them)")
-    p.add_argument("--symbols", help="a number K (K generated symbols S001..) or a comma list (default PRODUCER_SYMBOLS)")
-    p.add_argument("--batch-size", type=int, help="records per Lambda batch, both triggers "
-                   "(default KINESIS_BATCH_SIZE and STREAMS_BATCH_SIZE)")
-    p.add_argument("--shards", type=int, help="a provisioned stream of this many shards (default STREAM_MODE)")
-    p.add_argument("--compare-naive", action="store_true",
-                   help="also run the seeds' per-tick flow (batch size 2) on min(ticks, 2000) ticks")
-    p.add_argument("--naive-ticks", type=int, help="ticks through the naive flow (implies --compare-naive)")
-    p.add_argument("--soak", action="store_true", help="latency at the demo's rate (PRODUCER_RATE) before and "
-                   "after pushing --ticks as fast as possible through the same stack")
-    p.add_argument("--soak-seconds", type=float, help="how long each soak measurement lasts (default 25)")
-    p.add_argument("--out", help="folder for the JSON and PNG (default .stockpipe/bench)")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of tables")
-    p.add_argument("--timeout", type=float, default=300,
-                   help="give up on a flow (or a soak phase) not done after this many seconds (default 300)")
-    p.set_defaults(run=cmd_bench)
-
     p = sub.add_parser("dashboard", help="serve the pipeline live in a browser: charts, alerts, health, lag")
     p.add_argument("--host", help="interface to listen on (default DASHBOARD_HOST, 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port to listen on (default DASHBOARD_PORT, 8000; 0: any free one)")
@@ -678,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(sources=sources)
         aws = AwsContext(settings, sources=sources)
         # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
-        if args.command not in ("demo", "emulator", "bench", "dashboard", "lab"):
+        if args.command not in ("demo", "emulator", "dashboard", "lab"):
             aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
         return int(args.run(args, aws) or 0)
     except StockpipeError as error:

@@ -1,6 +1,6 @@
 """The benchmark waits for the alerts it predicts: its prediction must be the reference's."""
 
-from stockpipe.bench import expected_alert_count
+from bench import expected_alert_count
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
 from tests.reference import expected_alerts, frame

@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from stockpipe.bench.deploy import module_zip
-from stockpipe.bench.naive_trend import crossing
+from bench.deploy import module_zip
+from bench.naive_trend import crossing
 
 MODULES = ("ceiling_write", "ceiling_log", "naive_process", "naive_trend")
 

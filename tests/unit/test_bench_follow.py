@@ -10,9 +10,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from stockpipe.aws.context import AwsContext
-from stockpipe.bench import follow
-from stockpipe.bench.follow import (
+from bench import follow
+from bench.follow import (
     AlertCollector,
     FollowError,
     HeadsReader,
@@ -25,8 +24,9 @@ from stockpipe.bench.follow import (
     stream_key,
     write_time,
 )
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger
-from stockpipe.bench.runner import START
+from bench.ledger import AlertLedger, Layout, TickLedger
+from bench.runner import START
+from stockpipe.aws.context import AwsContext
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
 from tests.helpers import wait_for

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, heads_progress, per_symbol_counts
-from stockpipe.bench.runner import START, naive_expected
+from bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, heads_progress, per_symbol_counts
+from bench.runner import START, naive_expected
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings
 from tests.reference import expected_alerts as reference_alerts

@@ -1,16 +1,16 @@
-"""`stockpipe bench` arguments: what each option turns into, and the mistakes refused in one line."""
+"""`make bench` arguments (`python -m bench`): what each option turns into, and the mistakes refused in one line."""
 
 from pathlib import Path
 
 import pytest
 
-from stockpipe.bench.options import BenchOptions, OptionsError, bench_symbols
-from stockpipe.cli import build_parser
+from bench.__main__ import build_parser
+from bench.options import BenchOptions, OptionsError, bench_symbols
 from stockpipe.settings import Settings
 
 
 def resolve(*argv: str, settings: Settings | None = None) -> BenchOptions:
-    return BenchOptions.from_args(build_parser().parse_args(["bench", *argv]), settings or Settings())
+    return BenchOptions.from_args(build_parser().parse_args(list(argv)), settings or Settings())
 
 
 def test_defaults_are_a_quick_run_at_full_speed_on_the_settings():
@@ -73,7 +73,7 @@ def test_impossible_values_are_refused_naming_the_option(argv, message):
 def test_a_paced_run_is_measured_after_its_warm_up_and_a_burst_has_none() -> None:
     from rich.console import Console
 
-    from stockpipe.bench.runner import WARMUP_SECONDS, Bench
+    from bench.runner import WARMUP_SECONDS, Bench
 
     settings = Settings()
     paced = Bench(settings, BenchOptions.resolve(settings, ticks=5000, rate=1000), Console(quiet=True))
@@ -86,7 +86,7 @@ def test_a_paced_run_is_measured_after_its_warm_up_and_a_burst_has_none() -> Non
 def test_the_ceiling_goes_at_the_same_pace_as_ours_except_in_a_burst_or_a_soak() -> None:
     from rich.console import Console
 
-    from stockpipe.bench.runner import WARMUP_SECONDS, Bench
+    from bench.runner import WARMUP_SECONDS, Bench
 
     settings = Settings()
 
@@ -100,7 +100,7 @@ def test_the_ceiling_goes_at_the_same_pace_as_ours_except_in_a_burst_or_a_soak()
 
 
 def test_the_figures_judge_the_run_after_a_warm_up_and_the_push_of_a_soak() -> None:
-    from stockpipe.bench.figures import FlowRun, PhaseRun
+    from bench.figures import FlowRun, PhaseRun
 
     def flow(*names: str) -> FlowRun:
         run = FlowRun.__new__(FlowRun)
@@ -110,3 +110,21 @@ def test_the_figures_judge_the_run_after_a_warm_up_and_the_push_of_a_soak() -> N
     assert flow("warmup", "run").main == 1
     assert flow("warmup", "before", "push", "after").main == 2
     assert flow("run").main == 0
+
+
+def test_make_bench_refuses_an_impossible_value_in_one_line_before_starting_anything(tmp_path, monkeypatch, capsys):
+    from bench.__main__ import main
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert main(["--ticks", "0"]) == 1
+    assert capsys.readouterr().err == "bench: error: --ticks 0: give at least 1 tick\n"
+
+
+def test_make_bench_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as ended:
+        build_parser().parse_args(["--help"])
+    assert ended.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--ticks", "--rate", "--symbols", "--batch-size", "--shards", "--compare-naive", "--naive-ticks",
+                   "--soak", "--soak-seconds", "--out", "--json", "--timeout"):
+        assert option in text

@@ -2,7 +2,7 @@
 
 import os
 
-from stockpipe.bench.procs import BENCH, ProcessSampler, function_of, parse_process
+from bench.procs import BENCH, ProcessSampler, function_of, parse_process
 
 STAT = ("4242 (python3 -m (x)) S 4200 4242 4242 0 -1 4194560 31166 0 0 0 250 50 0 0 20 0 3 0 1234 "
         "123456789 12345 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0")
@@ -39,7 +39,7 @@ def test_the_process_tree_is_walked_only_every_few_samples(monkeypatch):
 
 
 def test_descendants_are_every_generation_below_a_process_and_only_those(tmp_path):
-    from stockpipe.bench.procs import descendants
+    from bench.procs import descendants
 
     tree = {10: 1, 11: 10, 12: 11, 13: 10, 20: 1}  # pid -> parent
     for pid, parent in tree.items():

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
-from stockpipe.bench.figures import FlowRun, PhaseRun, assemble
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger
-from stockpipe.bench.procs import RoleFigures, Sample
-from stockpipe.bench.report import print_report, stamp, write_json, write_outputs, write_png
-from stockpipe.bench.runner import START
+from bench.figures import FlowRun, PhaseRun, assemble
+from bench.ledger import AlertLedger, Layout, TickLedger
+from bench.procs import RoleFigures, Sample
+from bench.report import print_report, stamp, write_json, write_outputs, write_png
+from bench.runner import START
 from stockpipe.producer.sources import SyntheticMarket
 
 MARKET = SyntheticMarket(("AAPL", "MSFT"), seed=5, start=START)
@@ -136,7 +136,7 @@ def test_the_console_report_gives_each_flow_and_the_ratios():
 
 
 def test_a_paced_report_sets_our_latency_beside_the_ceilings_at_the_same_pace():
-    from stockpipe.bench.report import summary_lines
+    from bench.report import summary_lines
 
     lines = summary_lines(document(paced=True))
     assert lines[0] == ("ours: 1,002 ticks/s end to end, sent -> stored p50/p99 100/100 ms, sent -> alert 150/150 ms; "
@@ -146,7 +146,7 @@ def test_a_paced_report_sets_our_latency_beside_the_ceilings_at_the_same_pace():
 
 
 def test_the_busy_line_gives_each_process_in_cores_while_the_main_phase_ran():
-    from stockpipe.bench.report import busy_line
+    from bench.report import busy_line
 
     phase = {"seconds": 20.0, "cpu_seconds": {"engine": 16.0, "process-ticks": 5.0, "trend-alerts": 2.0, "bench": 3.0}}
     assert busy_line(phase) == ("busy while ours ran, in cores: engine 0.80, process-ticks 0.25, trend-alerts 0.10 "

@@ -2,9 +2,9 @@
 
 import json
 
-from stockpipe.bench.ledger import Layout, TickLedger
-from stockpipe.bench.runner import START
-from stockpipe.bench.sending import send_ticks
+from bench.ledger import Layout, TickLedger
+from bench.runner import START
+from bench.sending import send_ticks
 from stockpipe.producer.sources import SyntheticMarket
 
 MARKET = SyntheticMarket(("AAPL", "MSFT"), seed=3, start=START)

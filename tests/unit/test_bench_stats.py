@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from stockpipe.bench.stats import (
+from bench.stats import (
     Latency,
     interval_for,
     per_interval,

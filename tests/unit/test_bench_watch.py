@@ -1,9 +1,9 @@
 """When the bench's cheap looks at a running phase say it is done, and so worth reading in full."""
 
-from stockpipe.bench.follow import FollowError
-from stockpipe.bench.ledger import Layout
-from stockpipe.bench.runner import START
-from stockpipe.bench.watch import Goal, Look, Watch
+from bench.follow import FollowError
+from bench.ledger import Layout
+from bench.runner import START
+from bench.watch import Goal, Look, Watch
 from stockpipe.producer.sources import SyntheticMarket
 
 MARKET = SyntheticMarket(("AAPL", "MSFT"), seed=5, start=START)

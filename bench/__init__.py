@@ -1,4 +1,4 @@
-"""`stockpipe bench`: how fast and how flat the whole flow runs on the embedded engine.
+"""`make bench` (`python -m bench`): how fast and how flat the whole flow runs on the embedded engine.
 
 It starts its own engine on a free port and runs, on it, with fresh uniquely named resources:
 
@@ -17,8 +17,8 @@ printed and written as JSON and PNG. Nothing is timed inside the tests: this com
 and memory are measured.
 """
 
-from stockpipe.bench.ledger import expected_alert_count, expected_alerts
-from stockpipe.bench.options import BenchOptions, OptionsError
-from stockpipe.bench.runner import BenchError, run_bench
+from bench.ledger import expected_alert_count, expected_alerts
+from bench.options import BenchOptions, OptionsError
+from bench.runner import BenchError, run_bench
 
 __all__ = ["BenchError", "BenchOptions", "OptionsError", "expected_alert_count", "expected_alerts", "run_bench"]

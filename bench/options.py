@@ -102,7 +102,7 @@ class BenchOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, settings: Settings) -> BenchOptions:
-        """From `stockpipe bench`'s parsed arguments."""
+        """From the parsed arguments of `python -m bench` (bench/__main__.py)."""
         return cls.resolve(
             settings, ticks=args.ticks, symbols=args.symbols, rate=args.rate, batch_size=args.batch_size,
             shards=args.shards, compare_naive=args.compare_naive, naive_ticks=args.naive_ticks, soak=args.soak,

@@ -19,18 +19,18 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench import figures as fig
+from bench.deploy import Deployer, Flow
+from bench.follow import LogWatcher
+from bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, per_symbol_counts
+from bench.naive_trend import LONG, crossing
+from bench.options import NAIVE_BATCH_SIZE, BenchOptions
+from bench.procs import ProcessSampler
+from bench.sending import SenderThread
+from bench.watch import Goal, Look, Watch
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.queue import QueueSender
 from stockpipe.aws.stream import KinesisSender, Sender
-from stockpipe.bench import figures as fig
-from stockpipe.bench.deploy import Deployer, Flow
-from stockpipe.bench.follow import LogWatcher
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, expected_alerts, per_symbol_counts
-from stockpipe.bench.naive_trend import LONG, crossing
-from stockpipe.bench.options import NAIVE_BATCH_SIZE, BenchOptions
-from stockpipe.bench.procs import ProcessSampler
-from stockpipe.bench.sending import SenderThread
-from stockpipe.bench.watch import Goal, Look, Watch
 from stockpipe.domain import Tick
 from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.errors import StockpipeError
@@ -354,7 +354,7 @@ class Bench:
 
 
 def run_bench(settings: Settings, options: BenchOptions, console: Console | None = None) -> dict[str, Any]:
-    """Run the whole bench and return its figures (see stockpipe.bench.report for what they hold)."""
+    """Run the whole bench and return its figures (see bench.report for what they hold)."""
     return Bench(settings, options, console or Console(stderr=True)).run()
 
 

@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from bench.ledger import TickLedger
 from stockpipe.aws.stream import PUT_RECORDS_LIMIT, Outgoing
-from stockpipe.bench.ledger import TickLedger
 from stockpipe.domain import Tick
 
 # A paced run sends what is due every this many seconds (at least), in PutRecords of up to 500.

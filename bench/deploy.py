@@ -13,7 +13,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from stockpipe.aws.context import AwsContext
@@ -32,8 +32,8 @@ class DeployError(StockpipeError):
 
 
 def module_zip(module: str) -> bytes:
-    """A Lambda zip holding just ``stockpipe/bench/<module>.py`` at its root, reproducibly."""
-    source = (resources.files("stockpipe.bench") / f"{module}.py").read_bytes()
+    """A Lambda zip holding just ``bench/<module>.py`` at its root, reproducibly."""
+    source = (Path(__file__).parent / f"{module}.py").read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         info = zipfile.ZipInfo(f"{module}.py", date_time=FIXED_TIME)
@@ -143,7 +143,7 @@ class Deployer:
         lam = self.client("lambda")
         lam.create_function(FunctionName=name, Runtime=self.settings.lambda_runtime, Role=self.role_arn,
                             Handler=f"{module}.handler", Code={"ZipFile": module_zip(module)},
-                            Timeout=TIMEOUT_SECONDS, MemorySize=MEMORY_MB, Description="stockpipe bench",
+                            Timeout=TIMEOUT_SECONDS, MemorySize=MEMORY_MB, Description="stockpipe's bench",
                             Environment={"Variables": environment})
 
         def active() -> bool:

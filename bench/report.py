@@ -31,7 +31,7 @@ def write_json(figures: dict[str, Any], out: Path, name: str) -> Path:
 
 def write_png(figures: dict[str, Any], out: Path, name: str) -> Path:
     """``out/<name>.png``, and the same as ``out/latest.png``; returns the first."""
-    from stockpipe.bench.chart import write_chart
+    from bench.chart import write_chart
 
     path = write_chart(figures, out / f"{name}.png")
     shutil.copyfile(path, out / f"{LATEST}.png")
@@ -42,7 +42,7 @@ def write_outputs(figures: dict[str, Any], out: Path, moment: datetime) -> tuple
     """Both files; (json path, png path or None, why there is no chart or None)."""
     name = f"bench-{stamp(moment)}"
     json_path = write_json(figures, out, name)
-    from stockpipe.bench.chart import ChartUnavailable
+    from bench.chart import ChartUnavailable
 
     try:
         return json_path, write_png(figures, out, name), None

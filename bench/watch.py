@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stockpipe.bench.follow import (
+from bench.follow import (
     AlertCollector,
     FollowError,
     HeadsReader,
@@ -15,7 +15,7 @@ from stockpipe.bench.follow import (
     StreamReader,
     new_client,
 )
-from stockpipe.bench.ledger import AlertLedger, Layout, TickLedger, heads_progress
+from bench.ledger import AlertLedger, Layout, TickLedger, heads_progress
 
 if TYPE_CHECKING:
     from stockpipe.aws.context import AwsContext

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stockpipe.bench.ledger import AlertLedger, TickLedger
-from stockpipe.bench.options import NAIVE_GOAL
-from stockpipe.bench.procs import BENCH, ENGINE, RoleFigures, Sample
-from stockpipe.bench.stats import (
+from bench.ledger import AlertLedger, TickLedger
+from bench.options import NAIVE_GOAL
+from bench.procs import BENCH, ENGINE, RoleFigures, Sample
+from bench.stats import (
     Latency,
     interval_for,
     per_interval,

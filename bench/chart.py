@@ -76,7 +76,7 @@ def _title(figures: dict[str, Any]) -> str:
     options = figures["options"]
     rate = ours["main"]["end_to_end_per_s"]
     ratio = figures["ratios"]["ours_to_ceiling"]
-    return (f"stockpipe bench {figures['started']}: {ours['ticks']} ticks, {options['symbol_count']} symbols, "
+    return (f"make bench {figures['started']}: {ours['ticks']} ticks, {options['symbol_count']} symbols, "
             f"batch {ours['batch_size']['kinesis']}; ours {rate or '?'} ticks/s"
             f"{f', {ratio:g}x of the engine ceiling' if ratio else ''}")
 

@@ -35,8 +35,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
+from bench.ledger import AlertLedger, TickLedger
 from stockpipe.aws.context import CLIENT_CONFIG, AwsContext
-from stockpipe.bench.ledger import AlertLedger, TickLedger
 
 # GetRecords gives at most 1000 stream records; a page that full means more are waiting.
 PAGE = 1000
