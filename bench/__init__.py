@@ -13,7 +13,7 @@ takes next to nothing from the flow it measures. Once they say it is done, it re
 DynamoDB stream and the SQS queue subscribed to the topic in full: every tick's stored time (the
 engine's write clock) and every alert's arrival, without scanning. The figures (rates, latency
 percentiles, CPU and memory of every process, exact counts) come from those recorded times, and are
-printed and written as JSON and PNG. Nothing is timed inside the tests: this command is where speed
+printed and written as JSON and an SVG chart. Nothing is timed inside the tests: this command is where speed
 and memory are measured.
 """
 

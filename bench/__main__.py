@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak", action="store_true", help="latency at the demo's rate (PRODUCER_RATE) before and "
                         "after pushing --ticks as fast as possible through the same stack")
     parser.add_argument("--soak-seconds", type=float, help="how long each soak measurement lasts (default 25)")
-    parser.add_argument("--out", help=f"folder for the JSON and PNG (default {DEFAULT_OUT})")
+    parser.add_argument("--out", help=f"folder for the JSON and the SVG chart (default {DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of tables")
     parser.add_argument("--timeout", type=float, default=300,
                         help="give up on a flow (or a soak phase) not done after this many seconds (default 300)")
@@ -60,13 +60,12 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
     options = BenchOptions.from_args(args, settings)
     console = Console(stderr=True)
     figures = run_bench(settings, options, console)
-    json_path, png_path, no_chart = write_outputs(figures, options.out, datetime.now(UTC))
+    json_path, chart_path = write_outputs(figures, options.out, datetime.now(UTC))
     if args.json:
         print(json.dumps(figures))
     else:
         print_report(figures, Console(width=None if sys.stdout.isatty() else 132))
-    console.print(f"figures: {json_path}" + (f"\nchart:   {png_path}" if png_path else f"\n{no_chart}"),
-                  highlight=False)
+    console.print(f"figures: {json_path}\nchart:   {chart_path}", highlight=False)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The bench's figures for people (rich tables) and for files (JSON, PNG) in the output folder."""
+"""The bench's figures for people (rich tables) and for files (JSON, an SVG chart) in the output folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from bench.chart import write_chart
 
 LATEST = "latest"
 SPARK_WIDTH = 60
@@ -29,25 +31,17 @@ def write_json(figures: dict[str, Any], out: Path, name: str) -> Path:
     return path
 
 
-def write_png(figures: dict[str, Any], out: Path, name: str) -> Path:
-    """``out/<name>.png``, and the same as ``out/latest.png``; returns the first."""
-    from bench.chart import write_chart
-
-    path = write_chart(figures, out / f"{name}.png")
-    shutil.copyfile(path, out / f"{LATEST}.png")
+def write_svg(figures: dict[str, Any], out: Path, name: str) -> Path:
+    """``out/<name>.svg``, the chart, and the same as ``out/latest.svg``; returns the first."""
+    path = write_chart(figures, out / f"{name}.svg")
+    shutil.copyfile(path, out / f"{LATEST}.svg")
     return path
 
 
-def write_outputs(figures: dict[str, Any], out: Path, moment: datetime) -> tuple[Path, Path | None, str | None]:
-    """Both files; (json path, png path or None, why there is no chart or None)."""
+def write_outputs(figures: dict[str, Any], out: Path, moment: datetime) -> tuple[Path, Path]:
+    """Both files: (the JSON's path, the chart's path)."""
     name = f"bench-{stamp(moment)}"
-    json_path = write_json(figures, out, name)
-    from bench.chart import ChartUnavailable
-
-    try:
-        return json_path, write_png(figures, out, name), None
-    except ChartUnavailable as missing:
-        return json_path, None, str(missing)
+    return write_json(figures, out, name), write_svg(figures, out, name)
 
 
 def _n(value: float | int | None, digits: int = 0) -> str:
@@ -236,4 +230,4 @@ def print_report(figures: dict[str, Any], console: Console) -> None:
 
 
 __all__ = ["LATEST", "flows_table", "print_report", "processes_table", "stamp", "summary_lines", "watching_line",
-           "write_json", "write_outputs", "write_png"]
+           "write_json", "write_outputs", "write_svg"]

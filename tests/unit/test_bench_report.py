@@ -1,9 +1,10 @@
-"""The bench's figures document, its JSON and PNG files, and the console report, from a run made up
+"""The bench's figures document, its JSON and SVG files, and the console report, from a run made up
 by hand (no engine): what each file holds and where it goes."""
 
 import io
 import json
 from datetime import UTC, datetime
+from xml.etree import ElementTree
 
 import pytest
 from rich.console import Console
@@ -11,12 +12,13 @@ from rich.console import Console
 from bench.figures import FlowRun, PhaseRun, assemble
 from bench.ledger import AlertLedger, Layout, TickLedger
 from bench.procs import RoleFigures, Sample
-from bench.report import print_report, stamp, write_json, write_outputs, write_png
+from bench.report import print_report, stamp, write_json, write_outputs, write_svg
 from bench.runner import START
 from stockpipe.producer.sources import SyntheticMarket
 
 MARKET = SyntheticMarket(("AAPL", "MSFT"), seed=5, start=START)
 T0 = 1_800_000_000.0
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def flow(label, ticks, per_second, phases=(("run", None),), alerts=None, publishes=True, last_stage=False):
@@ -110,18 +112,43 @@ def test_the_json_file_and_latest_json_hold_the_whole_document(tmp_path):
     assert json.loads(path.read_text()) == json.loads((tmp_path / "out" / "latest.json").read_text()) == figures
 
 
-def test_the_chart_is_a_png_beside_latest_png(tmp_path):
-    path = write_png(document(soak=True), tmp_path, "bench-x")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "latest.png").read_bytes() == path.read_bytes()
+def test_the_chart_is_an_svg_beside_latest_svg(tmp_path):
+    path = write_svg(document(soak=True), tmp_path, "bench-x")
+    root = ElementTree.parse(path).getroot()  # well-formed XML
+    assert root.tag == f"{SVG}svg"
+    assert (tmp_path / "latest.svg").read_bytes() == path.read_bytes()
+
+
+def test_the_chart_draws_every_flow_our_latency_and_the_memory_with_each_phase_named(tmp_path):
+    root = ElementTree.parse(write_svg(document(soak=True), tmp_path, "bench-x")).getroot()
+    texts = [element.text for element in root.iter(f"{SVG}text")]
+    for label in ("ceiling: stored", "naive: stored", "ours: stored", "ours: sent", "ours: stored p50",
+                  "ours: stored p99", "ours: alert p50", "engine", "bench", "Lambda workers (all)",
+                  "ours warmup", "ours push", "ours after", "ceiling", "naive", "latency, ms (log scale)",
+                  "seconds since the bench's engine was up"):
+        assert label in texts, label
+    assert any(text and text.startswith("make bench 2026-11-30T07:00:00+00:00: 400 ticks") for text in texts)
+    # Each of the 3 flows' stored and sent rates, our 3 latency series, 3 memory series: a line each at least.
+    assert len(list(root.iter(f"{SVG}polyline"))) >= 6 + 3 + 3
+
+
+def test_the_chart_axes_have_round_ticks():
+    from bench.chart import linear_ticks, log_ticks
+
+    assert linear_ticks(1880) == [0, 500, 1000, 1500, 2000]
+    assert linear_ticks(4.2) == [0, 1, 2, 3, 4, 5]
+    assert linear_ticks(0) == [0, 1]
+    assert log_ticks(12, 34_000) == [10, 100, 1000, 10_000, 100_000]
+    assert log_ticks(12, 340) == [10, 20, 50, 100, 200, 500]
+    assert log_ticks(100, 150) == [100, 200]
+    assert log_ticks(100, 100) == [100, 200]
 
 
 def test_outputs_are_named_by_the_time_of_the_run(tmp_path):
     moment = datetime(2026, 11, 30, 7, 5, 9, tzinfo=UTC)
     assert stamp(moment) == "20261130T070509Z"
-    json_path, png_path, why_not = write_outputs(document(), tmp_path, moment)
-    assert (json_path.name, png_path.name if png_path else None, why_not) == (
-        "bench-20261130T070509Z.json", "bench-20261130T070509Z.png", None)
+    json_path, chart_path = write_outputs(document(), tmp_path, moment)
+    assert (json_path.name, chart_path.name) == ("bench-20261130T070509Z.json", "bench-20261130T070509Z.svg")
 
 
 def test_the_console_report_gives_each_flow_and_the_ratios():
