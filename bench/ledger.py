@@ -40,9 +40,6 @@ class Layout:
         self._start = market.start
         self._step = market.step.total_seconds()
 
-    def position_of(self, symbol: str) -> int | None:
-        return self._position.get(symbol)
-
     def step_of(self, timestamp: str) -> int | None:
         """The step of the market clock a timestamp falls on; None if it falls on none."""
         try:
