@@ -27,6 +27,7 @@ WIDTH, PANEL_HEIGHT = 1100, 290
 LEFT, RIGHT, TOP, GAP, BOTTOM = 80, 20, 50, 22, 50
 FONT = 12
 DASHES = {"-": None, "--": "7 4", ":": "2 3"}
+HEADROOM = 1.05
 
 
 def _label(value: float) -> str:
@@ -120,7 +121,8 @@ class Frame:
             positive = [v for v in values if v is not None and v > 0]
             self.ticks = log_ticks(min(positive), max(positive))
         else:
-            self.ticks = linear_ticks(max((v for v in values if v is not None), default=0.0))
+            # A little room above the highest value, so that a line at the top stays visible.
+            self.ticks = linear_ticks(HEADROOM * max((v for v in values if v is not None), default=0.0))
 
     def px(self, x: float) -> float:
         return self.left + (self.right - self.left) * x / self.x_end
