@@ -116,6 +116,7 @@ def test_make_bench_refuses_an_impossible_value_in_one_line_before_starting_anyt
     from bench.__main__ import main
 
     monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setattr("signal.signal", lambda *args: None)  # this process's own handlers stay
     assert main(["--ticks", "0"]) == 1
     assert capsys.readouterr().err == "bench: error: --ticks 0: give at least 1 tick\n"
 
