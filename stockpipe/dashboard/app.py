@@ -194,81 +194,84 @@ def served_hosts(host: str, port: int, extra: Collection[str] = ()) -> list[str]
 
 
 def create_app(state: LiveState, hosts: Collection[str]) -> Starlette:
-    def checked(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
-        """Each endpoint answers at once from memory (no AWS call): run on the event loop."""
-        async def endpoint(request: Request) -> Response:
-            try:
-                return handler(request)
-            except BadRequest as bad:
-                return _error(bad.status, str(bad))
-        return endpoint
+    endpoints = Endpoints(state)
+    routes = [Route(path, _checked(getattr(endpoints, name))) for path, name in (
+        ("/", "page"), ("/favicon.ico", "favicon"), ("/static/{name}", "static"), ("/vendor/plotly.min.js", "plotly"),
+        ("/api/health", "health"), ("/api/symbols", "symbols"), ("/api/series", "series"), ("/api/alerts", "alerts"),
+        ("/events", "events"))]
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found},
+                     middleware=[Middleware(HostCheck, hosts=hosts)])
 
-    def page(request: Request) -> Response:
+
+def _checked(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Each endpoint answers at once from memory (no AWS call): run on the event loop."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            return handler(request)
+        except BadRequest as bad:
+            return _error(bad.status, str(bad))
+    return endpoint
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = "no such page" if status == 404 else str(getattr(exc, "detail", exc))
+    return _error(status, f"{detail}: {quoted(request.url.path, bare=True)}")
+
+
+class Endpoints:
+    """The page, its files and its API, each answered from ``state``."""
+
+    def __init__(self, state: LiveState) -> None:
+        self.state = state
+
+    def page(self, request: Request) -> Response:
         symbol_list(_params(request, ("symbols",)).get("symbols"))
         return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
 
-    def static(request: Request) -> Response:
+    def favicon(self, request: Request) -> Response:
+        return Response(status_code=204)
+
+    def static(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in OURS:
             raise BadRequest(404, f"no file {quoted(name)} here")
         return FileResponse(STATIC / name, media_type=OURS[name], headers={"Cache-Control": "no-cache"})
 
-    def plotly(request: Request) -> Response:
+    def plotly(self, request: Request) -> Response:
         headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(_plotly_gzipped(), media_type="text/javascript",
                             headers={**headers, "Content-Encoding": "gzip"})
         return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
 
-    def health(request: Request) -> Response:
+    def health(self, request: Request) -> Response:
         _params(request, ())
-        return JSONResponse(state.health_copy())
+        return JSONResponse(self.state.health_copy())
 
-    def symbols(request: Request) -> Response:
+    def symbols(self, request: Request) -> Response:
         _params(request, ())
-        return JSONResponse({"symbols": state.symbols()})
+        return JSONResponse({"symbols": self.state.symbols()})
 
-    def series(request: Request) -> Response:
+    def series(self, request: Request) -> Response:
         params = _params(request, ("symbol", "since", "until"))
         if "symbol" not in params:
             raise BadRequest(400, "symbol is required: /api/series?symbol=AAPL")
-        symbol = _known(state, params["symbol"])
+        symbol = _known(self.state, params["symbol"])
         since, until = _range(params)
         return JSONResponse({"symbol": symbol, "since": since, "until": until,
-                             "points": state.points(symbol, since, until)})
+                             "points": self.state.points(symbol, since, until)})
 
-    def alerts(request: Request) -> Response:
+    def alerts(self, request: Request) -> Response:
         params = _params(request, ("symbol", "since", "until", "limit"))
-        symbol = _known(state, params["symbol"]) if "symbol" in params else None
+        symbol = _known(self.state, params["symbol"]) if "symbol" in params else None
         since, until = _range(params)
-        return JSONResponse({"alerts": state.alert_list(symbol, since, until, _limit(params.get("limit")))})
+        return JSONResponse({"alerts": self.state.alert_list(symbol, since, until, _limit(params.get("limit")))})
 
-    def events(request: Request) -> Response:
+    def events(self, request: Request) -> Response:
         wanted = symbol_list(_params(request, ("symbols",)).get("symbols"))
-        return StreamingResponse(_stream(state, wanted), media_type="text/event-stream",
+        return StreamingResponse(_stream(self.state, wanted), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        detail = "no such page" if status == 404 else str(getattr(exc, "detail", exc))
-        return _error(status, f"{detail}: {quoted(request.url.path, bare=True)}")
-
-    def favicon(request: Request) -> Response:
-        return Response(status_code=204)
-
-    routes = [
-        Route("/", checked(page)),
-        Route("/favicon.ico", checked(favicon)),
-        Route("/static/{name}", checked(static)),
-        Route("/vendor/plotly.min.js", checked(plotly)),
-        Route("/api/health", checked(health)),
-        Route("/api/symbols", checked(symbols)),
-        Route("/api/series", checked(series)),
-        Route("/api/alerts", checked(alerts)),
-        Route("/events", checked(events)),
-    ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
-                     middleware=[Middleware(HostCheck, hosts=hosts)])
 
 
 def _event(kind: str, data: Mapping[str, Any]) -> str:
