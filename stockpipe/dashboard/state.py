@@ -150,44 +150,14 @@ class LiveState:
         with self._lock:
             change = Change(reset=reset)
             if reset:
-                self.series = {}
-                self.alerts.clear()
-                self._alert_ids.clear()
-                self.lag.clear()
-                self._item_lags.clear()
-                self.health["counts"]["alerts"] = 0
-            for symbol, listed in (whole or {}).items():
-                series = self.series[symbol] = Series(self.short, self.long, self.window)
-                for number, item in enumerate(listed):
-                    series.add(item, shown=number >= len(listed) - self.window)
-                change.replace(symbol, series)
-            for symbol, listed in (items or {}).items():
-                series = self.series.setdefault(symbol, Series(self.short, self.long, self.window))
-                for item in listed:
-                    point = series.add(item)
-                    if point is not None:
-                        change.add_point(symbol, point)
-            for alert in alerts:
-                key = str(alert.get("id") or (alert["symbol"], alert["timestamp"], alert["signal"]))
-                if key in self._alert_ids:
-                    continue
-                if len(self.alerts) == ALERTS_KEPT:
-                    oldest = self.alerts.popleft()
-                    self._alert_ids.discard(str(oldest.get("id") or (oldest["symbol"], oldest["timestamp"],
-                                                                     oldest["signal"])))
-                self.alerts.append(alert)
-                self._alert_ids.add(key)
-                change.alerts.append(alert)
-            self.health["counts"]["alerts"] += len(change.alerts)
+                self._reset()
+            self._apply_series(change, whole or {}, items or {})
+            self._apply_alerts(change, alerts)
             change.lag = list(lag)
             self.lag.extend(change.lag)
             self._item_lags.extend(item_lags)
             now = int(self._clock() * 1000)
-            if any(sample["at"] < now - LAG_SECONDS * 1000 for sample in self.lag):  # alerts come in any order
-                self.lag = deque((sample for sample in self.lag if sample["at"] >= now - LAG_SECONDS * 1000),
-                                 maxlen=LAG_SAMPLES_KEPT)
-            while self._item_lags and self._item_lags[0][0] < now - SUMMARY_SECONDS * 1000:
-                self._item_lags.popleft()
+            self._drop_old_lags(now)
             before = _copy(self.health)
             for key, value in (health or {}).items():
                 if isinstance(value, dict) and isinstance(self.health.get(key), dict):
@@ -200,6 +170,47 @@ class LiveState:
             self.version += 1
             change.version = self.version
             self._changes.append(change)
+
+    def _reset(self) -> None:
+        self.series = {}
+        self.alerts.clear()
+        self._alert_ids.clear()
+        self.lag.clear()
+        self._item_lags.clear()
+        self.health["counts"]["alerts"] = 0
+
+    def _apply_series(self, change: Change, whole: Mapping[str, Sequence[Mapping[str, Any]]],
+                      items: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        for symbol, listed in whole.items():
+            series = self.series[symbol] = Series(self.short, self.long, self.window)
+            for number, item in enumerate(listed):
+                series.add(item, shown=number >= len(listed) - self.window)
+            change.replace(symbol, series)
+        for symbol, listed in items.items():
+            series = self.series.setdefault(symbol, Series(self.short, self.long, self.window))
+            for item in listed:
+                point = series.add(item)
+                if point is not None:
+                    change.add_point(symbol, point)
+
+    def _apply_alerts(self, change: Change, alerts: Iterable[dict[str, Any]]) -> None:
+        for alert in alerts:
+            key = _alert_key(alert)
+            if key in self._alert_ids:
+                continue
+            if len(self.alerts) == ALERTS_KEPT:
+                self._alert_ids.discard(_alert_key(self.alerts.popleft()))
+            self.alerts.append(alert)
+            self._alert_ids.add(key)
+            change.alerts.append(alert)
+        self.health["counts"]["alerts"] += len(change.alerts)
+
+    def _drop_old_lags(self, now: int) -> None:
+        if any(sample["at"] < now - LAG_SECONDS * 1000 for sample in self.lag):  # alerts come in any order
+            self.lag = deque((sample for sample in self.lag if sample["at"] >= now - LAG_SECONDS * 1000),
+                             maxlen=LAG_SAMPLES_KEPT)
+        while self._item_lags and self._item_lags[0][0] < now - SUMMARY_SECONDS * 1000:
+            self._item_lags.popleft()
 
     def last(self, symbol: str) -> str | None:
         """The newest timestamp shown of ``symbol``, None when it is not shown."""
@@ -306,3 +317,7 @@ def _copy(value: Any) -> Any:
 
 
 __all__ = ["ALERTS_KEPT", "LAG_SECONDS", "WINDOW", "Change", "LiveState", "Series", "percentile"]
+
+
+def _alert_key(alert: Mapping[str, Any]) -> str:
+    return str(alert.get("id") or (alert["symbol"], alert["timestamp"], alert["signal"]))
