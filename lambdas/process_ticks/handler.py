@@ -22,9 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -50,7 +48,7 @@ from stockpipe.processing import (
     process_batch,
     process_messages,
 )
-from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
+from stockpipe.settings import DEFAULTS, QUARANTINE_PREFIX, FunctionEnvironment, environment
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 logging.getLogger().setLevel(logging.INFO)
@@ -74,30 +72,29 @@ class Ports:
     lock_wait_seconds: float = LOCK_WAIT_SECONDS
 
 
-def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
-    """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
-    env = require(environ, "TABLE_NAME", "HEADS_TABLE", "RAW_BUCKET", "DLQ_URL")
-    settings = aws.settings
-    catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
-                               settings.raw_location(env["RAW_BUCKET"]))
+def build(aws: AwsContext, env: FunctionEnvironment) -> Ports:
+    """The AWS adapters for the function's environment (init writes it; tests pass their own)."""
+    catalog = PartitionCatalog(aws, env.athena_database, env.athena_table, env.raw_location)
     return Ports(
-        store=TickTable(aws, env["TABLE_NAME"], heads=env["HEADS_TABLE"]),
-        archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
-        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
-        window=settings.moving_average_window,
-        threshold_percent=Decimal(settings.anomaly_threshold_percent),
-        partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
-        metrics_namespace=settings.metrics_namespace,
-        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.process_function_name),
-        locks=SymbolLockTable(aws, environ["LOCKS_TABLE"]) if environ.get("LOCKS_TABLE") else None,
-        queue=IngestQueue(aws, environ["INGEST_QUEUE_URL"]) if environ.get("INGEST_QUEUE_URL") else None,
+        store=TickTable(aws, env.table_name, heads=env.heads_table),
+        archive=RawArchive(aws, env.raw_bucket, env.raw_prefix, catalog=catalog),
+        dead_letters=DeadLetterQueue(aws, env.dlq_url, overflow=(env.raw_bucket, QUARANTINE_PREFIX)),
+        window=env.moving_average_window,
+        threshold_percent=env.anomaly_threshold_percent,
+        partial_batch_response=env.partial_batch_response,
+        metrics_namespace=env.metrics_namespace,
+        function_name=env.function_name or DEFAULTS["PROCESS_FUNCTION_NAME"],
+        locks=SymbolLockTable(aws, env.locks_table) if env.locks_table else None,
+        queue=IngestQueue(aws, env.ingest_queue_url) if env.ingest_queue_url else None,
     )
 
 
 @cache
 def adapters() -> Ports:
-    """Built once per container, at the first invocation: one session, one client per service."""
-    return build(AwsContext(Settings.from_env(), validate=False), os.environ)
+    """Built once per container, at the first invocation: the environment parsed once, one session,
+    one client per service."""
+    env = FunctionEnvironment.parse(environment())
+    return build(AwsContext(env.settings, validate=False), env)
 
 
 def kinesis_records(event: object) -> list[RawRecord]:

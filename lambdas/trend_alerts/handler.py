@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -31,7 +29,7 @@ from stockpipe.domain.thresholds import Thresholds
 from stockpipe.domain.ticks import Rejected, stamp_ms
 from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.processing import DeadLetters
-from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
+from stockpipe.settings import DEFAULTS, QUARANTINE_PREFIX, FunctionEnvironment, environment
 from stockpipe.trending import PriceHistory, Publisher, StoredTick, TrendResult, Windows, publish_alerts
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -56,28 +54,28 @@ class Ports:
     function_name: str = "trend-alerts"
 
 
-def build(aws: AwsContext, environ: Mapping[str, str]) -> Ports:
-    """The AWS adapters for the function's environment (init sets it; tests pass their own)."""
-    env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL", "RAW_BUCKET")
-    settings = aws.settings
+def build(aws: AwsContext, env: FunctionEnvironment) -> Ports:
+    """The AWS adapters for the function's environment (init writes it; tests pass their own)."""
     return Ports(
-        history=TickTable(aws, env["TABLE_NAME"]),
-        publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
-        dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
-        short=settings.sma_short,
-        long=settings.sma_long,
-        partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
-        windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
-        thresholds=settings.alert_threshold,
-        metrics_namespace=settings.metrics_namespace,
-        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.trends_function_name),
+        history=TickTable(aws, env.table_name),
+        publisher=AlertPublisher(aws, env.topic_arn, env.alerts_ledger_table),
+        dead_letters=DeadLetterQueue(aws, env.dlq_url, overflow=(env.raw_bucket, QUARANTINE_PREFIX)),
+        short=env.sma_short,
+        long=env.sma_long,
+        partial_batch_response=env.partial_batch_response,
+        windows=Windows(keep=WINDOW_KEEP * env.sma_long),
+        thresholds=env.alert_threshold,
+        metrics_namespace=env.metrics_namespace,
+        function_name=env.function_name or DEFAULTS["TRENDS_FUNCTION_NAME"],
     )
 
 
 @cache
 def adapters() -> Ports:
-    """Built once per container, at the first invocation: one session, one client per service."""
-    return build(AwsContext(Settings.from_env(), validate=False), os.environ)
+    """Built once per container, at the first invocation: the environment parsed once, one session,
+    one client per service."""
+    env = FunctionEnvironment.parse(environment())
+    return build(AwsContext(env.settings, validate=False), env)
 
 
 def _fields(image: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from stockpipe.lambdas.trend_alerts import handler as trends
 from stockpipe.provision import Action, ProvisionError, Stack
 from stockpipe.provision.functions import Mapping, Role
 from stockpipe.provision.model import TAG_KEY
-from stockpipe.settings import Settings
+from stockpipe.settings import FunctionEnvironment, Settings
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import wait_for
 from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target, granted
@@ -156,7 +156,7 @@ def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
                 "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": "9999999999"}})
             held = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal(5), Decimal(5), 1, "test")
             event = queue_event([*payloads, Outgoing.of(held).data], setup.where.queue_arn(settings.ingest_queue_name))
-        ports = process.build(aws, function_env)
+        ports = process.build(aws, FunctionEnvironment.parse(function_env))
         if ingest == "sqs":
             ports = dataclasses.replace(ports, lock_wait_seconds=0.1)
         answer = process.handle(event, ports)
@@ -175,18 +175,18 @@ def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
                                                        "NewImage": {k: serialize(v) for k, v in item.items()}}}
                   for n, item in enumerate(items)]
         unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?" * 90_000}}}}
-        answer = trends.handle({"Records": [*images, unreadable]}, trends.build(aws, function_env))
+        answer = trends.handle({"Records": [*images, unreadable]}, trends.build(aws, FunctionEnvironment.parse(function_env)))
         expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
         assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
         assert (answer["published"], answer["rejected"]) == (expected, 1)
-        again = trends.handle({"Records": images}, trends.build(aws, function_env))  # a redelivered batch
+        again = trends.handle({"Records": images}, trends.build(aws, FunctionEnvironment.parse(function_env)))  # a redelivered batch
         assert (again["published"], again["repeated"]) == (0, expected)
         gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
         anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
         setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
             "alert_id": {"S": f"AAPL#{ticks[20].timestamp}#ANOMALY"}})
         with pytest.raises(ClientError, match="NotFound|not exist"):
-            trends.handle({"Records": anomaly}, trends.build(aws, gone))
+            trends.handle({"Records": anomaly}, trends.build(aws, FunctionEnvironment.parse(gone)))
         trend_calls = recorder.actions
     finally:
         stack.down()
