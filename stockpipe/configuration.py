@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from stockpipe.settings import FUNCTION_VARIABLES, SETTINGS, VARIABLES, Section, Variable
+from stockpipe.settings import FUNCTION_GIVEN, FUNCTION_VARIABLES, SETTINGS, VARIABLES, Section, Variable
 
 # Comment lines wrap at this width; section rules are drawn to it.
 WIDTH = 100
@@ -42,7 +42,7 @@ def sections() -> list[tuple[Section, list[Variable]]]:
 def _written_by_init() -> list[str]:
     """The variables of the functions' environment that are not settings: init resolves them."""
     settings = {v.name for v in SETTINGS}
-    return [v.name for v in FUNCTION_VARIABLES if v.name not in settings and not v.name.startswith("AWS_")]
+    return [v.name for v in FUNCTION_VARIABLES if v.name not in settings and v.name not in FUNCTION_GIVEN]
 
 
 def env_example() -> str:
@@ -88,10 +88,12 @@ def markdown() -> str:
         out += [_row(variable) for variable in variables]
         out.append("")
     settings = {v.name for v in SETTINGS}
+    written = [f"`{v.name}`" for v in FUNCTION_VARIABLES if v.name in settings and v.name not in FUNCTION_GIVEN]
+    given = [f"`{v.name}`" for v in FUNCTION_VARIABLES if v.name in settings and v.name in FUNCTION_GIVEN]
     out += ["### The functions' environment", "",
-            "What init writes in each function's environment, and what each handler parses once at its cold "
-            "start (`FunctionEnvironment` in `stockpipe/settings.py`): the settings above that a function reads "
-            f"({', '.join(f'`{v.name}`' for v in FUNCTION_VARIABLES if v.name in settings)}), and these:", "",
+            "What each handler parses once at its cold start (`FunctionEnvironment` in `stockpipe/settings.py`): "
+            f"the settings above that a function reads, which init writes in its environment ({', '.join(written)}), "
+            f"those Lambda and the engine set ({', '.join(given)}), and these:", "",
             "| variable | meaning | read by |", "|---|---|---|"]
     out += [f"| `{v.name}` | {_cell(v.meaning)} | {', '.join(r.value for r in v.readers)} |"
             for v in FUNCTION_VARIABLES if v.name not in settings]
