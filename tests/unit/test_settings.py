@@ -266,3 +266,19 @@ def test_only_settings_reads_the_process_environment():
                         {alias.name for alias in node.names} & {"environ", "environb", "getenv", "getenvb"}:
                     readers.append(f"{name}:{node.lineno}: from os import ...")
     assert readers == [], "read it through stockpipe.settings.environment()"
+
+
+def test_settings_import_with_the_standard_library_alone():
+    """scripts/compose.py imports stockpipe.settings outside the virtualenv (`make up`), and skips the
+    pipeline's checks when it cannot: a third-party import here would turn them off without a word."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import stockpipe.settings, stockpipe.configuration\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names | {'stockpipe'}"
+             " and m != '__main__'))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
