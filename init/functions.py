@@ -16,6 +16,7 @@ from stockpipe.provision.messaging import Queue
 from stockpipe.provision.model import TAG_KEY, Found, Need, ProvisionError, Resource, Run
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
+from stockpipe.settings import FunctionEnvironment
 
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -152,7 +153,7 @@ class Function(Resource):
     adoptable = False
 
     def __init__(self, key: str, name: str, variable: str, *, folder: str, role: Role, runtime: str,
-                 environment: Callable[[Run], dict[str, str]],
+                 environment: Callable[[Run], FunctionEnvironment],
                  needs: tuple[Need, ...], memory_mb: int = 1024) -> None:
         """``needs``: each call the handler makes, on which resource: its role's policy."""
         super().__init__(key, name, variable, depends_on=(role.key,))
@@ -172,7 +173,7 @@ class Function(Resource):
     def config(self, run: Run) -> dict[str, Any]:
         return {"Runtime": self.runtime, "Role": self.role.arn(run), "Handler": "handler.lambda_handler",
                 "Timeout": TIMEOUT_SECONDS, "MemorySize": self.memory_mb,
-                "Environment": {"Variables": self.environment(run)}}
+                "Environment": {"Variables": self.environment(run).environ()}}
 
     def settings(self, run: Run) -> dict[str, object]:
         return {"runtime": self.runtime, "code": f"lambdas/{self.folder} ({len(self.package.data) // 1024} KiB zip)",

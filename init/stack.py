@@ -20,7 +20,7 @@ from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Res
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
-from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES
+from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES, FunctionEnvironment
 
 Report = Callable[[str], None]
 
@@ -78,11 +78,13 @@ def resources(aws: AwsContext) -> list[Resource]:
                 raise
             return "(created by init)"
 
-    def environment(run: Run) -> dict[str, str]:
-        return s.lambda_environment(raw_bucket=bucket.name, dlq_url=url_of(run, dlq),
-                                    topic_arn=topic.arn(run),
-                                    partial_batch_response=run.aws.engine.honours_stream_failures,
-                                    ingest_queue_url=url_of(run, ingest) if queued else None)
+    def environment(function_name: str) -> Callable[[Run], FunctionEnvironment]:
+        """What the function's handler parses at its cold start: the settings it reads, and what init
+        resolves (URLs, ARNs, whether the engine honours partial batch responses)."""
+        return lambda run: FunctionEnvironment.of(
+            s, function_name=function_name, raw_bucket=bucket.name, dlq_url=url_of(run, dlq),
+            topic_arn=topic.arn(run), partial_batch_response=run.aws.engine.honours_stream_failures,
+            ingest_queue_url=url_of(run, ingest) if queued else None)
 
     functions = (
         ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", (
@@ -118,7 +120,7 @@ def resources(aws: AwsContext) -> list[Resource]:
         role = Role(f"{key}-role", s.role_name(name), variable, function=name,
                     policy=policy_of(key))
         made[key] = Function(key, name, variable, folder=folder, role=role, runtime=s.lambda_runtime,
-                             environment=environment, needs=needs, memory_mb=s.lambda_memory_mb)
+                             environment=environment(name), needs=needs, memory_mb=s.lambda_memory_mb)
         listed += [role, made[key]]
     listed += [
         Mapping("process-trigger", f"{ingest.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",

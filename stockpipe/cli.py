@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stockpipe.aws.context import AwsContext
 from stockpipe.domain.signals import averages
 from stockpipe.errors import StockpipeError
-from stockpipe.settings import Settings, parse_symbols
+from stockpipe.settings import Settings, environment, parse_symbols
 
 if TYPE_CHECKING:
     from stockpipe.aws.stream import Outgoing
@@ -44,7 +44,7 @@ def _load_dotenv() -> dict[str, str]:
     each variable it set came from (".env line 9"), for the messages that name a variable."""
     from stockpipe import dotenv
 
-    loaded = dotenv.load(Path.cwd() / ".env", os.environ)
+    loaded = dotenv.load(Path.cwd() / ".env", environment())
     note = loaded.skipped_note()
     if note:
         print(f"stockpipe: {note}", file=sys.stderr)
@@ -385,7 +385,7 @@ def cmd_doctor(args: argparse.Namespace, sources: dict[str, str]) -> int:
     """Reads the configuration itself: a value Settings would refuse is one of its findings."""
     from stockpipe.doctor import diagnose
 
-    diagnosis = diagnose(os.environ, sources, stall_after=args.stall_after)
+    diagnosis = diagnose(environment(), sources, stall_after=args.stall_after)
     print(diagnosis.json() if args.json else diagnosis.text(), flush=True)
     return diagnosis.exit_code
 

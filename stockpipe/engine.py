@@ -112,12 +112,14 @@ class EmbeddedEngine:
             ) from None
         if port_in_use(self.port):
             raise EngineError(f"port {self.port} is already in use: stop what runs there or set ENGINE_PORT")
+        from stockpipe.settings import VARIABLES, environment  # here: the engine's image has no settings
+
         env = {
-            **os.environ,
+            **environment(),
             "GATEWAY_PORT": str(self.port),
             "BIND_HOST": self.host,
             "MINISTACK_REGION": self.region,
-            "LOG_LEVEL": os.environ.get("ENGINE_LOG_LEVEL", "WARNING"),
+            "LOG_LEVEL": environment().get("ENGINE_LOG_LEVEL") or VARIABLES["ENGINE_LOG_LEVEL"].default,
         }
         # The engine must not think it is itself behind an endpoint.
         env.pop("AWS_ENDPOINT_URL", None)

@@ -8,7 +8,6 @@ follows one tick through it.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -18,7 +17,7 @@ from stockpipe.aws.functions import ProcessTicks, cold_start, remaining_seconds,
 @cache
 def function() -> ProcessTicks:
     """Built at the container's first invocation: one session, one client per service."""
-    return ProcessTicks.build(cold_start(os.environ), os.environ)
+    return ProcessTicks.build(*cold_start())
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

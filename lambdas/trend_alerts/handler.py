@@ -9,7 +9,6 @@ quarantined instead of failing the batch.
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -19,7 +18,7 @@ from stockpipe.aws.functions import TrendAlerts, cold_start, settle
 @cache
 def function() -> TrendAlerts:
     """Built at the container's first invocation: one session, one client per service."""
-    return TrendAlerts.build(cold_start(os.environ), os.environ)
+    return TrendAlerts.build(*cold_start())
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

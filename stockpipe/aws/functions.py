@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -31,7 +30,7 @@ from stockpipe.domain.thresholds import Thresholds
 from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.ordering import LOCK_WAIT_SECONDS, SymbolLocks, process_messages
 from stockpipe.processing import Archive, BatchResult, DeadLetters, TickStore, process_batch
-from stockpipe.settings import QUARANTINE_PREFIX, Settings, require
+from stockpipe.settings import DEFAULTS, QUARANTINE_PREFIX, FunctionEnvironment, environment
 from stockpipe.trending import PriceHistory, Publisher, TrendResult, Windows, publish_alerts
 
 # A queue batch stops waiting for a symbol's lock this long before the function's time is up.
@@ -84,23 +83,20 @@ class ProcessTicks:
     log = logging.getLogger("process-ticks")
 
     @classmethod
-    def build(cls, aws: AwsContext, environ: Mapping[str, str]) -> ProcessTicks:
-        """The AWS adapters for the function's environment (init sets it)."""
-        env = require(environ, "TABLE_NAME", "HEADS_TABLE", "RAW_BUCKET", "DLQ_URL")
-        settings = aws.settings
-        catalog = PartitionCatalog(aws, settings.athena_database, settings.athena_table,
-                                   settings.raw_location(env["RAW_BUCKET"]))
+    def build(cls, aws: AwsContext, env: FunctionEnvironment) -> ProcessTicks:
+        """The AWS adapters for the function's environment (init writes it; tests pass their own)."""
+        catalog = PartitionCatalog(aws, env.athena_database, env.athena_table, env.raw_location)
         return cls(
-            store=TickTable(aws, env["TABLE_NAME"], heads=env["HEADS_TABLE"]),
-            archive=RawArchive(aws, env["RAW_BUCKET"], settings.raw_prefix, catalog=catalog),
-            dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
-            window=settings.moving_average_window,
-            threshold_percent=Decimal(settings.anomaly_threshold_percent),
-            partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
-            metrics_namespace=settings.metrics_namespace,
-            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.process_function_name),
-            locks=SymbolLockTable(aws, environ["LOCKS_TABLE"]) if environ.get("LOCKS_TABLE") else None,
-            queue=IngestQueue(aws, environ["INGEST_QUEUE_URL"]) if environ.get("INGEST_QUEUE_URL") else None,
+            store=TickTable(aws, env.table_name, heads=env.heads_table),
+            archive=RawArchive(aws, env.raw_bucket, env.raw_prefix, catalog=catalog),
+            dead_letters=DeadLetterQueue(aws, env.dlq_url, overflow=(env.raw_bucket, QUARANTINE_PREFIX)),
+            window=env.moving_average_window,
+            threshold_percent=env.anomaly_threshold_percent,
+            partial_batch_response=env.partial_batch_response,
+            metrics_namespace=env.metrics_namespace,
+            function_name=env.function_name or DEFAULTS["PROCESS_FUNCTION_NAME"],
+            locks=SymbolLockTable(aws, env.locks_table) if env.locks_table else None,
+            queue=IngestQueue(aws, env.ingest_queue_url) if env.ingest_queue_url else None,
         )
 
     def handle(self, event: Any, remaining_seconds: float | None = None) -> dict[str, Any]:
@@ -169,21 +165,19 @@ class TrendAlerts:
     log = logging.getLogger("trend-alerts")
 
     @classmethod
-    def build(cls, aws: AwsContext, environ: Mapping[str, str]) -> TrendAlerts:
-        """The AWS adapters for the function's environment (init sets it)."""
-        env = require(environ, "TABLE_NAME", "ALERTS_LEDGER_TABLE", "TOPIC_ARN", "DLQ_URL", "RAW_BUCKET")
-        settings = aws.settings
+    def build(cls, aws: AwsContext, env: FunctionEnvironment) -> TrendAlerts:
+        """The AWS adapters for the function's environment (init writes it; tests pass their own)."""
         return cls(
-            history=TickTable(aws, env["TABLE_NAME"]),
-            publisher=AlertPublisher(aws, env["TOPIC_ARN"], env["ALERTS_LEDGER_TABLE"]),
-            dead_letters=DeadLetterQueue(aws, env["DLQ_URL"], overflow=(env["RAW_BUCKET"], QUARANTINE_PREFIX)),
-            short=settings.sma_short,
-            long=settings.sma_long,
-            partial_batch_response=environ.get("PARTIAL_BATCH_RESPONSE") == "true",
-            windows=Windows(keep=WINDOW_KEEP * settings.sma_long),
-            thresholds=settings.alert_threshold,
-            metrics_namespace=settings.metrics_namespace,
-            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", settings.trends_function_name),
+            history=TickTable(aws, env.table_name),
+            publisher=AlertPublisher(aws, env.topic_arn, env.alerts_ledger_table),
+            dead_letters=DeadLetterQueue(aws, env.dlq_url, overflow=(env.raw_bucket, QUARANTINE_PREFIX)),
+            short=env.sma_short,
+            long=env.sma_long,
+            partial_batch_response=env.partial_batch_response,
+            windows=Windows(keep=WINDOW_KEEP * env.sma_long),
+            thresholds=env.alert_threshold,
+            metrics_namespace=env.metrics_namespace,
+            function_name=env.function_name or DEFAULTS["TRENDS_FUNCTION_NAME"],
         )
 
     def handle(self, event: Any) -> dict[str, Any]:
@@ -216,7 +210,8 @@ class TrendAlerts:
         return emf_line(self.metrics_namespace, self.function_name, metrics)
 
 
-def cold_start(aws_environ: Mapping[str, str]) -> AwsContext:
-    """A container's first moments: logging on, the settings read once, one AWS context."""
+def cold_start() -> tuple[AwsContext, FunctionEnvironment]:
+    """A container's first moments: logging on, the function's environment parsed once, one AWS context."""
     start_logging()
-    return AwsContext(Settings.from_env(aws_environ), validate=False)
+    env = FunctionEnvironment.parse(environment())
+    return AwsContext(env.settings, validate=False), env

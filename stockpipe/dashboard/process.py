@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stockpipe.engine import die_with_parent, free_port, port_in_use, stop_group
+from stockpipe.settings import environment
 
 # What `stockpipe dashboard` needs besides stockpipe itself (the `dashboard` extra).
 NEEDS = ("starlette", "uvicorn", "plotly")
@@ -32,7 +32,7 @@ class DashboardProcess:
                  env: Mapping[str, str] | None = None) -> None:
         """``env``: its environment (default: this process's), AWS_ENDPOINT_URL set to ``endpoint_url``."""
         self.endpoint_url = endpoint_url
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(environment() if env is None else env)
         self.host = host
         self.moved_from: int | None = None
         if port_in_use(port, "127.0.0.1" if host in ("0.0.0.0", "") else host):

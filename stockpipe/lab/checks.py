@@ -6,7 +6,6 @@ queue the way `stockpipe dead-letters` does, leaving every message in it).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from stockpipe.provision import Stack
 from stockpipe.provision.functions import Function
 from stockpipe.provision.model import Action, Step
 from stockpipe.provision.storage import GlueTable
-from stockpipe.settings import DEFAULTS
+from stockpipe.settings import DEFAULTS, environment
 from stockpipe.status import Pipeline
 
 # The settings lab 3 asks the learner to change (the crossover windows and the anomaly threshold).
@@ -52,7 +51,7 @@ class Look:
 
     def __init__(self, aws: AwsContext, state: Path = STATE, environ: Mapping[str, str] | None = None) -> None:
         self.aws, self.state = aws, state
-        self.environ = os.environ if environ is None else environ  # what doctor reads (lab 5)
+        self.environ = environment() if environ is None else environ  # what doctor reads (lab 5)
         self.stack = Stack(aws, report=lambda line: None)
 
     @cached_property

@@ -122,7 +122,7 @@ def _set_variable(variable: str, spoil: Callable[[str], str]) -> Callable[[AwsCo
 def _variable_spoiled(variable: str) -> Callable[[AwsContext, Stack], bool]:
     def present(aws: AwsContext, stack: Stack) -> bool:
         function = function_of(stack, "process")
-        wanted = function.environment(stack.run).get(variable)
+        wanted = function.environment(stack.run).environ().get(variable)
         return environment_of(configuration_of(aws, function)).get(variable) != wanted
     return present
 

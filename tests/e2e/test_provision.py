@@ -17,14 +17,13 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
+from stockpipe.aws.functions import ProcessTicks, TrendAlerts
 from stockpipe.aws.stream import KinesisSender, Outgoing
 from stockpipe.domain import PricePoint, Tick, crossovers
-from stockpipe.lambdas.process_ticks import handler as process
-from stockpipe.lambdas.trend_alerts import handler as trends
 from stockpipe.provision import Action, ProvisionError, Stack
 from stockpipe.provision.functions import Mapping, Role
 from stockpipe.provision.model import TAG_KEY
-from stockpipe.settings import Settings
+from stockpipe.settings import FunctionEnvironment, Settings
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import wait_for
 from tests.recording import EmptyAccount, PlayedBy, Recorder, aws_target, granted
@@ -156,14 +155,14 @@ def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
                 "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": "9999999999"}})
             held = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal(5), Decimal(5), 1, "test")
             event = queue_event([*payloads, Outgoing.of(held).data], setup.where.queue_arn(settings.ingest_queue_name))
-        ports = process.build(aws, function_env)
+        ports = ProcessTicks.build(aws, FunctionEnvironment.parse(function_env))
         if ingest == "sqs":
             ports = dataclasses.replace(ports, lock_wait_seconds=0.1)
-        answer = process.handle(event, ports)
+        answer = ports.handle(event)
         assert (answer["stored"], answer["rejected"]) == (25, 2)
         assert answer["batchItemFailures"] == ([{"itemIdentifier": "m-27"}] if ingest == "sqs" else [])
         resend = {"Records": event["Records"][:5]}  # another batch's ticks again: is their object there?
-        assert process.handle(resend, ports)["duplicates"] == 5
+        assert ports.handle(resend)["duplicates"] == 5
         process_calls = recorder.actions
 
         # trend-alerts: the stored items as stream images, and one unreadable image; then once more
@@ -175,18 +174,18 @@ def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
                                                        "NewImage": {k: serialize(v) for k, v in item.items()}}}
                   for n, item in enumerate(items)]
         unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?" * 90_000}}}}
-        answer = trends.handle({"Records": [*images, unreadable]}, trends.build(aws, function_env))
+        answer = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": [*images, unreadable]})
         expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
         assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
         assert (answer["published"], answer["rejected"]) == (expected, 1)
-        again = trends.handle({"Records": images}, trends.build(aws, function_env))  # a redelivered batch
+        again = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": images})  # a redelivered batch
         assert (again["published"], again["repeated"]) == (0, expected)
         gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
         anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
         setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
             "alert_id": {"S": f"AAPL#{ticks[20].timestamp}#ANOMALY"}})
         with pytest.raises(ClientError, match="NotFound|not exist"):
-            trends.handle({"Records": anomaly}, trends.build(aws, gone))
+            TrendAlerts.build(aws, FunctionEnvironment.parse(gone)).handle({"Records": anomaly})
         trend_calls = recorder.actions
     finally:
         stack.down()

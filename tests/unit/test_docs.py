@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from stockpipe import configuration
 from stockpipe.cli import build_parser
 from stockpipe.lab import LABS
 from stockpipe.settings import DEFAULTS
@@ -26,7 +27,6 @@ NOT_SETTINGS = {
     "boto3": {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "the embedded engine": {"ENGINE_LOG_LEVEL"},
     "docker compose": {"LOCALSTACK_AUTH_TOKEN", "LOCALSTACK_DEBUG", "COMPOSE_PROJECT_NAME"},
-    "the reliability tests": {"STOCKPIPE_INJECT_FAULTS"},
 }
 
 
@@ -38,9 +38,36 @@ def hooks() -> ModuleType:
     return module
 
 
+SECTION = re.compile(r"^# --- (.+?) -+$")
+VARIABLE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
+# A variable left out on purpose, shown commented: `# NAME=value` (no space, no colon).
+OPTIONAL = re.compile(r"^#\s*([A-Z][A-Z0-9_]*)=([^\s:]*)$")
+
+
 def env_example() -> dict[str, tuple[str, str]]:
-    text = (ROOT / ".env.example").read_text(encoding="utf-8")
-    return {name: (default, meaning) for _, rows in hooks().env_example_entries(text) for name, default, meaning in rows}
+    """.env.example as a reader sees it: {variable: (its value, the comment block right above it)}; a
+    commented-out assignment (`# NAME=value`) is a variable left unset."""
+    entries: dict[str, tuple[str, str]] = {}
+    comment: list[str] = []
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        assignment = VARIABLE.match(stripped) or OPTIONAL.match(stripped)
+        if SECTION.match(stripped) or not stripped:
+            comment = []
+        elif assignment:
+            name, value = assignment.groups()
+            entries[name] = ("" if stripped.startswith("#") else value, " ".join(comment))
+            comment = []
+        elif stripped.startswith("#"):
+            comment.append(stripped.lstrip("#").strip())
+    return entries
+
+
+def test_env_example_is_rendered_from_the_declarations():
+    assert (ROOT / ".env.example").read_text(encoding="utf-8") == configuration.env_example(), (
+        "a declaration in stockpipe/settings.py changed: python -m stockpipe.configuration > .env.example")
+    for name, (_, meaning) in env_example().items():
+        assert meaning, f"{name} has no comment of its own in .env.example"
 
 
 def test_env_example_holds_every_setting_with_its_declared_default_and_nothing_unknown():
@@ -53,7 +80,7 @@ def test_env_example_holds_every_setting_with_its_declared_default_and_nothing_u
 
 
 def test_the_configuration_page_lists_every_variable_with_its_default():
-    page = hooks().configuration_markdown((ROOT / ".env.example").read_text(encoding="utf-8"))
+    page = configuration.markdown()
     for name, (default, _) in env_example().items():
         shown = f"`{default}`" if default else "(empty)"
         assert re.search(rf"^\| `{name}` \| {re.escape(shown)} \| ", page, re.M), name

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws import functions, triggers
 from stockpipe.aws.functions import ProcessTicks, TrendAlerts
 from stockpipe.lambdas.process_ticks import handler as process
+from stockpipe.settings import FunctionEnvironment, Settings
 from tests.fakes import FakeArchive, FakeDeadLetters, FakePublisher, FakeTable
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/stock-market-stream"
@@ -114,10 +115,11 @@ def test_trend_alerts_reports_the_first_record_when_publishing_fails():
 
 def test_adapters_are_built_once_per_container(monkeypatch):
     built = []
-    monkeypatch.setenv("TABLE_NAME", "t-ticks")
-    monkeypatch.setenv("HEADS_TABLE", "t-heads")
-    monkeypatch.setenv("RAW_BUCKET", "raw-bucket")
-    monkeypatch.setenv("DLQ_URL", "http://127.0.0.1:1/q")
+    settings = Settings.from_env({"TABLE_NAME": "t-ticks", "HEADS_TABLE": "t-heads"})
+    written = FunctionEnvironment.of(settings, raw_bucket="raw-bucket", dlq_url="http://127.0.0.1:1/q",
+                                     topic_arn="arn:aws:sns:us-east-1:000000000000:t", partial_batch_response=False)
+    for name, value in written.environ().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     process.function.cache_clear()

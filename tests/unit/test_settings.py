@@ -240,3 +240,45 @@ def test_the_dashboard_listens_on_loopback_unless_told_otherwise():
         Settings.from_env({"DASHBOARD_HOST": "local host"})
     with pytest.raises(SettingsError, match=r"^DASHBOARD_HOST='127\.0\.0\.1 ' has leading or trailing whitespace"):
         Settings.from_env({"DASHBOARD_HOST": "127.0.0.1 "})
+
+
+# Reads of the process environment that are not yet routed through settings.environment(): the fault
+# injection of the reliability suite (to be built by the tests instead), and the bench (a development
+# tool on its way out of the installed package).
+NOT_YET_THROUGH_SETTINGS: tuple[str, ...] = ()
+
+
+def test_only_settings_reads_the_process_environment():
+    import ast
+
+    root = Path(__file__).parents[2]
+    readers = []
+    for folder in ("stockpipe", "init", "lambdas", "services"):
+        for path in sorted((root / folder).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
+            if name == "stockpipe/settings.py" or name.startswith(NOT_YET_THROUGH_SETTINGS):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                        and node.attr in ("environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"):
+                    readers.append(f"{name}:{node.lineno}: os.{node.attr}")
+                if isinstance(node, ast.ImportFrom) and node.module == "os" and \
+                        {alias.name for alias in node.names} & {"environ", "environb", "getenv", "getenvb"}:
+                    readers.append(f"{name}:{node.lineno}: from os import ...")
+    assert readers == [], "read it through stockpipe.settings.environment()"
+
+
+def test_settings_import_with_the_standard_library_alone():
+    """scripts/compose.py imports stockpipe.settings outside the virtualenv (`make up`), and skips the
+    pipeline's checks when it cannot: a third-party import here would turn them off without a word."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import stockpipe.settings, stockpipe.configuration\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names | {'stockpipe'}"
+             " and m != '__main__'))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
