@@ -20,7 +20,7 @@ from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Res
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
-from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES, FunctionEnvironment
+from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES, FunctionEnvironment, Settings
 
 Report = Callable[[str], None]
 
@@ -28,115 +28,166 @@ Report = Callable[[str], None]
 def resources(aws: AwsContext) -> list[Resource]:
     """Every resource of the pipeline, in the order init creates them (teardown: reversed). INGEST
     chooses how ticks come in: the Kinesis stream, or the ingest queue with its per-symbol locks."""
-    s = aws.settings
-    queued = s.ingest == "sqs"
-    ticks_keys = (("symbol", "S", "HASH"), ("timestamp", "S", "RANGE"))
-    stream = Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards)
-    ticks = Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE")
-    ledger = Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),))
-    heads = Table("heads", s.heads_table, "HEADS_TABLE", keys=(("symbol", "S", "HASH"),))
-    locks = Table("locks", s.locks_table, "LOCKS_TABLE", keys=(("symbol", "S", "HASH"),))
-    bucket = Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
-                    prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX))
-    database = GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE")
-    glue_table = GlueTable("glue-table", s.athena_table, "ATHENA_TABLE", database=s.athena_database,
-                           location=s.raw_location(aws.where.raw_bucket))
-    # It also takes alerts SNS could not deliver to the inbox (the subscription's redrive policy).
-    dlq = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason; "
-                "alerts SNS could not deliver", policy=lambda run: policies.queue_policy_for_topic(
-                    dlq.arn(run), topic.arn(run)))
-    # The ticks (seed 004's StockQueue). A message received too often without being deleted (it
-    # failed every time) goes to the dead-letter queue, payload and all.
-    ingest = Queue("ingest-queue", s.ingest_queue_name, "INGEST_QUEUE_NAME", purpose="ticks from the producer",
-                   redrive_to=dlq.arn, max_receives=s.queue_max_receives, visibility_timeout=QUEUE_VISIBILITY_SECONDS)
-    on_failure = Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
-                       purpose="stream batches AWS gave up on (stockpipe replay-failed)")
-    topic = Topic("topic", s.topic_name, "TOPIC_NAME")
+    core = Core.of(aws)
+    queued = core.settings.ingest == "sqs"
+    listed: list[Resource] = [
+        *([] if queued else [core.stream]), core.ticks, core.ledger, core.heads, *([core.locks] if queued else []),
+        core.bucket, core.database, core.glue_table, core.dlq, *([core.ingest] if queued else []), core.on_failure,
+        core.topic, *core.readers()]
+    made, functions = core.functions(listed)  # their roles' policies read the whole list, completed here
+    listed += functions
+    listed += core.triggers(made)
+    return listed
 
-    def reader(key: str, name: str, variable: str, purpose: str) -> list[Resource]:
-        """A queue of one reader of the alerts, subscribed to the topic (raw delivery): each reader
-        gets every alert, and none takes messages away from another."""
-        queue = Queue(key, name, variable, purpose=purpose,
-                      policy=lambda run: policies.queue_policy_for_topic(queue.arn(run), topic.arn(run)))
-        return [queue, Subscription(f"{key}-subscription", f"{s.topic_name} -> {name}", variable, topic=topic,
-                                    protocol="sqs", endpoint=queue.arn, attributes={"RawMessageDelivery": "true"},
-                                    redrive_to=dlq.arn)]
 
-    listed: list[Resource] = [*([] if queued else [stream]), ticks, ledger, heads, *([locks] if queued else []),
-                              bucket, database, glue_table, dlq, *([ingest] if queued else []), on_failure, topic]
-    for key, variable, who in READER_QUEUES:
-        listed += reader(key, s.queue_of(variable), variable, f"alerts for {who}")
-    if s.alert_email:
-        listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
-                                   topic=topic, protocol="email", endpoint=lambda run: s.alert_email))
+@dataclass(frozen=True)
+class Core:
+    """The resources the others refer to, named from the settings."""
 
-    def url_of(run: Run, queue: Queue) -> str:
-        try:
-            return run.aws.queue_url(queue.name)
-        except ClientError as error:
-            if error_code(error) not in NO_QUEUE:
-                raise
-            return "(created by init)"
+    settings: Settings
+    stream: Stream
+    ticks: Table
+    ledger: Table
+    heads: Table
+    locks: Table
+    bucket: Bucket
+    database: GlueDatabase
+    glue_table: GlueTable
+    dlq: Queue
+    ingest: Queue
+    on_failure: Queue
+    topic: Topic
 
-    def environment(function_name: str) -> Callable[[Run], FunctionEnvironment]:
+    @classmethod
+    def of(cls, aws: AwsContext) -> Core:
+        s, ticks_keys = aws.settings, (("symbol", "S", "HASH"), ("timestamp", "S", "RANGE"))
+        topic = Topic("topic", s.topic_name, "TOPIC_NAME")
+        # It also takes alerts SNS could not deliver to the inbox (the subscription's redrive policy).
+        dlq: Queue = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason; "
+                           "alerts SNS could not deliver", policy=lambda run: policies.queue_policy_for_topic(
+                               dlq.arn(run), topic.arn(run)))
+        return cls(
+            settings=s,
+            stream=Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards),
+            ticks=Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE"),
+            ledger=Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),)),
+            heads=Table("heads", s.heads_table, "HEADS_TABLE", keys=(("symbol", "S", "HASH"),)),
+            locks=Table("locks", s.locks_table, "LOCKS_TABLE", keys=(("symbol", "S", "HASH"),)),
+            bucket=Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
+                          prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX)),
+            database=GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE"),
+            glue_table=GlueTable("glue-table", s.athena_table, "ATHENA_TABLE", database=s.athena_database,
+                                 location=s.raw_location(aws.where.raw_bucket)),
+            dlq=dlq,
+            # The ticks (seed 004's StockQueue). A message received too often without being deleted (it
+            # failed every time) goes to the dead-letter queue, payload and all.
+            ingest=Queue("ingest-queue", s.ingest_queue_name, "INGEST_QUEUE_NAME", purpose="ticks from the producer",
+                         redrive_to=dlq.arn, max_receives=s.queue_max_receives,
+                         visibility_timeout=QUEUE_VISIBILITY_SECONDS),
+            on_failure=Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
+                             purpose="stream batches AWS gave up on (stockpipe replay-failed)"),
+            topic=topic,
+        )
+
+    def readers(self) -> list[Resource]:
+        """Per reader of the alerts a queue subscribed to the topic (raw delivery): each reader gets
+        every alert, and none takes messages away from another; and the e-mail subscription when set."""
+        s, listed = self.settings, list[Resource]()
+        for key, variable, who in READER_QUEUES:
+            listed += self._reader(key, s.queue_of(variable), variable, who)
+        if s.alert_email:
+            listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
+                                       topic=self.topic, protocol="email", endpoint=lambda run: s.alert_email))
+        return listed
+
+    def _reader(self, key: str, name: str, variable: str, who: str) -> list[Resource]:
+        queue = Queue(key, name, variable, purpose=f"alerts for {who}",
+                      policy=lambda run: policies.queue_policy_for_topic(queue.arn(run), self.topic.arn(run)))
+        return [queue, Subscription(f"{key}-subscription", f"{self.settings.topic_name} -> {name}", variable,
+                                    topic=self.topic, protocol="sqs", endpoint=queue.arn,
+                                    attributes={"RawMessageDelivery": "true"}, redrive_to=self.dlq.arn)]
+
+    def environment(self, function_name: str) -> Callable[[Run], FunctionEnvironment]:
         """What the function's handler parses at its cold start: the settings it reads, and what init
         resolves (URLs, ARNs, whether the engine honours partial batch responses)."""
+        queued = self.settings.ingest == "sqs"
         return lambda run: FunctionEnvironment.of(
-            s, function_name=function_name, raw_bucket=bucket.name, dlq_url=url_of(run, dlq),
-            topic_arn=topic.arn(run), partial_batch_response=run.aws.engine.honours_stream_failures,
-            ingest_queue_url=url_of(run, ingest) if queued else None)
+            self.settings, function_name=function_name, raw_bucket=self.bucket.name, dlq_url=_url_of(run, self.dlq),
+            topic_arn=self.topic.arn(run), partial_batch_response=run.aws.engine.honours_stream_failures,
+            ingest_queue_url=_url_of(run, self.ingest) if queued else None)
 
-    functions = (
-        ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", (
-            Need("ticks", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query")),
-            Need("heads", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")),
-            # GetObject: HeadObject, to tell a resend (its object exists) from an orphan (it does not).
-            Need("bucket", ("s3:PutObject", "s3:GetObject"), within=f"{s.raw_prefix}/*"),
-            Need("dlq", ("sqs:SendMessage",)),
-            Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
-            Need("glue-table", ("glue:BatchCreatePartition",)),
-            # INGEST=sqs: the symbols' locks (read together, queued for, taken and given up in
-            # transactions of updates), and a failed message's visibility (its retry comes sooner).
-            *((Need("locks", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
-               Need("ingest-queue", ("sqs:ChangeMessageVisibility",))) if queued else ()),
-        )),
-        ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", (
-            Need("ticks", ("dynamodb:Query",)),
-            # Claims in one transaction (conditional puts), marks in batches; one by one after a conflict.
-            Need("ledger", ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")),
-            Need("topic", ("sns:Publish",)),  # PublishBatch is authorised by sns:Publish
-            Need("dlq", ("sqs:SendMessage",)),
-            Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),
-        )),
+    def functions(self, listed: list[Resource]) -> tuple[dict[str, Function], list[Resource]]:
+        """Both functions, each after its log group and its role, whose policy is derived from what the
+        function needs of the whole list once it is complete."""
+        s, made, resources = self.settings, dict[str, Function](), list[Resource]()
+        for key, name, variable, folder, needs in (
+                ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", _process_needs(s)),
+                ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", _trends_needs())):
+            role = Role(f"{key}-role", s.role_name(name), variable, function=name, policy=_policy_of(made, key, listed))
+            made[key] = Function(key, name, variable, folder=folder, role=role, runtime=s.lambda_runtime,
+                                 environment=self.environment(name), needs=needs, memory_mb=s.lambda_memory_mb)
+            resources += [LogGroup(f"{key}-logs", f"/aws/lambda/{name}", variable, retention_days=s.log_retention_days),
+                          role, made[key]]
+        return made, resources
+
+    def triggers(self, made: dict[str, Function]) -> list[Resource]:
+        s, process, trends = self.settings, made["process"], made["trends"]
+        if s.ingest == "sqs":
+            ticks_in = Mapping("process-trigger", f"{self.ingest.name} -> {process.name}", "PROCESS_FUNCTION_NAME",
+                               function=process, source=self.ingest, batch_size=s.queue_batch_size,
+                               window=s.kinesis_batch_window_seconds)
+        else:
+            ticks_in = Mapping("process-trigger", f"{self.stream.name} -> {process.name}", "PROCESS_FUNCTION_NAME",
+                               function=process, source=self.stream, batch_size=s.kinesis_batch_size,
+                               window=s.kinesis_batch_window_seconds, retries=s.stream_max_retry_attempts,
+                               max_age=s.stream_max_record_age_seconds, on_failure=self.on_failure,
+                               parallelization=s.parallelization_factor)
+        return [ticks_in, Mapping(
+            "trends-trigger", f"{self.ticks.name} -> {trends.name}", "TRENDS_FUNCTION_NAME", function=trends,
+            source=self.ticks, batch_size=s.streams_batch_size, window=0, retries=s.stream_max_retry_attempts,
+            max_age=s.stream_max_record_age_seconds, on_failure=self.on_failure,
+            parallelization=s.parallelization_factor)]
+
+
+def _process_needs(s: Settings) -> tuple[Need, ...]:
+    return (
+        Need("ticks", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query")),
+        Need("heads", ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")),
+        # GetObject: HeadObject, to tell a resend (its object exists) from an orphan (it does not).
+        Need("bucket", ("s3:PutObject", "s3:GetObject"), within=f"{s.raw_prefix}/*"),
+        Need("dlq", ("sqs:SendMessage",)),
+        Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),  # dead letters too large for SQS
+        Need("glue-table", ("glue:BatchCreatePartition",)),
+        # INGEST=sqs: the symbols' locks (read together, queued for, taken and given up in
+        # transactions of updates), and a failed message's visibility (its retry comes sooner).
+        *((Need("locks", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
+           Need("ingest-queue", ("sqs:ChangeMessageVisibility",))) if s.ingest == "sqs" else ()),
     )
-    made: dict[str, Function] = {}
 
-    def policy_of(key: str) -> Callable[[Run], dict[str, Any]]:
-        """The role's policy, derived from the whole list once it is complete."""
-        return lambda run: policies.role_policy(made[key], listed, run)
 
-    for key, name, variable, folder, needs in functions:
-        listed.append(LogGroup(f"{key}-logs", f"/aws/lambda/{name}", variable, retention_days=s.log_retention_days))
-        role = Role(f"{key}-role", s.role_name(name), variable, function=name,
-                    policy=policy_of(key))
-        made[key] = Function(key, name, variable, folder=folder, role=role, runtime=s.lambda_runtime,
-                             environment=environment(name), needs=needs, memory_mb=s.lambda_memory_mb)
-        listed += [role, made[key]]
-    listed += [
-        Mapping("process-trigger", f"{ingest.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
-                function=made["process"], source=ingest, batch_size=s.queue_batch_size,
-                window=s.kinesis_batch_window_seconds) if queued else
-        Mapping("process-trigger", f"{stream.name} -> {made['process'].name}", "PROCESS_FUNCTION_NAME",
-                function=made["process"], source=stream, batch_size=s.kinesis_batch_size,
-                window=s.kinesis_batch_window_seconds, retries=s.stream_max_retry_attempts,
-                max_age=s.stream_max_record_age_seconds, on_failure=on_failure,
-                parallelization=s.parallelization_factor),
-        Mapping("trends-trigger", f"{ticks.name} -> {made['trends'].name}", "TRENDS_FUNCTION_NAME",
-                function=made["trends"], source=ticks, batch_size=s.streams_batch_size, window=0,
-                retries=s.stream_max_retry_attempts, max_age=s.stream_max_record_age_seconds,
-                on_failure=on_failure, parallelization=s.parallelization_factor),
-    ]
-    return listed
+def _trends_needs() -> tuple[Need, ...]:
+    return (
+        Need("ticks", ("dynamodb:Query",)),
+        # Claims in one transaction (conditional puts), marks in batches; one by one after a conflict.
+        Need("ledger", ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")),
+        Need("topic", ("sns:Publish",)),  # PublishBatch is authorised by sns:Publish
+        Need("dlq", ("sqs:SendMessage",)),
+        Need("bucket", ("s3:PutObject",), within=f"{QUARANTINE_PREFIX}/*"),
+    )
+
+
+def _policy_of(made: dict[str, Function], key: str, listed: list[Resource]) -> Callable[[Run], dict[str, Any]]:
+    """A function's role policy, derived from the whole list once it is complete."""
+    return lambda run: policies.role_policy(made[key], listed, run)
+
+
+def _url_of(run: Run, queue: Queue) -> str:
+    try:
+        return run.aws.queue_url(queue.name)
+    except ClientError as error:
+        if error_code(error) not in NO_QUEUE:
+            raise
+        return "(created by init)"
 
 
 @dataclass
