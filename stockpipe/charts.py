@@ -1,4 +1,4 @@
-"""Text charts for terminals and logs: a sparkline of prices, bars of counts, a drain over time."""
+"""Text charts for terminals and logs: a sparkline of prices, and bars of counts."""
 
 from __future__ import annotations
 
@@ -25,16 +25,3 @@ def bar(value: int | None, top: int, width: int = 30) -> str:
     eighths = max(1, round(value / top * width * 8))
     full, rest = divmod(min(eighths, width * 8), 8)
     return "█" * full + (EIGHTHS[rest] if rest else "")
-
-
-def timeline(samples: Sequence[tuple[float, int]], width: int = 40) -> str:
-    """From (seconds, running count) samples, how much was added in each of ``width`` intervals."""
-    if len(samples) < 2:
-        return ""
-    end = samples[-1][0]
-    buckets = [0] * width
-    for (t0, n0), (_, n1) in zip(samples, samples[1:], strict=False):
-        buckets[min(width - 1, int(t0 / end * width))] += n1 - n0
-    top = max(buckets) or 1
-    return "".join(LEVELS[min(len(LEVELS) - 1, int(b / top * (len(LEVELS) - 1) + 0.999))] if b else " "
-                   for b in buckets)

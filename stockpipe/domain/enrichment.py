@@ -18,7 +18,6 @@ PERCENT_QUANTUM = Decimal("0.0001")
 class EnrichedTick:
     tick: Tick
     moving_average: Decimal
-    moving_average_window: int
     anomaly: bool
 
     def to_item(self) -> dict[str, Any]:
@@ -52,6 +51,5 @@ def enrich(tick: Tick, previous_prices: Sequence[Decimal], window: int, threshol
     return EnrichedTick(
         tick=tick,
         moving_average=trailing_average(previous_prices, tick.price, window),
-        moving_average_window=window,
         anomaly=is_anomaly(tick.change_percent, threshold_percent),
     )

@@ -1,11 +1,6 @@
 """Text charts: what the demo, status and bench draw."""
 
-from stockpipe.charts import bar, sparkline, timeline
-
-
-def test_the_chart_shows_where_the_ticks_were_stored():
-    # 100 stored in the first second, 50 in the third, none in the second and fourth
-    assert timeline([(0.0, 0), (1.0, 100), (2.0, 100), (3.0, 150), (4.0, 150)], width=4) == "█ ▅ "
+from stockpipe.charts import bar, sparkline
 
 
 def test_bars_are_proportional_and_never_hide_a_small_count():
