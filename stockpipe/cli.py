@@ -316,9 +316,9 @@ def cmd_dead_letters(args: argparse.Namespace, aws: AwsContext) -> int:
 
 def cmd_status(args: argparse.Namespace, aws: AwsContext) -> int:
     settings = aws.settings
-    from stockpipe.status import Pipeline
+    from stockpipe.status import Adapters
 
-    status = Pipeline(aws).status()
+    status = Adapters(aws).status()
     if args.json:
         print(json.dumps(status.as_dict(), sort_keys=True))
         return 0

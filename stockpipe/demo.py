@@ -34,7 +34,7 @@ from stockpipe.engine import EmbeddedEngine, free_port, port_in_use
 from stockpipe.producer import produce, synthetic
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.settings import Settings, parse_symbols
-from stockpipe.status import Pipeline, PipelineStatus
+from stockpipe.status import Adapters, PipelineStatus
 
 HISTORY = 60
 SIGNAL_STYLE = {"BUY": "bold green", "SELL": "bold red", "ANOMALY": "bold yellow", "THRESHOLD": "bold cyan"}
@@ -65,7 +65,7 @@ def _alert_line(alert: dict[str, Any]) -> Text:
     return line
 
 
-def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], engine_url: str,
+def _dashboard(state: DemoState, adapters: Adapters, symbols: tuple[str, ...], engine_url: str,
                page: str | None) -> Group:
     s = state.status
     elapsed = time.monotonic() - state.started
@@ -78,17 +78,19 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
     if state.first_alert_after is not None:
         flow.append(f"   first alert after {state.first_alert_after:.1f}s", style="dim")
     table = Table(expand=True, box=None, header_style="bold")
-    columns: tuple[tuple[str, JustifyMethod], ...] = (("symbol", "left"), ("price", "right"), ("chg %", "right"), ("SMA-5", "right"),
-                            ("SMA-20", "right"), (f"last {HISTORY} ticks", "left"), ("trend", "left"))
+    short, long = adapters.settings.sma_short, adapters.settings.sma_long
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("symbol", "left"), ("price", "right"), ("chg %", "right"), (f"SMA-{short}", "right"), (f"SMA-{long}", "right"),
+        (f"last {HISTORY} ticks", "left"), ("trend", "left"))
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)
     for symbol in symbols:
-        items = pipeline.table.latest(symbol, HISTORY)
+        items = adapters.table.latest(symbol, max(HISTORY, long))  # enough for the long average too
         if not items:
             table.add_row(symbol, "…", "", "", "", "", "")
             continue
         prices = [item["price"] for item in items]
-        fast, slow = sma(prices, 5), sma(prices, 20)
+        fast, slow = sma(prices, short), sma(prices, long)
         change = items[-1].get("change_percent")
         trend = Text("—", style="dim")
         if fast is not None and slow is not None:
@@ -99,7 +101,7 @@ def _dashboard(state: DemoState, pipeline: Pipeline, symbols: tuple[str, ...], e
             Text(f"{change:+.2f}", style="yellow" if items[-1].get("anomaly") else "") if change is not None else "",
             f"{fast:.2f}" if fast is not None else "…",
             f"{slow:.2f}" if slow is not None else "…",
-            Text(sparkline([float(p) for p in prices]), style="cyan"),
+            Text(sparkline([float(p) for p in prices[-HISTORY:]]), style="cyan"),
             trend,
         )
     alerts = Group(*(_alert_line(a) for a in reversed(state.alerts))) if state.alerts else Text("waiting…", style="dim")
@@ -161,7 +163,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         from stockpipe.provision import Stack
 
         Stack(aws, report=lambda line: console.print(line, highlight=False)).up()
-        pipeline = Pipeline(aws)
+        adapters = Adapters(aws)
         inbox = AlertInbox(aws, aws.queue_url(settings.demo_queue_name))
         page = _start_dashboard(console, engine.url, settings)
         sender = ingest_sender(aws)
@@ -189,7 +191,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
             while deadline is None or time.monotonic() < deadline:
                 try:
                     received = inbox.receive(wait_seconds=1)
-                    state.status = pipeline.status(full=False)
+                    state.status = adapters.status(full=False)
                     state.pipeline_error = None
                 except (ClientError, BotoCoreError) as error:
                     # Someone removed resources (stockpipe init --teardown in another terminal): say so and
@@ -208,7 +210,7 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
                     if not interactive:
                         console.print(_alert_line(alert))
                 if interactive:
-                    live.update(_dashboard(state, pipeline, chosen, engine.url, page.url if page else None))
+                    live.update(_dashboard(state, adapters, chosen, engine.url, page.url if page else None))
                 elif time.monotonic() - last_line >= 5 and state.status is not None:
                     last_line = time.monotonic()
                     s = state.status

@@ -57,8 +57,9 @@ class Lag:
         )
 
 
-class Pipeline:
-    """Adapters for every resource, located once (used by status, alerts, demo and the tests)."""
+class Adapters:
+    """The wiring: an adapter for every resource the readers look at, each located once (used by
+    ``stockpipe status``, the demo, the lab checks and the tests)."""
 
     def __init__(self, aws: AwsContext) -> None:
         self.aws = aws

@@ -10,7 +10,7 @@ import pytest
 from stockpipe.aws.context import AwsContext
 from stockpipe.provision import Stack
 from stockpipe.settings import Settings
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 
 # The transports a test runs on when it asks for both: @BOTH_INGESTS.
 BOTH_INGESTS = pytest.mark.parametrize("ingest", ["kinesis", "sqs"])
@@ -28,12 +28,12 @@ def settings(engine, names, ingest) -> Settings:
 
 
 @pytest.fixture
-def pipeline(settings: Settings) -> Iterator[Pipeline]:
+def pipeline(settings: Settings) -> Iterator[Adapters]:
     """Every resource created by init for this test, and removed after it."""
     aws = AwsContext(settings)
     stack = Stack(aws, report=lambda line: None)
     stack.up()
     try:
-        yield Pipeline(aws)
+        yield Adapters(aws)
     finally:
         stack.down()

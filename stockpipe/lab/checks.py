@@ -26,7 +26,7 @@ from stockpipe.provision.functions import Function
 from stockpipe.provision.model import Action, Step
 from stockpipe.provision.storage import GlueTable
 from stockpipe.settings import DEFAULTS, environment
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 
 # The settings lab 3 asks the learner to change (the crossover windows and the anomaly threshold).
 LAB3_SETTINGS = ("SMA_SHORT", "SMA_LONG", "ANOMALY_THRESHOLD_PERCENT")
@@ -63,8 +63,8 @@ class Look:
         return [step for step in self.steps if step.action is Action.CREATE]
 
     @cached_property
-    def pipeline(self) -> Pipeline:
-        return Pipeline(self.aws)
+    def adapters(self) -> Adapters:
+        return Adapters(self.aws)
 
     @cached_property
     def trends(self) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _lab1(look: Look) -> list[Expectation]:
     found: list[Expectation] = []
     settings = look.aws.settings
     if settings.ingest == "sqs":
-        stored = look.pipeline.table.count()
+        stored = look.adapters.table.count()
         found.append(Expectation(stored > 0, f"{stored} ticks came in through queue {settings.ingest_queue_name}",
                                  "is make demo still streaming? Or send some: stockpipe produce --count 50"))
     else:
@@ -150,11 +150,11 @@ def _lab1(look: Look) -> list[Expectation]:
 
 def _lab2(look: Look) -> list[Expectation]:
     found: list[Expectation] = []
-    settings, pipeline = look.aws.settings, look.pipeline
-    stored = pipeline.table.count()
+    settings, adapters = look.aws.settings, look.adapters
+    stored = adapters.table.count()
     found.append(Expectation(stored > 0, f"{stored} ticks stored in table {settings.table_name}",
                              "process-ticks has stored nothing yet: stockpipe doctor says why"))
-    objects = len(pipeline.archive.keys())
+    objects = len(adapters.archive.keys())
     found.append(Expectation(objects > 0, f"{objects} raw objects under s3://{look.aws.where.raw_bucket}/"
                              f"{settings.raw_prefix}/", "process-ticks has archived nothing yet: stockpipe doctor "
                              "says why"))

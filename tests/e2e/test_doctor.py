@@ -33,7 +33,7 @@ from stockpipe.producer.sources import synthetic
 from stockpipe.provision import Stack
 from stockpipe.provision.model import TAG_KEY
 from stockpipe.settings import Settings, unique_names
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 from tests.helpers import wait_for
 from tests.recording import PlayedBy, Recorder, aws_target
 
@@ -62,7 +62,7 @@ def stored(settings: Settings, items: int) -> None:
     """Wait until the table holds ``items`` and the archive's partitions are registered."""
     aws = AwsContext(settings)
     glue = aws.client("glue")
-    wait_for(lambda: (Pipeline(aws).table.count(), len(glue.get_partitions(
+    wait_for(lambda: (Adapters(aws).table.count(), len(glue.get_partitions(
         DatabaseName=settings.athena_database, TableName=settings.athena_table)["Partitions"])),
         lambda seen: seen[0] >= items and seen[1] >= len(SYMBOLS), what=f"{items} ticks stored and archived")
 
@@ -309,7 +309,7 @@ def test_dead_letters_and_batches_given_up_on_are_counted_with_the_oldest_reason
     assert failed.endswith(" ago: 10 kinesis record(s) of shardId-000000000000, RetryAttemptsExhausted: stockpipe "
                            "replay-failed puts them through again")
     # Looked at, not taken: both are still there for their readers.
-    assert (Pipeline(aws).status(full=False).dead_letters, Pipeline(aws).status(full=False).failed_batches) == (1, 1)
+    assert (Adapters(aws).status(full=False).dead_letters, Adapters(aws).status(full=False).failed_batches) == (1, 1)
 
 
 # -- 7. query -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from stockpipe.domain import Tick, parse_tick
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.provision import Stack
 from stockpipe.settings import Settings
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import function_metrics, wait_for, written_order
 from tests.reference import alerts_as_stored, expected_alerts, frame
@@ -215,7 +215,7 @@ def test_a_message_that_fails_is_retried_alone_and_the_others_are_not_delivered_
     stack = Stack(aws, report=lambda line: None)
     stack.up()
     try:
-        pipeline = Pipeline(aws)
+        pipeline = Adapters(aws)
         dynamodb = aws.client("dynamodb")
         dynamodb.put_item(TableName=settings.locks_table, Item={
             "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": str(int(time.time()) + 600)}})

@@ -29,7 +29,7 @@ from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import Tick
 from stockpipe.provision import Stack
 from stockpipe.settings import Settings, unique_names
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 from tests.helpers import wait_for
 
 THRESHOLD = Decimal(5)  # ANOMALY_THRESHOLD_PERCENT's default
@@ -159,7 +159,7 @@ def fed_archive(engine, ingest: str) -> Iterator[Archive]:
     stack = Stack(aws, report=lambda line: None)
     stack.up()
     try:
-        pipeline = Pipeline(aws)
+        pipeline = Adapters(aws)
         ingest_sender(aws).send([Outgoing.of(t) for t in TICKS])
         wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(TICKS), what="every tick stored")
         wait_for(pipeline.archive.count_records, lambda n: n == len(TICKS), what="every tick archived")

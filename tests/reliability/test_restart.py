@@ -20,7 +20,7 @@ from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.provision import Stack
 from stockpipe.settings import Settings
-from stockpipe.status import Pipeline
+from stockpipe.status import Adapters
 from tests.helpers import wait_for
 from tests.reference import expected_alerts, frame
 
@@ -40,9 +40,9 @@ def test_a_graceful_restart_loses_nothing_and_a_hard_kill_loses_what_came_after_
     series = list(SyntheticMarket(["AAPL", "MSFT"], seed=23, start=START).ticks(450))
     parts = series[:150], series[150:300], series[300:]
 
-    def run(ticks_so_far: list, part: list, raw_before: int | None = None) -> Pipeline:
+    def run(ticks_so_far: list, part: list, raw_before: int | None = None) -> Adapters:
         aws = AwsContext(settings)
-        pipeline = Pipeline(aws)
+        pipeline = Adapters(aws)
         KinesisSender(aws, settings.stream_name).send([Outgoing.of(t) for t in part])
         everything = ticks_so_far + part
         raw = len(everything) if raw_before is None else raw_before + len(part)
@@ -69,7 +69,7 @@ def test_a_graceful_restart_loses_nothing_and_a_hard_kill_loses_what_came_after_
         second._log.close()
     third = EmbeddedEngine(port, data_dir=data, log_path=tmp_path / "engine-3.log").start()
     try:
-        pipeline = Pipeline(AwsContext(settings))
+        pipeline = Adapters(AwsContext(settings))
         after_kill = pipeline.status()
         # The table, the stream and the ledger are as at the last graceful stop: the 150 ticks stored
         # since are gone from them. S3 writes its objects to disk at once: their raw records remain,
