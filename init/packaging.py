@@ -19,7 +19,8 @@ from pathlib import Path
 import stockpipe
 
 # The runtime-side part of the package: no CLI, no producer, no provisioning, no engine.
-LAMBDA_MODULES = ("__init__.py", "errors.py", "metrics.py", "settings.py", "processing.py", "ordering.py", "trending.py", "domain", "aws")
+LAMBDA_MODULES = ("__init__.py", "errors.py", "metrics.py", "settings.py", "processing.py", "ordering.py", "trending.py",
+                  "waiting.py", "domain", "aws")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 

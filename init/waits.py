@@ -1,5 +1,6 @@
 """Waiting for AWS to catch up, with a deadline, and retrying what is only not yet possible
-(a new IAM role Lambda cannot assume yet, a queue name deleted less than 60 s ago)."""
+(a new IAM role Lambda cannot assume yet, a queue name deleted less than 60 s ago); both through
+stockpipe.waiting's one wait helper, their timeouts said as provisioning errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.errors import error_code
 from stockpipe.provision.model import ProvisionError
+from stockpipe.waiting import WaitTimeout
+from stockpipe.waiting import wait_until as _wait_until
 
 T = TypeVar("T")
 
@@ -20,26 +23,31 @@ clock: Callable[[], float] = time.monotonic
 
 
 def wait_until(what: str, check: Callable[[], bool], *, timeout: float = 120.0, interval: float = 0.5) -> None:
-    deadline = clock() + timeout
-    while not check():
-        if clock() > deadline:
-            raise ProvisionError(f"{what} not ready after {timeout:.0f}s")
-        sleep(interval)
+    try:
+        _wait_until(check, what=what, timeout=timeout, interval=interval, clock=clock, sleep=sleep)
+    except WaitTimeout as error:
+        raise ProvisionError(str(error)) from None
 
 
 def retry_while(what: str, call: Callable[[], T], transient: Callable[[ClientError], bool], *,
                 timeout: float = 90.0, interval: float = 2.0) -> T:
     """``call()`` again while it fails with an error ``transient`` says will pass, until ``timeout``."""
-    deadline = clock() + timeout
-    while True:
+    failures: list[ClientError] = []
+
+    def attempt() -> tuple[T] | None:
         try:
-            return call()
+            return (call(),)  # in a tuple: an answer that is empty or None is an answer too
         except ClientError as error:
             if not transient(error):
                 raise
-            if clock() > deadline:
-                raise ProvisionError(f"{what}: still {error_code(error)} after {timeout:.0f}s: {error}") from None
-        sleep(interval)
+            failures.append(error)
+            return None
+
+    try:
+        return _wait_until(attempt, what=what, timeout=timeout, interval=interval, clock=clock, sleep=sleep)[0]
+    except WaitTimeout:
+        error = failures[-1]
+        raise ProvisionError(f"{what}: still {error_code(error)} after {timeout:.0f}s: {error}") from None
 
 
 def role_not_ready(error: ClientError) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import importlib
 import os
 import re
 import shutil
@@ -35,8 +36,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -163,13 +162,18 @@ def check_characters(config: Mapping[str, str]) -> None:
 def pipeline_rules() -> ModuleType | None:
     """stockpipe.settings, the rules the CLI applies, imported from this repository (it needs the standard
     library only); None on a Python too old to import it (the containers check again at start)."""
+    return repository_module("stockpipe.settings")
+
+
+def repository_module(name: str) -> ModuleType | None:
+    """A module of this repository's stockpipe package that needs the standard library only, or None
+    on a Python too old to import it."""
     if str(REPOSITORY) not in sys.path:
         sys.path.insert(0, str(REPOSITORY))
     try:
-        import stockpipe.settings as rules
+        return importlib.import_module(name)
     except (ImportError, SyntaxError):
         return None
-    return rules
 
 
 def check_pipeline(config: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
@@ -497,18 +501,18 @@ def dashboard_url(config: Mapping[str, str]) -> str:
 
 
 def wait_for_dashboard(config: Mapping[str, str], timeout: float | None = None) -> bool:
-    """Until the dashboard's API answers on the host (True), or `timeout` passes (False)."""
-    deadline = time.monotonic() + (DASHBOARD_WAIT_SECONDS if timeout is None else timeout)
-    while True:
-        try:
-            with urllib.request.urlopen(f"{dashboard_url(config)}/api/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return True
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.5)
+    """Until the dashboard's API answers on the host (True), or `timeout` passes (False); with the
+    project's one wait helper and health probe (stockpipe/waiting.py: standard library only)."""
+    waiting = repository_module("stockpipe.waiting")
+    if waiting is None:  # a Python too old for it: the dashboard is not waited for
+        return False
+    url = f"{dashboard_url(config)}/api/health"
+    try:
+        waiting.wait_until(lambda: waiting.probe(url, timeout=2) is not None, what=f"the dashboard at {url}",
+                           timeout=DASHBOARD_WAIT_SECONDS if timeout is None else timeout, interval=0.5)
+    except waiting.WaitTimeout:
+        return False
+    return True
 
 
 def detached(rest: list[str]) -> bool:

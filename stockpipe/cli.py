@@ -440,18 +440,26 @@ def cmd_lab_check(args: argparse.Namespace, aws: AwsContext) -> int:
         print(f"stockpipe lab check: error: there is no lab {args.number!r}: the labs are {known}", file=sys.stderr)
         return 2
     _lab_target(aws)
-    deadline = time.monotonic() + max(0.0, args.wait)
+    from stockpipe.waiting import WaitTimeout, wait_until
+
+    results = []
     shown = time.monotonic()
-    while True:
-        result = check_lab(aws, lab)
-        if result.passed or time.monotonic() >= deadline:
-            break
+
+    def passed() -> bool:
+        results.append(check_lab(aws, lab))
+        return results[-1].passed
+
+    def waiting(_: object, left: float) -> None:
+        nonlocal shown
         if time.monotonic() - shown >= 10:
             shown = time.monotonic()
-            met = sum(e.met for e in result.expectations)
-            print(f"  waiting: {met} of {len(result.expectations)} there, {deadline - shown:.0f} s left", file=sys.stderr,
+            met = sum(e.met for e in results[-1].expectations)
+            print(f"  waiting: {met} of {len(results[-1].expectations)} there, {left:.0f} s left", file=sys.stderr,
                   flush=True)
-        time.sleep(2)
+
+    with contextlib.suppress(WaitTimeout):  # the outcome as it is then, met or not
+        wait_until(passed, what=f"lab {lab.number}", timeout=max(0.0, args.wait), interval=2, progress=waiting)
+    result = results[-1]
     print(json.dumps(result.as_dict(), sort_keys=True) if args.json else result.text(), flush=True)
     return 0 if result.passed else 1
 

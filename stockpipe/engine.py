@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 import socket
@@ -14,12 +13,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from stockpipe.errors import StockpipeError
+from stockpipe.waiting import HEALTH_PATH, WaitTimeout, probe, wait_until
 
-HEALTH_PATH = "/_localstack/health"
 # How often the engine's process moves what it holds out of the collector's reach (see serve).
 FREEZE_SECONDS = 1.0
 
@@ -66,21 +64,22 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def healthy(url: str, timeout: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + HEALTH_PATH, timeout=timeout) as response:
-            return response.status == 200 and isinstance(json.load(response), dict)
-    except (OSError, ValueError):
-        return False
+    """Whether an engine answers its health path at ``url``."""
+    return probe(url.rstrip("/") + HEALTH_PATH, timeout) is not None
 
 
 def wait_healthy(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not healthy(url):
+    def answered() -> bool:
+        if healthy(url):
+            return True
         if process is not None and process.poll() is not None:
             raise EngineError(f"the engine exited with code {process.returncode} before answering at {url}")
-        if time.monotonic() > deadline:
-            raise EngineError(f"no AWS engine answered at {url} within {timeout:.0f}s")
-        time.sleep(0.2)
+        return False
+
+    try:
+        wait_until(answered, what=f"the engine at {url}", timeout=timeout, interval=0.2)
+    except WaitTimeout:
+        raise EngineError(f"no AWS engine answered at {url} within {timeout:.0f}s") from None
 
 
 class EmbeddedEngine:

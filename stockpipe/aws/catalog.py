@@ -17,6 +17,7 @@ from typing import Any
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import unsupported
 from stockpipe.errors import StockpipeError
+from stockpipe.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -197,20 +198,23 @@ class Athena:
             ResultConfiguration={"OutputLocation": self.output_location},
             WorkGroup=self.workgroup,
         )["QueryExecutionId"]
-        deadline = started + timeout
-        while True:
-            execution = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
-            state = execution["Status"]["State"]
-            if state == "SUCCEEDED":
-                break
+        states: list[str] = []
+
+        def finished() -> dict[str, Any] | None:
+            execution: dict[str, Any] = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            state = str(execution["Status"]["State"])
+            states.append(state)
             if state in ("FAILED", "CANCELLED"):
                 reason = str(execution["Status"].get("StateChangeReason", "")).strip()
                 # The reason's first line says what is wrong; the rest points into the SQL (printed as one line).
                 raise QueryError(f"query {state.lower()}: {reason.splitlines()[0] if reason else 'no reason given'}")
-            if time.monotonic() > deadline:
-                self._athena.stop_query_execution(QueryExecutionId=query_id)
-                raise QueryError(f"query still {state.lower()} after {timeout:.0f}s; stopped it")
-            time.sleep(poll)
+            return execution if state == "SUCCEEDED" else None
+
+        try:
+            execution = wait_until(finished, what=f"query {query_id}", timeout=timeout, interval=poll)
+        except WaitTimeout:
+            self._athena.stop_query_execution(QueryExecutionId=query_id)
+            raise QueryError(f"query still {states[-1].lower()} after {timeout:.0f}s; stopped it") from None
         rows: list[list[str | None]] = []
         types: list[str] = []
         labels: list[str | None] = []

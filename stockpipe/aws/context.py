@@ -8,8 +8,6 @@ object built for another engine (the demo's, the bench's) never needs ``os.envir
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
+from stockpipe.waiting import HEALTH_PATH, probe
 
 # Connection errors and throttling are retried by botocore itself (standard mode, with backoff).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5, read_timeout=30,
@@ -34,7 +33,6 @@ PROBE_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=1.5, re
 # and no CRC32 of each request body where the service does not require one (DynamoDB, SNS, SQS, and
 # S3 PutObject over TLS on AWS): 1-2 % of process-ticks' CPU at 1,000 ticks/s.
 UNCHECKED = Config(parameter_validation=False, request_checksum_calculation="when_required")
-HEALTH_PATH = "/_localstack/health"
 # LocalStack and MiniStack accept any key; only used for an emulator when no credentials are configured.
 _EMULATOR_PLACEHOLDER_KEY = "test"
 # LocalStack's editions; MiniStack answers the same health path with edition "light".
@@ -176,12 +174,7 @@ class AwsContext:
         """The emulator's health document, or None (no health path, or no answer within 1.5 s)."""
         if not self.endpoint_url:
             return None
-        try:
-            with urllib.request.urlopen(self.endpoint_url.rstrip("/") + HEALTH_PATH, timeout=1.5) as response:
-                data = json.load(response)
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return probe(self.endpoint_url.rstrip("/") + HEALTH_PATH, timeout=1.5)
 
     @cached_property
     def engine(self) -> EngineInfo:

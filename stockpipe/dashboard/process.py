@@ -5,17 +5,15 @@ and a failure of the page never stops the pipeline it shows."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 from stockpipe.engine import die_with_parent, free_port, port_in_use, stop_group
 from stockpipe.settings import environment
+from stockpipe.waiting import WaitTimeout, probe, wait_until
 
 # What `stockpipe dashboard` needs besides stockpipe itself (the `dashboard` extra).
 NEEDS = ("starlette", "uvicorn", "plotly")
@@ -23,6 +21,10 @@ NEEDS = ("starlette", "uvicorn", "plotly")
 
 def missing_packages() -> list[str]:
     return [name for name in NEEDS if importlib.util.find_spec(name) is None]
+
+
+class _Exited(Exception):
+    """The dashboard's process ended before it answered."""
 
 
 class DashboardProcess:
@@ -55,22 +57,21 @@ class DashboardProcess:
                 [sys.executable, "-m", "stockpipe.cli", "dashboard", "--host", self.host, "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if self.answers():
-                return True
-            time.sleep(0.2)
-        self.stop()
-        return False
+        process = self.process
+
+        def answered() -> bool:
+            if process.poll() is not None:
+                raise _Exited
+            return self.answers()
+
+        try:
+            return wait_until(answered, what=f"the dashboard at {self.url}", timeout=timeout, interval=0.2)
+        except (WaitTimeout, _Exited):
+            self.stop()
+            return False
 
     def answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/health", timeout=1) as response:
-                return response.status == 200 and isinstance(json.load(response), dict)
-        except (OSError, ValueError):
-            return False
+        return probe(f"{self.url}/api/health", timeout=1) is not None
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
