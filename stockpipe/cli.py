@@ -16,8 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from stockpipe.aws.context import AwsContext
 from stockpipe.domain.signals import averages
 from stockpipe.errors import StockpipeError
@@ -632,28 +630,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.addLevelName(logging.WARNING, "warning")
     aws: AwsContext | None = None
-    from stockpipe.aws.errors import explain
+    from stockpipe.aws.errors import AwsError, explain, translated
 
     # How errors name the command: "stockpipe lab break: error: ..." for a command with subcommands.
     shown = " ".join([args.command, *([args.lab_command] if getattr(args, "lab_command", None) else [])])
 
     try:
-        sources = _load_dotenv()
-        if args.command == "doctor":  # it reads the configuration itself, every mistake in it a finding
-            return cmd_doctor(args, sources)
-        settings = Settings.from_env(sources=sources)
-        aws = AwsContext(settings, sources=sources)
-        # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
-        if args.command not in ("demo", "emulator", "dashboard", "lab"):
-            aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
-        return int(args.run(args, aws) or 0)
+        # AWS errors that reach here, from an adapter or from init, are ours (AwsError) from this line on.
+        with translated():
+            sources = _load_dotenv()
+            if args.command == "doctor":  # it reads the configuration itself, every mistake in it a finding
+                return cmd_doctor(args, sources)
+            settings = Settings.from_env(sources=sources)
+            aws = AwsContext(settings, sources=sources)
+            # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
+            if args.command not in ("demo", "emulator", "dashboard", "lab"):
+                aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
+            return int(args.run(args, aws) or 0)
+    except AwsError as error:
+        target, region = (aws.target_name, aws.region) if aws else ("AWS", "?")
+        message = explain(error, target, region) or f"{error.kind}: {error}"
+        print(f"stockpipe {shown}: error: {message}", file=sys.stderr)
+        return 1
     except StockpipeError as error:
         print(f"stockpipe {shown}: error: {error}", file=sys.stderr)
-        return 1
-    except (ClientError, BotoCoreError) as error:
-        target, region = (aws.target_name, aws.region) if aws else ("AWS", "?")
-        message = explain(error, target, region) or f"{type(error).__name__}: {error}"
-        print(f"stockpipe {shown}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console, Group, JustifyMethod
 from rich.live import Live
 from rich.panel import Panel
@@ -24,7 +23,7 @@ from rich.text import Text
 
 from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.errors import explain
+from stockpipe.aws.errors import AwsError, explain, translated
 from stockpipe.aws.queue import ingest_sender
 from stockpipe.charts import sparkline
 from stockpipe.dashboard.process import DashboardProcess, missing_packages
@@ -190,13 +189,14 @@ def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | 
         with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
             while deadline is None or time.monotonic() < deadline:
                 try:
-                    received = inbox.receive(wait_seconds=1)
-                    state.status = adapters.status(full=False)
+                    with translated():
+                        received = inbox.receive(wait_seconds=1)
+                        state.status = adapters.status(full=False)
                     state.pipeline_error = None
-                except (ClientError, BotoCoreError) as error:
+                except AwsError as error:
                     # Someone removed resources (stockpipe init --teardown in another terminal): say so and
                     # keep going, so that Ctrl-C still stops everything this demo started.
-                    message = explain(error, aws.target_name, aws.region) or f"{type(error).__name__}: {error}"
+                    message = explain(error, aws.target_name, aws.region) or f"{error.kind}: {error}"
                     if message != state.pipeline_error and not interactive:
                         console.print(f"cannot read the pipeline: {message}", highlight=False)
                     state.pipeline_error = message

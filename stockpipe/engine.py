@@ -157,23 +157,10 @@ class EmbeddedEngine:
         restart the trigger would wait at its old offset on an empty stream and skip as many new
         records. Each such trigger is made again from TRIM_HORIZON (its function's alerts are
         idempotent, so reading from the start repeats nothing). Returns how many were."""
-        import boto3
+        # Imported here: the compose image runs this module with four files of ours, no adapters.
+        from stockpipe.aws.deployment import remake_table_triggers
 
-        lam = boto3.client("lambda", endpoint_url=self.url, region_name=self.region,
-                           aws_access_key_id="engine", aws_secret_access_key="engine")
-        remade = 0
-        for mapping in lam.list_event_source_mappings().get("EventSourceMappings", []):
-            if "/stream/" not in str(mapping.get("EventSourceArn", "")) or ":dynamodb:" not in mapping["EventSourceArn"]:
-                continue
-            kept = {key: mapping[key] for key in (
-                "BatchSize", "MaximumBatchingWindowInSeconds", "ParallelizationFactor", "BisectBatchOnFunctionError",
-                "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "DestinationConfig",
-                "FunctionResponseTypes") if key in mapping}
-            lam.delete_event_source_mapping(UUID=mapping["UUID"])
-            lam.create_event_source_mapping(FunctionName=mapping["FunctionArn"], EventSourceArn=mapping["EventSourceArn"],
-                                            StartingPosition="TRIM_HORIZON", Enabled=True, **kept)
-            remade += 1
-        return remade
+        return remake_table_triggers(self.url, self.region)
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None

@@ -19,10 +19,8 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import IO, TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 from stockpipe.aws.catalog import QUERIES, QueryError, QueryResult, named_query, query_title
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import AwsError
 
 if TYPE_CHECKING:
     from stockpipe.aws.context import AwsContext
@@ -50,11 +48,10 @@ def athena_absent(error: BaseException) -> bool:
     DuckDB answers instead (any other error, throttling or a 500 included, is the user's to see)."""
     if isinstance(error, AthenaAbsent):
         return True
-    if not isinstance(error, ClientError):
+    if not isinstance(error, AwsError) or not error.answered:
         return False
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    message = str(error.response.get("Error", {}).get("Message", "")).lower()
-    return status == 501 or error_code(error) in ABSENT_CODES or any(words in message for words in ABSENT_WORDS)
+    message = error.reason.lower()
+    return error.status == 501 or error.code in ABSENT_CODES or any(words in message for words in ABSENT_WORDS)
 
 
 def made_up(result: QueryResult) -> bool:
@@ -63,9 +60,8 @@ def made_up(result: QueryResult) -> bool:
 
 
 def one_line(error: BaseException, limit: int = 200) -> str:
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-        text = f"{error_code(error)} ({status}): {error.response.get('Error', {}).get('Message', '')}"
+    if isinstance(error, AwsError) and error.answered:
+        text = f"{error.code} ({'?' if error.status is None else error.status}): {error.reason}"
     else:
         text = str(error)
     text = " ".join(text.split())
@@ -74,7 +70,8 @@ def one_line(error: BaseException, limit: int = 200) -> str:
 
 def answer(sql: str, engine: str, athena: Callable[[str], QueryResult], local: Callable[[str], QueryResult],
            note: Callable[[str], None]) -> QueryResult:
-    """``engine``: athena, duckdb, or auto (Athena, and DuckDB in this process where there is none)."""
+    """``engine``: athena, duckdb, or auto (Athena, and DuckDB in this process where there is none).
+    ``athena`` and ``local`` answer as the adapters do: their AWS errors are ``AwsError``."""
     if engine not in ENGINES:
         raise QueryError(f"no query engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "duckdb":
@@ -85,7 +82,7 @@ def answer(sql: str, engine: str, athena: Callable[[str], QueryResult], local: C
             raise AthenaAbsent("the engine's Athena answered made-up rows (MiniStack does without duckdb installed "
                                "beside it)")
         return result
-    except (ClientError, QueryError) as error:
+    except (AwsError, QueryError) as error:
         if not athena_absent(error):
             raise
         if engine == "athena":

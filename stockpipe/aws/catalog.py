@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockpipe.aws.context import ClientSource
-from stockpipe.aws.errors import unsupported
+from stockpipe.aws.errors import translated, unsupported
 from stockpipe.errors import StockpipeError
 from stockpipe.waiting import WaitTimeout, wait_until
 
@@ -190,6 +190,7 @@ class Athena:
         self.database, self.output_location, self.workgroup = database, output_location, workgroup
         self._athena = aws.client("athena")
 
+    @translated()
     def run(self, sql: str, timeout: float = 120.0, poll: float = 0.25) -> QueryResult:
         started = time.monotonic()
         query_id = self._athena.start_query_execution(

@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from stockpipe.aws.errors import AwsError
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
 from stockpipe.waiting import HEALTH_PATH, probe
@@ -164,7 +165,9 @@ class AwsContext:
         return Identity(str(answer["Account"]), partition, arn)
 
     def unreachable(self, error: BaseException | None = None) -> str:
-        detail = f" ({type(error).__name__})" if error is not None else ""
+        """Why nothing answers, in one line; ``error``: what the call raised (its kind is named)."""
+        kind = error.kind if isinstance(error, AwsError) else type(error).__name__
+        detail = f" ({kind})" if error is not None else ""
         if self.endpoint_url:
             return (f"cannot reach {self.target_name}{detail}: start it (stockpipe emulator, make up) or fix "
                     "AWS_ENDPOINT_URL; unset it for real AWS")

@@ -14,6 +14,8 @@ look, never the whole table, stream, bucket or queue again.
 - the dead-letter and on-failure queues are counted (GetQueueAttributes) and their messages looked
   at, and made visible again at once, only when the count changed.
 
+Every read raises ``AwsError`` (stockpipe/aws/errors.py), never botocore's errors.
+
 Only the first look counts what was there before (a COUNT Query per symbol, a listing of the raw
 archive, the stream from TRIM_HORIZON a few pages at a time).
 """
@@ -33,7 +35,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.alerts import PUBLISHED, parse_alert_body
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import error_code, translated
 from stockpipe.domain import InvalidTick, canonical_timestamp
 
 # A view must say "unreachable" in seconds, not after botocore's half minute of retries. Its requests
@@ -69,6 +71,10 @@ class LiveClients:
     def resource(self, service: str) -> Any:
         raise NotImplementedError("the live reads use clients only")
 
+    @translated()
+    def queue_url(self, name: str) -> str:
+        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
     def _count(self, **_: Any) -> None:
         self.requests += 1
 
@@ -86,6 +92,7 @@ class HeadsTable:
         self.name = name
         self._dynamodb = clients.client("dynamodb")
 
+    @translated()
     def newest(self) -> dict[str, str]:
         found: dict[str, str] = {}
         kwargs: dict[str, Any] = {"TableName": self.name, "ProjectionExpression": "#s, #t",
@@ -108,11 +115,13 @@ class TickItems:
         self.name = name
         self._dynamodb = clients.client("dynamodb")
 
+    @translated()
     def created(self) -> str:
         """When the table was made: another value means it was deleted and made again (an engine that
         restarted empty, a teardown and init), and what was read of it before is gone."""
         return str(self._dynamodb.describe_table(TableName=self.name)["Table"].get("CreationDateTime", ""))
 
+    @translated()
     def get(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The items of these (symbol, timestamp) keys that exist."""
         wanted = [{"symbol": {"S": symbol}, "timestamp": {"S": timestamp}} for symbol, timestamp in dict.fromkeys(keys)]
@@ -127,6 +136,7 @@ class TickItems:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
+    @translated()
     def newest(self, symbol: str, limit: int, *, after: str | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` newest items of ``symbol`` (only those after ``after``), oldest first."""
         condition, values = "#s = :s", {":s": {"S": symbol}}
@@ -144,6 +154,7 @@ class TickItems:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return items[::-1]
 
+    @translated()
     def count_through(self, symbol: str, until: str, after: str | None = None) -> int:
         """How many items of ``symbol`` are at or before ``until`` (and at or after ``after``: BETWEEN
         includes both ends). A Query with Select COUNT: on MiniStack it costs the symbol's partition,
@@ -174,6 +185,7 @@ class AlertLedger:
         self.name = name
         self._dynamodb = clients.client("dynamodb")
 
+    @translated()
     def published(self, ids: Iterable[str]) -> set[str]:
         wanted = [{"alert_id": {"S": alert_id}} for alert_id in dict.fromkeys(ids)]
         found: set[str] = set()
@@ -230,6 +242,7 @@ class StreamFollower:
         self._shards: dict[str, _Shard] = {}
         self._created = ""
 
+    @translated()
     def refresh(self) -> bool:
         """List the shards again (after a split or merge, or to notice a stream made again, whose
         records are all new: the next read then starts from the beginning). True: it was made again."""
@@ -249,6 +262,7 @@ class StreamFollower:
             self._shards.setdefault(shard_id, _Shard())
         return remade
 
+    @translated()
     def read(self) -> StreamReading:
         """Every shard from where the last read ended, up to ``pages`` pages each."""
         reading = StreamReading()
@@ -322,11 +336,13 @@ class RawObjects:
     def folder(key: str) -> str:
         return key.rsplit("/", 1)[0] + "/"
 
+    @translated()
     def count(self) -> int:
         """Every object under the prefix (once, when a view starts)."""
         self._last = {}
         return self._list(self.prefix, None)
 
+    @translated()
     def count_after(self, folder: str) -> int:
         """Objects of a folder after the last key seen in it (all of them, for a folder not seen)."""
         return self._list(folder, self._last.get(folder))
@@ -364,12 +380,14 @@ class QueueLook:
         self.url = url
         self._sqs = clients.client("sqs")
 
+    @translated()
     def count(self) -> int:
         attributes = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
             attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
 
+    @translated()
     def peek(self, limit: int) -> list[Waiting]:
         """Up to ``limit`` messages, oldest first; each is hidden for the few seconds this takes."""
         seen: dict[str, Waiting] = {}
@@ -410,6 +428,7 @@ class AlertQueue:
         self._sqs = clients.client("sqs")
         self._unreadable = on_unreadable
 
+    @translated()
     def take(self, batches: int) -> list[Received]:
         """What is waiting, up to ``batches`` receives of 10 (no long poll: a view's look is short)."""
         taken: list[Received] = []

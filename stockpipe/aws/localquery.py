@@ -33,6 +33,7 @@ from typing import Any
 
 from stockpipe.aws.catalog import COLUMNS, PARTITION_KEYS, QueryError, QueryResult, partition_of
 from stockpipe.aws.context import ClientSource
+from stockpipe.aws.errors import translated
 from stockpipe.errors import StockpipeError
 
 INSTALL_HINT = "pip install 'stockpipe[engine]' (or: pip install duckdb)"
@@ -135,6 +136,7 @@ class LocalQuery:
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    @translated()
     def run(self, sql: str) -> QueryResult:
         duckdb = duckdb_module()  # before any GET: a missing package is said at once
         started = time.monotonic()

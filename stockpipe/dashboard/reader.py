@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from stockpipe.aws.context import AwsContext, TargetError
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import AwsError
 from stockpipe.aws.live import (
     AlertLedger,
     AlertQueue,
@@ -172,21 +170,21 @@ class Watcher:
             elif time.monotonic() - self._checked > CHECK_SECONDS:
                 self._check(self._sources)
             self._read(self._sources, started, requests)
-        except (TargetError, BotoCoreError) as error:
+        except TargetError as error:
             self._sources = None
-            message = str(error) if isinstance(error, TargetError) else self.aws.unreachable(error)
-            self.state.engine(reachable=False, message=f"engine unreachable: {message}", target=target)
+            self.state.engine(reachable=False, message=f"engine unreachable: {error}", target=target)
             return
-        except ClientError as error:
-            if error_code(error) not in MISSING:
-                self._sources = None
+        except AwsError as error:
+            self._sources = None
+            if not error.answered:
+                self.state.engine(reachable=False, message=f"engine unreachable: {self.aws.unreachable(error)}",
+                                  target=target)
+            elif error.code not in MISSING:
                 self.state.engine(reachable=True, message=f"reading failed: {error}", target=target)
                 log.warning("dashboard look failed: %s", error)
-                return
-            self._sources = None
-            self.state.engine(reachable=True, target=target, message=(
-                f"waiting for the pipeline: {error.response.get('Error', {}).get('Message') or error_code(error)} "
-                f"({error.operation_name}); run 'stockpipe init'"))
+            else:
+                self.state.engine(reachable=True, target=target, message=(
+                    f"waiting for the pipeline: {error.reason or error.code} ({error.operation}); run 'stockpipe init'"))
             return
         self.state.engine(reachable=True, message="ok", target=target)
 
@@ -194,10 +192,7 @@ class Watcher:
 
     def _connect(self) -> Sources:
         s, clients = self.settings, self.clients
-        sqs = clients.client("sqs")
-
-        def url(name: str) -> str:
-            return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        url = clients.queue_url
 
         ticks = TickItems(clients, s.table_name)
         created = ticks.created()
@@ -230,8 +225,8 @@ class Watcher:
         self._checked = time.monotonic()
         if sources.ticks.created() != sources.created:
             self._sources = None
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "the tick table was made again"}},
-                              "DescribeTable")
+            raise AwsError("the tick table was made again", code="ResourceNotFoundException",
+                           reason="the tick table was made again", operation="DescribeTable")
         if sources.stream is not None:
             sources.stream.refresh()
 

@@ -16,11 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.errors import explain
+from stockpipe.aws.errors import AwsError, explain, translated
 from stockpipe.doctor import archive, code, configuration, deployment, flow, target
 from stockpipe.doctor.model import GROUPS, Finding, Look, Status, problem, skipped
 from stockpipe.errors import StockpipeError
@@ -64,7 +61,7 @@ class Diagnosis:
 
 
 def diagnose(environ: Mapping[str, str], sources: Mapping[str, str] | None = None, *,
-             session: boto3.Session | None = None, stall_after: float = 60.0,
+             session: Any = None, stall_after: float = 60.0,
              clock: Callable[[], float] = time.time) -> Diagnosis:
     """Every check over the configuration in ``environ`` (``sources``: where a .env set each variable,
     {"STREAM_NAME": ".env line 14"}) and the deployment it names. ``session``: the boto3 session to
@@ -79,7 +76,8 @@ def diagnose(environ: Mapping[str, str], sources: Mapping[str, str] | None = Non
         return Diagnosis(findings, time.monotonic() - started, "unknown")
     aws = AwsContext(settings, session=session, sources=sources)
     try:
-        reached, reachable = target.endpoint_and_credentials(aws)
+        with translated():
+            reached, reachable = target.endpoint_and_credentials(aws)
     except Exception as error:  # noqa: BLE001 - doctor reports, it never shows a traceback
         reached, reachable = [_unfinished("reachability", error, aws)], False
     findings += reached
@@ -92,7 +90,8 @@ def diagnose(environ: Mapping[str, str], sources: Mapping[str, str] | None = Non
     for group, step in (("existence", deployment.existence), ("regions", deployment.regions), ("code", code.check),
                         ("reachability", target.permissions), ("flow", flow.check), ("query", archive.check)):
         try:
-            findings += step(look)
+            with translated():
+                findings += step(look)
         except Exception as error:  # noqa: BLE001 - doctor reports, it never shows a traceback
             findings.append(_unfinished(group, error, aws))
     order = {group: index for index, group in enumerate(GROUPS)}
@@ -102,8 +101,8 @@ def diagnose(environ: Mapping[str, str], sources: Mapping[str, str] | None = Non
 
 def _unfinished(group: str, error: Exception, aws: AwsContext) -> Finding:
     """A check that cannot finish is a finding of its own, in one line."""
-    if isinstance(error, ClientError | BotoCoreError):
-        why = explain(error, aws.target_name, aws.region) or f"{type(error).__name__}: {error}"
+    if isinstance(error, AwsError):
+        why = explain(error, aws.target_name, aws.region) or f"{error.kind}: {error}"
     elif isinstance(error, StockpipeError):
         why = str(error)
     else:

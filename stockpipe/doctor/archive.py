@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from stockpipe import query
 from stockpipe.aws.catalog import QueryError
-from stockpipe.aws.errors import unsupported
+from stockpipe.aws.errors import AwsError, unsupported
 from stockpipe.doctor.model import Finding, Look, ok, problem, skipped, warning
 from stockpipe.provision.model import Found
 
@@ -41,14 +39,12 @@ def check(look: Look) -> list[Finding]:
 
 def _raw_objects(look: Look, bucket: str, prefix: str) -> int:
     """Raw objects under the prefix: 0, 1 or more is all that matters here (one request)."""
-    answer = look.aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.strip("/") + "/", MaxKeys=2)
-    return int(answer.get("KeyCount", len(answer.get("Contents", []))))
+    return look.deployment.object_count(bucket, prefix.strip("/") + "/", 2)
 
 
 def _catalog(look: Look, table: str, wanted: str, objects: int) -> list[Finding]:
     settings = look.settings
-    glue = look.aws.client("glue")
-    current: dict[str, Any] = glue.get_table(DatabaseName=settings.athena_database, Name=settings.athena_table)["Table"]
+    current = look.deployment.glue_table(settings.athena_database, settings.athena_table)
     location = str(current.get("StorageDescriptor", {}).get("Location", ""))
     findings: list[Finding] = []
     if location.rstrip("/") != wanted.rstrip("/"):
@@ -60,14 +56,8 @@ def _catalog(look: Look, table: str, wanted: str, objects: int) -> list[Finding]
                                 "raw ticks' (or its partition keys not dt, symbol)", "stockpipe init brings it in line"))
     else:
         findings.append(ok(GROUP, "location", f"Glue table {table} reads {wanted}, where process-ticks writes"))
-    partitions: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"DatabaseName": settings.athena_database, "TableName": settings.athena_table}
-    while len(partitions) < PARTITIONS_READ:
-        page = glue.get_partitions(**kwargs)
-        partitions += page.get("Partitions", [])
-        if not page.get("NextToken"):
-            break
-        kwargs["NextToken"] = page["NextToken"]
+    partitions: list[dict[str, Any]] = look.deployment.partitions(settings.athena_database, settings.athena_table,
+                                                                  PARTITIONS_READ)
     outside = [p for p in partitions if not str(p.get("StorageDescriptor", {}).get("Location", "")).startswith(wanted)]
     more = "+" if len(partitions) >= PARTITIONS_READ else ""
     if not partitions:
@@ -92,8 +82,10 @@ def _test_query(look: Look, wanted: str, objects: int) -> Finding:
     notes: list[str] = []
     try:
         result = query.run(look.aws, sql, "auto", note=notes.append)
-    except (QueryError, ClientError) as error:
-        if isinstance(error, ClientError) and unsupported(error):
+    except (QueryError, AwsError) as error:
+        if isinstance(error, AwsError) and not error.answered:
+            raise  # the target does not answer: the check could not finish
+        if isinstance(error, AwsError) and unsupported(error):
             return skipped(GROUP, "test-query", f"no test query: this engine answers neither Athena nor S3 reads "
                            f"({query.one_line(error, 120)})")
         return problem(GROUP, "test-query", f"a test query ({sql}) failed: {query.one_line(error)}",

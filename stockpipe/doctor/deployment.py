@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from stockpipe.aws.context import PROBE_CONFIG
-from stockpipe.aws.errors import unsupported
+from stockpipe.aws.errors import AwsError, translated, unsupported
 from stockpipe.doctor.model import Finding, Look, ok, problem, skipped, warning
 from stockpipe.provision.functions import Function, Mapping, Role
 from stockpipe.provision.messaging import Queue, Topic
@@ -36,9 +32,10 @@ def existence(look: Look) -> list[Finding]:
     findings: list[Finding] = []
     for resource in look.resources:
         try:
-            look.found[resource.key] = resource.find(look.run)
-        except ClientError as error:
-            if not unsupported(error):
+            with translated():
+                look.found[resource.key] = resource.find(look.run)
+        except AwsError as error:
+            if not error.answered or not unsupported(error):
                 raise
             look.unlookable[resource.key] = f"this engine has no {resource.kind.split()[0]} API"
             findings.append(skipped("existence", resource.key, f"{resource.kind} {resource.name} not looked for: "
@@ -108,76 +105,25 @@ def _names(look: Look, resource: Resource) -> list[str]:
     if listing is None:
         return []
     try:
-        names = []
-        for name in listing(look, resource):
-            names.append(name)
-            if len(names) >= LISTED:
-                break
-        return names
-    except (ClientError, BotoCoreError):
+        return listing(look, resource)
+    except AwsError:
         return []
 
 
-def _pages(call: Callable[..., dict[str, Any]], key: str, token: str, next_key: str, **kwargs: Any) -> Iterator[Any]:
-    while True:
-        page = call(**kwargs)
-        yield from page.get(key, [])
-        if not page.get(next_key):
-            return
-        kwargs[token] = page[next_key]
-
-
-def _streams(look: Look, _: Resource) -> Iterator[str]:
-    kinesis = look.aws.client("kinesis")
-    kwargs: dict[str, Any] = {"Limit": 100}
-    while True:
-        page = kinesis.list_streams(**kwargs)
-        names = [str(name) for name in page.get("StreamNames", [])]
-        yield from names
-        if not page.get("HasMoreStreams") or not names:
-            return
-        kwargs["ExclusiveStartStreamName"] = names[-1]
-
-
-def _tables(look: Look, _: Resource) -> Iterator[str]:
-    yield from _pages(look.aws.client("dynamodb").list_tables, "TableNames", "ExclusiveStartTableName",
-                      "LastEvaluatedTableName")
-
-
-def _buckets(look: Look, _: Resource) -> Iterator[str]:
-    yield from (str(b["Name"]) for b in look.aws.client("s3").list_buckets().get("Buckets", []))
-
-
-def _queues(look: Look, _: Resource) -> Iterator[str]:
-    urls = _pages(look.aws.client("sqs").list_queues, "QueueUrls", "NextToken", "NextToken", MaxResults=1000)
-    yield from (str(url).rstrip("/").rsplit("/", 1)[-1] for url in urls)
-
-
-def _topics(look: Look, _: Resource) -> Iterator[str]:
-    topics = _pages(look.aws.client("sns").list_topics, "Topics", "NextToken", "NextToken")
-    yield from (str(topic["TopicArn"]).rsplit(":", 1)[-1] for topic in topics)
-
-
-def _functions(look: Look, _: Resource) -> Iterator[str]:
-    functions = _pages(look.aws.client("lambda").list_functions, "Functions", "Marker", "NextMarker")
-    yield from (str(function["FunctionName"]) for function in functions)
-
-
-def _databases(look: Look, _: Resource) -> Iterator[str]:
-    databases = _pages(look.aws.client("glue").get_databases, "DatabaseList", "NextToken", "NextToken")
-    yield from (str(database["Name"]) for database in databases)
-
-
-def _glue_tables(look: Look, resource: Resource) -> Iterator[str]:
+def _glue_tables(look: Look, resource: Resource) -> list[str]:
     assert isinstance(resource, GlueTable)
-    tables = _pages(look.aws.client("glue").get_tables, "TableList", "NextToken", "NextToken",
-                    DatabaseName=resource.database)
-    yield from (str(table["Name"]) for table in tables)
+    return look.deployment.glue_table_names(resource.database, LISTED)
 
 
-_LISTINGS: dict[type[Resource], Callable[[Look, Resource], Iterator[str]]] = {
-    Stream: _streams, Table: _tables, Bucket: _buckets, Queue: _queues, Topic: _topics, Function: _functions,
-    GlueDatabase: _databases, GlueTable: _glue_tables,
+_LISTINGS: dict[type[Resource], Callable[[Look, Resource], list[str]]] = {
+    Stream: lambda look, _: look.deployment.stream_names(LISTED),
+    Table: lambda look, _: look.deployment.table_names(LISTED),
+    Bucket: lambda look, _: look.deployment.bucket_names(LISTED),
+    Queue: lambda look, _: look.deployment.queue_names(LISTED),
+    Topic: lambda look, _: look.deployment.topic_names(LISTED),
+    Function: lambda look, _: look.deployment.function_names(LISTED),
+    GlueDatabase: lambda look, _: look.deployment.database_names(LISTED),
+    GlueTable: _glue_tables,
 }
 
 
@@ -185,16 +131,9 @@ def _stream_elsewhere(look: Look) -> str | None:
     """The region the pipeline's stream is in, when it is not in the configured one (the seeds' note 4:
     the producer in one region, the resources in another)."""
     aws = look.aws
-    name = aws.settings.stream_name
-    candidates = [look.environ.get("AWS_DEFAULT_REGION", ""), aws.session.region_name or "", *USUAL_REGIONS]
-    for region in dict.fromkeys(r for r in candidates if r and r != aws.region and REGION_PATTERN.fullmatch(r)):
-        kinesis = aws.session.client("kinesis", region_name=region, endpoint_url=aws.endpoint_url, config=PROBE_CONFIG)
-        try:
-            kinesis.describe_stream_summary(StreamName=name)
-        except (ClientError, BotoCoreError):
-            continue
-        return region
-    return None
+    candidates = [look.environ.get("AWS_DEFAULT_REGION", ""), look.deployment.session_region or "", *USUAL_REGIONS]
+    regions = dict.fromkeys(r for r in candidates if r and r != aws.region and REGION_PATTERN.fullmatch(r))
+    return look.deployment.stream_region(aws.settings.stream_name, regions)
 
 
 # -- regions ----------------------------------------------------------------------------------
@@ -242,10 +181,9 @@ def _placed(look: Look) -> Iterator[tuple[str, str | None, str]]:
         elif isinstance(resource, Table):
             yield f"dynamodb table {resource.name}", _arn_region(found.detail.get("TableArn")), redo
         elif isinstance(resource, Queue):
-            attributes = aws.client("sqs").get_queue_attributes(QueueUrl=found.detail, AttributeNames=["QueueArn"])
-            yield f"sqs queue {resource.name}", _arn_region(attributes.get("Attributes", {}).get("QueueArn")), redo
+            yield f"sqs queue {resource.name}", _arn_region(look.deployment.queue_arn(found.detail)), redo
         elif isinstance(resource, Bucket):
-            yield (f"s3 bucket {resource.name}", _bucket_region(look, resource.name),
+            yield (f"s3 bucket {resource.name}", look.deployment.bucket_region(resource.name),
                    f"set RAW_BUCKET to a bucket in {aws.region} (or leave it unset: init names one per region)")
         elif isinstance(resource, Function):
             yield from _function_places(look, resource)
@@ -270,16 +208,6 @@ def _function_places(look: Look, function: Function) -> Iterator[tuple[str, str 
             yield f"{name} in the environment of {function.name}", _arn_region(value), fix
         elif value.startswith(("http://", "https://")):
             yield f"{name} in the environment of {function.name}", _url_region(value), fix
-
-
-def _bucket_region(look: Look, name: str) -> str | None:
-    """Where the bucket is: S3 says it in HeadBucket's answer (also when it redirects or refuses)."""
-    try:
-        answer = look.aws.client("s3").head_bucket(Bucket=name)
-    except ClientError as error:
-        answer = error.response
-    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    return str(answer.get("BucketRegion") or headers.get("x-amz-bucket-region") or "") or None
 
 
 def _arn_region(arn: object) -> str | None:

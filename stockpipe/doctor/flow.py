@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from stockpipe.aws.queue import waiting
@@ -27,7 +27,6 @@ from stockpipe.provision.messaging import Subscription
 GROUP = "flow"
 READ_LIMIT = 100_000  # stream records read at most to count what waits ("+" past it)
 CHECKED = 10_000  # distinct ticks looked up in the table at most
-PAGE = 10_000
 
 
 def check(look: Look) -> list[Finding]:
@@ -142,42 +141,26 @@ def _why_stalled(look: Look, process: Mapping, failing: str) -> tuple[str, str]:
 def _waiting(look: Look, table: TickTable, since_ms: int | None) -> Waiting:
     """The valid ticks that arrived after ``since_ms`` (all of them when None: nothing is stored) and
     are not in the table; at most CHECKED of them are looked up (then the count ends with "+")."""
-    kinesis = look.aws.client("kinesis")
-    name = look.settings.stream_name
     arrivals: dict[str, tuple[int, Tick]] = {}  # tick id -> (first arrival, tick)
     complete, read = True, 0
-    shards, kwargs = [], {"StreamName": name}
-    while True:
-        page = kinesis.list_shards(**kwargs)
-        shards += [str(shard["ShardId"]) for shard in page.get("Shards", [])]
-        if not page.get("NextToken"):
-            break
-        kwargs = {"NextToken": page["NextToken"]}
-    for shard in shards:
-        start: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"} if since_ms is None else {
-            "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": datetime.fromtimestamp(since_ms / 1000, UTC)}
-        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, **start).get("ShardIterator")
-        while iterator and complete:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=PAGE)
-            records = page.get("Records", [])
-            read += len(records)
-            for record in records:
-                arrived = _arrival_ms(record)
-                if since_ms is not None and arrived <= since_ms:
-                    continue
-                try:
-                    tick = parse_tick(unwrap_archived(RawRecord(bytes(record["Data"]))).data)
-                except InvalidTick:
-                    continue  # quarantined, never stored: the dead-letter queue's to count
-                if tick.id not in arrivals and len(arrivals) >= CHECKED:
-                    complete = False
-                    break
-                arrivals.setdefault(tick.id, (arrived, tick))
-            if read >= READ_LIMIT:
+    for records in look.deployment.stream_pages(look.settings.stream_name, since_ms):
+        read += len(records)
+        for record in records:
+            arrived = _arrival_ms(record)
+            if since_ms is not None and arrived <= since_ms:
+                continue
+            try:
+                tick = parse_tick(unwrap_archived(RawRecord(bytes(record["Data"]))).data)
+            except InvalidTick:
+                continue  # quarantined, never stored: the dead-letter queue's to count
+            if tick.id not in arrivals and len(arrivals) >= CHECKED:
                 complete = False
-            if not records and int(page.get("MillisBehindLatest", 0) or 0) == 0:
                 break
-            iterator = page.get("NextShardIterator")
+            arrivals.setdefault(tick.id, (arrived, tick))
+        if read >= READ_LIMIT:
+            complete = False
+        if not complete:
+            break
     stored = table.stored([tick for _, tick in arrivals.values()]) if arrivals else {}
     unstored = [arrived for tick_id, (arrived, _) in arrivals.items() if tick_id not in stored]
     return Waiting(len(unstored), min(unstored) if unstored else None, complete)
@@ -195,19 +178,7 @@ def _peek(look: Look, key: str) -> tuple[int, list[tuple[int, str]]] | None:
     with a visibility timeout of 0, so they stay visible to their readers."""
     if not look.exists(key):
         return None
-    sqs = look.aws.client("sqs")
-    url = look.found[key].detail  # type: ignore[union-attr]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    count = int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
-        attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
-    if not count:
-        return 0, []
-    answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
-                                 AttributeNames=["SentTimestamp"])
-    messages = sorted((int(m.get("Attributes", {}).get("SentTimestamp", 0)), str(m.get("Body", "")))
-                      for m in answer.get("Messages", []))
-    return count, messages
+    return look.deployment.peek(look.found[key].detail)  # type: ignore[union-attr]
 
 
 def _dead_letters(look: Look) -> Finding:
@@ -273,22 +244,14 @@ def _email(look: Look) -> Finding:
                         None)
     if subscription is None or not look.exists(subscription.topic.key):
         return skipped(GROUP, "email", f"the e-mail subscription of {address} not checked: no topic (see existence)")
-    sns = look.aws.client("sns")
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=subscription.topic.arn(look.run)):
-        for sub in page.get("Subscriptions", []):
-            if sub.get("Protocol") != "email" or sub.get("Endpoint") != address:
-                continue
-            arn = str(sub.get("SubscriptionArn", ""))
-            pending = not arn.startswith("arn:")
-            if not pending:
-                attributes = sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
-                pending = str(attributes.get("PendingConfirmation", "false")).lower() == "true"
-            if pending:
-                return problem(GROUP, "email", f"ALERT_EMAIL={address} ({look.where('ALERT_EMAIL')}) has not "
-                               "confirmed its subscription (PendingConfirmation): no alert reaches it",
-                               f"open the e-mail \"AWS Notification - Subscription Confirmation\" sent to {address} "
-                               "and follow its link (after 3 days AWS drops it; stockpipe init then subscribes again)")
-            return ok(GROUP, "email", f"ALERT_EMAIL={address} is subscribed and confirmed")
+    pending = look.deployment.email_pending(subscription.topic.arn(look.run), address)
+    if pending:
+        return problem(GROUP, "email", f"ALERT_EMAIL={address} ({look.where('ALERT_EMAIL')}) has not confirmed its "
+                       "subscription (PendingConfirmation): no alert reaches it",
+                       f"open the e-mail \"AWS Notification - Subscription Confirmation\" sent to {address} and "
+                       "follow its link (after 3 days AWS drops it; stockpipe init then subscribes again)")
+    if pending is not None:
+        return ok(GROUP, "email", f"ALERT_EMAIL={address} is subscribed and confirmed")
     return problem(GROUP, "email", f"ALERT_EMAIL={address} ({look.where('ALERT_EMAIL')}) is not subscribed to "
                    f"{subscription.topic.name}", "stockpipe init subscribes it (AWS then e-mails a link to confirm)")
 

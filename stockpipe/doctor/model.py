@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from stockpipe.aws.context import AwsContext
+from stockpipe.aws.deployment import Deployment
 from stockpipe.provision.model import Found, Resource, Run
 
 
@@ -101,12 +103,17 @@ class Look:
     def exists(self, key: str) -> bool:
         return self.found.get(key) is not None
 
+    @cached_property
+    def deployment(self) -> Deployment:
+        """The adapter every check reads the deployment through."""
+        return Deployment(self.aws)
+
     def function(self, key: str) -> dict[str, Any] | None:
         """GetFunction's answer for a function of the list (configuration, code location, tags), once."""
         if key not in self.functions:
             if not self.exists(key):
                 return None
-            self.functions[key] = dict(self.aws.client("lambda").get_function(FunctionName=self.resource(key).name))
+            self.functions[key] = self.deployment.function(self.resource(key).name)
         return self.functions[key]
 
 

@@ -9,10 +9,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from stockpipe.aws.context import AwsContext, TargetError
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.deployment import Deployment
+from stockpipe.aws.errors import AwsError
 from stockpipe.doctor.model import Finding, Look, ok, problem, skipped
 from stockpipe.provision import policies
 from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
@@ -101,7 +100,7 @@ def permissions(look: Look) -> list[Finding]:
 def _deployer(look: Look) -> Finding:
     aws = look.aws
     arn = aws.identity.arn
-    principal = _principal(aws, arn)
+    principal = _principal(look.deployment, arn)
     if principal is None:
         return skipped(GROUP, "deployer", f"the deployer's permissions are not simulated: {arn} is "
                        + ("the account's root user, which may make every call" if arn.endswith(":root")
@@ -112,7 +111,7 @@ def _deployer(look: Look) -> Finding:
         calls += [(actions, arn) for arn in _arns(resource, look)]
         if isinstance(resource, Function):
             calls.append((("iam:PassRole",), resource.role.arn(look.run)))
-    denied = _denied(aws, principal, calls)
+    denied = _denied(look.deployment, principal, calls)
     total = sum(len(actions) for actions, _ in calls)
     if not denied:
         return ok(GROUP, "deployer", f"the deployer {principal} may make every call init makes ({total}, by IAM "
@@ -130,7 +129,7 @@ def _role(look: Look, function: Function) -> Finding:
                        "does not exist (see existence)")
     statements = role.policy(look.run)["Statement"]  # derived from the list: what init grants
     calls = [(tuple(_as_list(s["Action"])), arn) for s in statements for arn in _as_list(s["Resource"])]
-    denied = _denied(look.aws, role.arn(look.run), calls)
+    denied = _denied(look.deployment, role.arn(look.run), calls)
     total = sum(len(actions) for actions, _ in calls)
     if not denied:
         return ok(GROUP, check, f"the role of {function.name}, {role.name}, may make every call its code and trigger make "
@@ -139,7 +138,7 @@ def _role(look: Look, function: Function) -> Finding:
                    "stockpipe init puts its policy back (derived from what the code calls)", denied=denied)
 
 
-def _principal(aws: AwsContext, arn: str) -> str | None:
+def _principal(deployment: Deployment, arn: str) -> str | None:
     """The IAM ARN to simulate for the caller: a user as it is; an assumed role's session as its role."""
     parts = arn.split(":", 5)
     if len(parts) < 6:
@@ -150,8 +149,10 @@ def _principal(aws: AwsContext, arn: str) -> str | None:
     if resource.startswith("assumed-role/"):
         name = resource.split("/")[1]
         try:
-            return str(aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])  # with its path
-        except ClientError:
+            return deployment.role_arn(name)  # with its path
+        except AwsError as error:
+            if not error.answered:
+                raise
             return f"arn:{parts[1]}:iam::{parts[4]}:role/{name}"
     return None
 
@@ -167,29 +168,24 @@ def _arns(resource: Resource, look: Look) -> list[str]:
     return policies.resource_arns(resource, look.run)
 
 
-def _denied(aws: AwsContext, principal: str, calls: Iterable[tuple[Sequence[str], str]]) -> list[str]:
+def _denied(deployment: Deployment, principal: str, calls: Iterable[tuple[Sequence[str], str]]) -> list[str]:
     """Each "action on resource" the principal may not make, by IAM's simulation."""
-    iam = aws.client("iam")
     denied: list[str] = []
     for actions, resource in calls:
         if not actions:
             continue
-        request: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": list(actions)}
-        if resource != "*":
-            # A wildcard path in a policy ("bucket/raw-data/*") is simulated on one key inside it.
-            request["ResourceArns"] = [resource[:-1] + "stockpipe-doctor" if resource.endswith("*") else resource]
-        while True:
-            try:
-                answer = iam.simulate_principal_policy(**request)
-            except ClientError as error:
-                denied.append(f"iam:SimulatePrincipalPolicy on {principal} ({error_code(error)}: doctor may not "
-                              "simulate)")
-                return denied
-            denied += [f"{result['EvalActionName']} on {resource} ({result['EvalDecision']})"
-                       for result in answer.get("EvaluationResults", []) if result.get("EvalDecision") != "allowed"]
-            if not answer.get("IsTruncated"):
-                break
-            request["Marker"] = answer["Marker"]
+        # A wildcard path in a policy ("bucket/raw-data/*") is simulated on one key inside it.
+        simulated = None if resource == "*" else (resource[:-1] + "stockpipe-doctor" if resource.endswith("*")
+                                                  else resource)
+        try:
+            results = deployment.simulate(principal, list(actions), simulated)
+        except AwsError as error:
+            if not error.answered:
+                raise
+            denied.append(f"iam:SimulatePrincipalPolicy on {principal} ({error.code}: doctor may not simulate)")
+            return denied
+        denied += [f"{result['EvalActionName']} on {resource} ({result['EvalDecision']})"
+                   for result in results if result.get("EvalDecision") != "allowed"]
     return denied
 
 

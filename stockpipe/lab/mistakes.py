@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.aws.context import AwsContext
+from stockpipe.aws.deployment import Deployment
 from stockpipe.errors import StockpipeError
 from stockpipe.provision import Stack
 from stockpipe.provision.functions import Function, Mapping
@@ -56,8 +57,7 @@ def function_of(stack: Stack, key: str) -> Function:
 
 def configuration_of(aws: AwsContext, function: Function) -> dict[str, Any]:
     """The function as deployed (GetFunctionConfiguration): its environment, code hash, last change."""
-    answer: dict[str, Any] = aws.client("lambda").get_function_configuration(FunctionName=function.name)
-    return answer
+    return Deployment(aws).function_configuration(function.name)
 
 
 def environment_of(configuration: dict[str, Any]) -> dict[str, str]:
@@ -76,7 +76,7 @@ def _trigger(stack: Stack) -> dict[str, Any]:
 
 
 def _disable_trigger(aws: AwsContext, stack: Stack) -> None:
-    aws.client("lambda").update_event_source_mapping(UUID=_trigger(stack)["UUID"], Enabled=False)
+    Deployment(aws).disable_trigger(_trigger(stack)["UUID"])
 
 
 def _trigger_disabled(aws: AwsContext, stack: Stack) -> bool:
@@ -98,7 +98,7 @@ def _planted_zip(function: Function) -> bytes:
 
 def _plant_hidden(aws: AwsContext, stack: Stack) -> None:
     function = function_of(stack, "process")
-    aws.client("lambda").update_function_code(FunctionName=function.name, ZipFile=_planted_zip(function))
+    Deployment(aws).replace_code(function.name, _planted_zip(function))
     function.wait_ready(stack.run)
 
 
@@ -113,8 +113,7 @@ def _set_variable(variable: str, spoil: Callable[[str], str]) -> Callable[[AwsCo
         function = function_of(stack, "process")
         variables = environment_of(configuration_of(aws, function))
         variables[variable] = spoil(variables[variable])
-        aws.client("lambda").update_function_configuration(FunctionName=function.name,
-                                                           Environment={"Variables": variables})
+        Deployment(aws).replace_environment(function.name, variables)
         function.wait_ready(stack.run)
     return plant
 

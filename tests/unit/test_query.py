@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 
 from stockpipe import cli, query
 from stockpipe.aws.catalog import COLUMNS, PARTITION_KEYS, QUERIES, Athena, QueryError, QueryResult, partition_of
+from stockpipe.aws.errors import AwsError
 from stockpipe.aws.localquery import DuckDBMissing, Fetched, LocalQuery
 from stockpipe.settings import Settings
 
@@ -26,9 +27,10 @@ LICENSE = ("The API for service 'athena' is either not included in your current 
            "been emulated by LocalStack. Please refer to https://docs.localstack.cloud/references/coverage")
 
 
-def client_error(code: str, status: int, message: str = "") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "StartQueryExecution")
+def client_error(code: str, status: int, message: str = "") -> AwsError:
+    """What an adapter raises for an error Athena answers (botocore's, translated at its edge)."""
+    return AwsError.of(ClientError({"Error": {"Code": code, "Message": message},
+                                    "ResponseMetadata": {"HTTPStatusCode": status}}, "StartQueryExecution"))
 
 
 # -- rounding and printing --------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_another_athena_error_is_raised_not_hidden_behind_duckdb():
     def local(sql: str) -> QueryResult:
         raise AssertionError("DuckDB must not answer for an Athena that exists")
 
-    with pytest.raises(ClientError):
+    with pytest.raises(AwsError):
         query.answer("SELECT 1", "auto", athena, local, print)
 
 
