@@ -467,15 +467,14 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
 
 @functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region of every partition in botocore's bundled endpoint data: offline, read once.
-    Empty if botocore is missing or its data has another shape (then no region is refused)."""
+    """Every region the installed botocore knows (stockpipe.aws.regions, offline). Empty where boto3
+    cannot be imported (scripts/compose.py reads these settings with the standard library alone):
+    then no region is refused for being unknown."""
     try:
-        from botocore.loaders import create_loader
-
-        data = create_loader().load_data("endpoints")
-        return frozenset(region for partition in data["partitions"] for region in partition["regions"])
-    except Exception:  # noqa: BLE001 - a check that cannot run must not stop the pipeline
+        from stockpipe.aws.regions import known_regions as bundled
+    except ImportError:
         return frozenset()
+    return bundled()
 
 
 def check_windows(short: int, long: int) -> None:
