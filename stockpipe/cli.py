@@ -507,7 +507,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for add in (_engine_and_stack, _flow, _looking, _lab, _browser):
+        add(sub)
+    return parser
 
+
+Commands = Any  # argparse's _SubParsersAction, private in typeshed
+
+
+def _engine_and_stack(sub: Commands) -> None:
     p = sub.add_parser("emulator", help="run the embedded AWS engine (MiniStack) in the foreground")
     p.add_argument("--port", type=int, help="port to serve on (default ENGINE_PORT, 4566)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 in a container)")
@@ -528,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
     p.set_defaults(run=cmd_replay_failed)
 
+
+def _flow(sub: Commands) -> None:
     p = sub.add_parser("produce", help="send ticks into the pipeline: the Kinesis stream, or the queue with INGEST=sqs")
     p.add_argument("--source", choices=["synthetic", "replay", "yfinance", "unsent", "archive"], default="synthetic",
                    help="archive: every raw record in S3 again (after a loss; what is stored already is skipped)")
@@ -557,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
+
+def _looking(sub: Commands) -> None:
     p = sub.add_parser("query", help="SQL over the raw archive: the seeds' queries by name, or your own; Athena, "
                        "or DuckDB in this process where the engine has no Athena")
     p.add_argument("name", nargs="?", help="top-movers, avg-volume, anomalies, volume-by-hour, avg-price, max-price "
@@ -579,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a tick waiting this long in the stream is a stall (default 60)")
     p.set_defaults(run=cmd_doctor)
 
+
+def _lab(sub: Commands) -> None:
     p = sub.add_parser("lab", help="the workshop's labs: list them, check a lab's outcome in the running pipeline, "
                        "plant lab 5's mistake and undo it (docs/workshop/)")
     lab = p.add_subparsers(dest="lab_command", required=True, metavar="lab-command")
@@ -598,6 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = lab.add_parser("reset", help="undo what lab break planted: the deployment as init makes it again")
     q.set_defaults(run=cmd_lab_reset)
 
+
+def _browser(sub: Commands) -> None:
     p = sub.add_parser("dashboard", help="serve the pipeline live in a browser: charts, alerts, health, lag")
     p.add_argument("--host", help="interface to listen on (default DASHBOARD_HOST, 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port to listen on (default DASHBOARD_PORT, 8000; 0: any free one)")
@@ -608,7 +624,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="ticks per second (default PRODUCER_RATE)")
     p.add_argument("--symbols", help="comma-separated symbols (default PRODUCER_SYMBOLS)")
     p.set_defaults(run=cmd_demo)
-    return parser
 
 
 def _interrupt(signum: int, frame: object) -> None:
