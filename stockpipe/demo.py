@@ -133,109 +133,142 @@ def second_terminal(engine_url: str, chosen_threshold: Thresholds | None) -> str
 
 def run_demo(settings: Settings, *, seconds: float | None = None, rate: float | None = None,
              symbols: str | None = None) -> int:
-    console = Console()
-    interactive = console.is_terminal
-    if not interactive:
-        console = Console(soft_wrap=True)  # a log, not a screen: one line per event
-    chosen = parse_symbols(symbols) if symbols else settings.producer_symbols
-    port = settings.engine_port
-    if port_in_use(port):
-        port = free_port()
-        console.print(f"port {settings.engine_port} is busy; the demo engine uses {port} instead")
-    engine = EmbeddedEngine(port, region=settings.region)
-    stop = threading.Event()
-    state = DemoState()
-    producer: threading.Thread | None = None
-    page: DashboardProcess | None = None
+    demo = Demo(settings, parse_symbols(symbols) if symbols else settings.producer_symbols)
     try:
-        console.print(f"starting the embedded AWS engine (MiniStack) on port {port} …")
-        engine.start()
+        demo.start(rate)
+        demo.watch(seconds)
+    except KeyboardInterrupt:
+        demo.console.print("stopping …")
+    finally:
+        demo.stop()
+    return demo.summary(seconds)
+
+
+class Demo:
+    """What `stockpipe demo` starts (an engine, the stack, the dashboard, the producer), watches, and
+    stops again."""
+
+    def __init__(self, settings: Settings, symbols: tuple[str, ...]) -> None:
+        self.console = Console()
+        self.interactive = self.console.is_terminal
+        if not self.interactive:
+            self.console = Console(soft_wrap=True)  # a log, not a screen: one line per event
+        self.settings, self.symbols = settings, symbols
+        port = settings.engine_port
+        if port_in_use(port):
+            port = free_port()
+            self.console.print(f"port {settings.engine_port} is busy; the demo engine uses {port} instead")
+        self.engine = EmbeddedEngine(port, region=settings.region)
+        self.stopping = threading.Event()
+        self.state = DemoState()
+        self.producer: threading.Thread | None = None
+        self.page: DashboardProcess | None = None
+
+    def start(self, rate: float | None) -> None:
+        console = self.console
+        console.print(f"starting the embedded AWS engine (MiniStack) on port {self.engine.port} …")
+        self.engine.start()
         # The demo's own engine, whatever AWS_ENDPOINT_URL says: the context carries it, not os.environ.
-        settings = replace(settings, endpoint_url=engine.url)
+        settings = replace(self.settings, endpoint_url=self.engine.url)
         chosen_threshold: Thresholds | None = None
         if not settings.alert_threshold:  # a price alert the synthetic market shows (seed 004's rule)
-            chosen_threshold = demo_thresholds(chosen, settings.producer_seed)
+            chosen_threshold = demo_thresholds(self.symbols, settings.producer_seed)
             settings = replace(settings, alert_threshold=chosen_threshold)
             console.print(f"price alerts at ALERT_THRESHOLD={settings.alert_threshold} (set ALERT_THRESHOLD to "
                           "choose others)", highlight=False)
-        aws = AwsContext(settings)
+        self.settings = settings
+        self.aws = AwsContext(settings)
         from stockpipe.provision import Stack
 
-        Stack(aws, report=lambda line: console.print(line, highlight=False)).up()
-        adapters = Adapters(aws)
-        inbox = AlertInbox(aws, aws.queue_url(settings.demo_queue_name))
-        page = _start_dashboard(console, engine.url, settings)
-        sender = ingest_sender(aws)
+        Stack(self.aws, report=lambda line: console.print(line, highlight=False)).up()
+        self.adapters = Adapters(self.aws)
+        self.inbox = AlertInbox(self.aws, self.aws.queue_url(settings.demo_queue_name))
+        self.page = _start_dashboard(console, self.engine.url, settings)
+        sender = ingest_sender(self.aws)
         pace = rate or settings.producer_rate
-
-        def run_producer() -> None:
-            def on_sent(stats: Any) -> None:
-                state.sent = stats.sent
-
-            try:
-                produce(synthetic(chosen, settings.producer_seed, None, rate=pace), sender, rate=pace, stop=stop, on_sent=on_sent)
-            except Exception as error:  # shown on the dashboard; the demo keeps what it has
-                state.producer_error = f"{type(error).__name__}: {error}"
-
-        state.started = time.monotonic()
-        producer = threading.Thread(target=run_producer, name="producer", daemon=True)
-        producer.start()
-        console.print(f"streaming synthetic ticks for {', '.join(chosen)} at {pace:g}/s into {sender.target} "
+        self.state.started = time.monotonic()
+        self.producer = threading.Thread(target=self._produce, args=(sender, pace), name="producer", daemon=True)
+        self.producer.start()
+        console.print(f"streaming synthetic ticks for {', '.join(self.symbols)} at {pace:g}/s into {sender.target} "
                       f"(INGEST={settings.ingest}) …", highlight=False)
         console.print("another terminal, in this folder, sees this pipeline once it has run:", highlight=False)
-        console.print(f"  {second_terminal(engine.url, chosen_threshold)}", highlight=False, soft_wrap=True)
+        console.print(f"  {second_terminal(self.engine.url, chosen_threshold)}", highlight=False, soft_wrap=True)
+
+    def _produce(self, sender: Any, pace: float) -> None:
+        def on_sent(stats: Any) -> None:
+            self.state.sent = stats.sent
+
+        try:
+            produce(synthetic(self.symbols, self.settings.producer_seed, None, rate=pace), sender, rate=pace,
+                    stop=self.stopping, on_sent=on_sent)
+        except Exception as error:  # shown on the dashboard; the demo keeps what it has
+            self.state.producer_error = f"{type(error).__name__}: {error}"
+
+    def watch(self, seconds: float | None) -> None:
+        """The alerts and the counts, live in a terminal (a line every 5 s in a log), until ``seconds``."""
+        state = self.state
         deadline = None if seconds is None else state.started + seconds
         last_line = 0.0
-        with Live(console=console, refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
+        with Live(console=self.console, refresh_per_second=4, transient=False) if self.interactive else _NoLive() as live:
             while deadline is None or time.monotonic() < deadline:
-                try:
-                    with translated():
-                        received = inbox.receive(wait_seconds=1)
-                        state.status = adapters.status(full=False)
-                    state.pipeline_error = None
-                except AwsError as error:
-                    # Someone removed resources (stockpipe init --teardown in another terminal): say so and
-                    # keep going, so that Ctrl-C still stops everything this demo started.
-                    message = explain(error, aws.target_name, aws.region) or f"{error.kind}: {error}"
-                    if message != state.pipeline_error and not interactive:
-                        console.print(f"cannot read the pipeline: {message}", highlight=False)
-                    state.pipeline_error = message
-                    time.sleep(1)
-                    received = []
-                for alert in received:
+                for alert in self._look():
                     if state.first_alert_after is None:
                         state.first_alert_after = time.monotonic() - state.started
                     state.alerts.append(alert)
                     state.alert_count += 1
-                    if not interactive:
-                        console.print(_alert_line(alert))
-                if interactive:
-                    live.update(_dashboard(state, adapters, chosen, engine.url, page.url if page else None))
+                    if not self.interactive:
+                        self.console.print(_alert_line(alert))
+                if self.interactive:
+                    live.update(_dashboard(state, self.adapters, self.symbols, self.engine.url,
+                                           self.page.url if self.page else None))
                 elif time.monotonic() - last_line >= 5 and state.status is not None:
                     last_line = time.monotonic()
                     s = state.status
-                    console.print(f"[{time.monotonic() - state.started:5.0f}s] sent {state.sent}  stored {s.table_items}"
-                                  f"  raw objects {s.raw_objects}  dead letters {s.dead_letters}  alerts {s.alerts_sent}")
-    except KeyboardInterrupt:
-        console.print("stopping …")
-    finally:
-        stop.set()
-        if producer is not None:
-            producer.join(timeout=10)
-        if page is not None:
-            page.stop()
-        engine.stop()
-    summary = f"demo ended: {state.sent} ticks sent, {state.alert_count} alerts received"
-    if state.first_alert_after is not None:
-        summary += f", first alert {state.first_alert_after:.1f}s after streaming began"
-    console.print(summary)
-    if state.producer_error:
-        print(f"stockpipe demo: error: producer stopped: {state.producer_error}", file=sys.stderr)
-        return 1
-    if seconds is not None and state.alert_count == 0:
-        print(f"stockpipe demo: error: no alert within {seconds:g}s (engine log: {engine.log_path})", file=sys.stderr)
-        return 1
-    return 0
+                    self.console.print(f"[{time.monotonic() - state.started:5.0f}s] sent {state.sent}  stored "
+                                       f"{s.table_items}  raw objects {s.raw_objects}  dead letters {s.dead_letters}  "
+                                       f"alerts {s.alerts_sent}")
+
+    def _look(self) -> list[dict[str, Any]]:
+        """The alerts received in the last second, and the counts (kept in the state)."""
+        try:
+            with translated():
+                received = self.inbox.receive(wait_seconds=1)
+                self.state.status = self.adapters.status(full=False)
+            self.state.pipeline_error = None
+            return received
+        except AwsError as error:
+            # Someone removed resources (stockpipe init --teardown in another terminal): say so and
+            # keep going, so that Ctrl-C still stops everything this demo started.
+            message = explain(error, self.aws.target_name, self.aws.region) or f"{error.kind}: {error}"
+            if message != self.state.pipeline_error and not self.interactive:
+                self.console.print(f"cannot read the pipeline: {message}", highlight=False)
+            self.state.pipeline_error = message
+            time.sleep(1)
+            return []
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.producer is not None:
+            self.producer.join(timeout=10)
+        if self.page is not None:
+            self.page.stop()
+        self.engine.stop()
+
+    def summary(self, seconds: float | None) -> int:
+        """The closing line, and the exit code: 1 when the producer failed or no alert came in time."""
+        state = self.state
+        summary = f"demo ended: {state.sent} ticks sent, {state.alert_count} alerts received"
+        if state.first_alert_after is not None:
+            summary += f", first alert {state.first_alert_after:.1f}s after streaming began"
+        self.console.print(summary)
+        if state.producer_error:
+            print(f"stockpipe demo: error: producer stopped: {state.producer_error}", file=sys.stderr)
+            return 1
+        if seconds is not None and state.alert_count == 0:
+            print(f"stockpipe demo: error: no alert within {seconds:g}s (engine log: {self.engine.log_path})",
+                  file=sys.stderr)
+            return 1
+        return 0
 
 
 def _start_dashboard(console: Console, engine_url: str, settings: Settings) -> DashboardProcess | None:
