@@ -1,7 +1,9 @@
 """Test tiers: tests/unit (no network) and tests/e2e (the whole flow on a real engine).
 
-The e2e engine is chosen with --engine (tests/engines.py); each e2e test provisions its own
-uniquely named resources and removes them afterwards, so any engine, even a shared AWS account, works.
+The e2e engine is chosen with --engine (tests/engines.py). Every resource a test touches is named
+uniquely for the run and removed by it, so any engine, even a shared AWS account, works: a test of
+the deployed pipeline runs on the session's deployment, emptied before it (``shared_stacks``, see
+tests/flow_fixtures.py); a test of init or of a configuration of its own makes its own stack.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.engines import ComposeProject
+    from tests.flow_fixtures import SharedStack
 
 ENGINES = ("embedded", "localstack", "compose", "aws")
 
@@ -92,6 +95,18 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 
 
 _ENGINE_FIXTURE_LINE = inspect.getsourcelines(engine)[1]
+
+
+@pytest.fixture(scope="session")
+def shared_stacks(engine: Engine) -> Iterator[dict[str, SharedStack]]:
+    """The session's deployments, one per transport (INGEST), each made when a test first asks for it
+    and removed at the end: e2e and reliability tests share them."""
+    from tests.flow_fixtures import SharedStack
+
+    stacks = {ingest: SharedStack(ingest) for ingest in ("kinesis", "sqs")}
+    yield stacks
+    for stack in stacks.values():
+        stack.remove()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -17,14 +16,11 @@ import pytest
 
 from stockpipe.aws.alerts import AlertInbox
 from stockpipe.aws.catalog import Athena, named_query
-from stockpipe.aws.context import AwsContext
 from stockpipe.aws.queue import ingest_sender
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import Tick, parse_tick
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.provision import Stack
-from stockpipe.settings import Settings
-from stockpipe.status import Adapters
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import function_metrics, wait_for, written_order
 from tests.reference import alerts_as_stored, expected_alerts, frame
@@ -205,46 +201,40 @@ def test_resent_ticks_change_nothing_and_raise_no_alert_twice(pipeline, settings
     assert function_metrics(pipeline.aws, settings.process_function_name)["Duplicates"] == 30
 
 
-def test_a_message_that_fails_is_retried_alone_and_the_others_are_not_delivered_again(engine, names):
+@pytest.mark.parametrize("ingest", ["sqs"])
+def test_a_message_that_fails_is_retried_alone_and_the_others_are_not_delivered_again(pipeline, settings):
     """INGEST=sqs. Another batch holds ZZZ's lock (planted, as if it were storing ZZZ's ticks and
     took long): the one ZZZ message of a batch fails, the batch's other messages are stored. The
     lock goes; the ZZZ message comes back alone and is stored. Every process-ticks batch logs what it
     received: the messages sent, and the failed one once more per failure, nothing else."""
-    settings = Settings.from_env({**os.environ, **names, "INGEST": "sqs"})
-    aws = AwsContext(settings)
-    stack = Stack(aws, report=lambda line: None)
-    stack.up()
-    try:
-        pipeline = Adapters(aws)
-        dynamodb = aws.client("dynamodb")
-        dynamodb.put_item(TableName=settings.locks_table, Item={
-            "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": str(int(time.time()) + 600)}})
-        valid = list(SyntheticMarket(["AAPL", "MSFT", "AMZN"], seed=7, start=START).ticks(30))
-        marker = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal("110"), Decimal("100"), 1, "test")
-        records = [Outgoing.of(t) for t in valid]
-        records.insert(14, Outgoing.of(marker))
-        ingest_sender(aws).send(records)
+    aws = pipeline.aws
+    dynamodb = aws.client("dynamodb")
+    dynamodb.put_item(TableName=settings.locks_table, Item={
+        "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": str(int(time.time()) + 600)}})
+    valid = list(SyntheticMarket(["AAPL", "MSFT", "AMZN"], seed=7, start=START).ticks(30))
+    marker = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal("110"), Decimal("100"), 1, "test")
+    records = [Outgoing.of(t) for t in valid]
+    records.insert(14, Outgoing.of(marker))
+    ingest_sender(aws).send(records)
 
-        def process() -> dict[str, float]:
-            return function_metrics(aws, settings.process_function_name)
+    def process() -> dict[str, float]:
+        return function_metrics(aws, settings.process_function_name)
 
-        metrics = wait_for(process, lambda m: m.get("Stored", 0) == len(valid) and m.get("Failed", 0) >= 1,
-                           timeout=90, what="every other tick stored, the ZZZ message failed")
-        assert pipeline.table.latest("ZZZ", 1) == [] and metrics["Failed"] == 1
-        dynamodb.delete_item(TableName=settings.locks_table, Key={"symbol": {"S": "ZZZ"}})
+    metrics = wait_for(process, lambda m: m.get("Stored", 0) == len(valid) and m.get("Failed", 0) >= 1,
+                       timeout=90, what="every other tick stored, the ZZZ message failed")
+    assert pipeline.table.latest("ZZZ", 1) == [] and metrics["Failed"] == 1
+    dynamodb.delete_item(TableName=settings.locks_table, Key={"symbol": {"S": "ZZZ"}})
 
-        metrics = wait_for(process, lambda m: m.get("Stored", 0) == len(records), timeout=90,
-                           what="the ZZZ message stored once its lock is free")
-        assert metrics["Received"] == len(records) + metrics["Failed"]  # none but the failed one again
-        assert metrics["Duplicates"] == 0 and metrics["Failed"] in (1, 2)
-        assert [item["timestamp"] for item in pipeline.table.latest("ZZZ", 5)] == [marker.timestamp]
-        assert wait_for(pipeline.status, lambda s: s.stream_records == 0 and s.alerts_sent >= 1,
-                        what="the queue empty").dead_letters == 0
-        locks = dynamodb.scan(TableName=settings.locks_table)["Items"]  # every lock released, no batch waiting
-        assert {item["symbol"]["S"] for item in locks} == {"AAPL", "MSFT", "AMZN", "ZZZ"}
-        assert [item for item in locks if "owner" in item or "tickets" in item] == []
-    finally:
-        stack.down()
+    metrics = wait_for(process, lambda m: m.get("Stored", 0) == len(records), timeout=90,
+                       what="the ZZZ message stored once its lock is free")
+    assert metrics["Received"] == len(records) + metrics["Failed"]  # none but the failed one again
+    assert metrics["Duplicates"] == 0 and metrics["Failed"] in (1, 2)
+    assert [item["timestamp"] for item in pipeline.table.latest("ZZZ", 5)] == [marker.timestamp]
+    assert wait_for(pipeline.status, lambda s: s.stream_records == 0 and s.alerts_sent >= 1,
+                    what="the queue empty").dead_letters == 0
+    locks = dynamodb.scan(TableName=settings.locks_table)["Items"]  # every lock released, no batch waiting
+    assert {item["symbol"]["S"] for item in locks} == {"AAPL", "MSFT", "AMZN", "ZZZ"}
+    assert [item for item in locks if "owner" in item or "tickets" in item] == []
 
 
 def test_a_stream_batch_delivered_again_publishes_each_alert_once(pipeline, settings):

@@ -125,70 +125,66 @@ def queue_event(payloads: list[bytes], queue_arn: str) -> dict:
 
 
 @BOTH_INGESTS
-def test_each_role_grants_exactly_what_its_function_calls(settings, ingest):
+def test_each_role_grants_exactly_what_its_function_calls(pipeline, settings, ingest):
     """Both handlers run here, in-process, on the engine's resources, with every path that calls AWS
     taken (a bad record, a new partition, an alert, a publish that fails; over the queue, a symbol
     another batch holds, whose message comes back later); each call is recorded."""
-    setup = AwsContext(settings)
+    setup = pipeline.aws
     stack = Stack(setup, report=lambda line: None)
-    stack.up()
-    try:
-        for mapping in (r for r in stack.resources if isinstance(r, Mapping)):
-            found = mapping.find(stack.run)
-            assert found is not None  # the test drives the functions itself
-            setup.client("lambda").update_event_source_mapping(UUID=found.detail["UUID"], Enabled=False)
-        function_env = {**os.environ, **settings.lambda_environment(
-            raw_bucket=setup.where.raw_bucket, dlq_url=setup.queue_url(settings.dlq_name),
-            topic_arn=setup.where.topic_arn, partial_batch_response=False,
-            ingest_queue_url=setup.queue_url(settings.ingest_queue_name) if ingest == "sqs" else None)}
+    for mapping in (r for r in stack.resources if isinstance(r, Mapping)):
+        found = mapping.find(stack.run)
+        assert found is not None  # the test drives the functions itself
+        setup.client("lambda").update_event_source_mapping(UUID=found.detail["UUID"], Enabled=False)
+    function_env = {**os.environ, **settings.lambda_environment(
+        raw_bucket=setup.where.raw_bucket, dlq_url=setup.queue_url(settings.dlq_name),
+        topic_arn=setup.where.topic_arn, partial_batch_response=False,
+        ingest_queue_url=setup.queue_url(settings.ingest_queue_name) if ingest == "sqs" else None)}
 
-        # process-ticks: 25 ticks of which one jumps 7 %, and one bad record.
-        aws, recorder = recorded(Settings.from_env(function_env))
-        ticks = [Tick("AAPL", f"2026-03-02T15:{n:02d}:00.000Z", Decimal(100 + n % 3 + (7 if n == 20 else 0)),
-                      Decimal(100), 10, "test") for n in range(25)]
-        # A bad record, and one too large for a dead-letter message (its payload goes to S3).
-        payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad", b"x" * 100_000]
-        event = {"Records": [{"kinesis": {"sequenceNumber": str(n), "partitionKey": "AAPL",
-                                          "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
-        if ingest == "sqs":  # and a symbol another batch holds: its message fails, to come back soon
-            setup.client("dynamodb").put_item(TableName=settings.locks_table, Item={
-                "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": "9999999999"}})
-            held = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal(5), Decimal(5), 1, "test")
-            event = queue_event([*payloads, Outgoing.of(held).data], setup.where.queue_arn(settings.ingest_queue_name))
-        ports = ProcessTicks.build(aws, FunctionEnvironment.parse(function_env))
-        if ingest == "sqs":
-            ports = dataclasses.replace(ports, lock_wait_seconds=0.1)
-        answer = ports.handle(event)
-        assert (answer["stored"], answer["rejected"]) == (25, 2)
-        assert answer["batchItemFailures"] == ([{"itemIdentifier": "m-27"}] if ingest == "sqs" else [])
-        resend = {"Records": event["Records"][:5]}  # another batch's ticks again: is their object there?
-        assert ports.handle(resend)["duplicates"] == 5
-        process_calls = recorder.actions
+    # process-ticks: 25 ticks of which one jumps 7 %, and one bad record.
+    aws, recorder = recorded(Settings.from_env(function_env))
+    ticks = [Tick("AAPL", f"2026-03-02T15:{n:02d}:00.000Z", Decimal(100 + n % 3 + (7 if n == 20 else 0)),
+                  Decimal(100), 10, "test") for n in range(25)]
+    # A bad record, and one too large for a dead-letter message (its payload goes to S3).
+    payloads = [Outgoing.of(t).data for t in ticks] + [b"{bad", b"x" * 100_000]
+    event = {"Records": [{"kinesis": {"sequenceNumber": str(n), "partitionKey": "AAPL",
+                                      "data": base64.b64encode(data).decode()}} for n, data in enumerate(payloads)]}
+    if ingest == "sqs":  # and a symbol another batch holds: its message fails, to come back soon
+        setup.client("dynamodb").put_item(TableName=settings.locks_table, Item={
+            "symbol": {"S": "ZZZ"}, "owner": {"S": "planted"}, "expires": {"N": "9999999999"}})
+        held = Tick("ZZZ", "2026-03-02T16:00:00.000Z", Decimal(5), Decimal(5), 1, "test")
+        event = queue_event([*payloads, Outgoing.of(held).data], setup.where.queue_arn(settings.ingest_queue_name))
+    ports = ProcessTicks.build(aws, FunctionEnvironment.parse(function_env))
+    if ingest == "sqs":
+        ports = dataclasses.replace(ports, lock_wait_seconds=0.1)
+    answer = ports.handle(event)
+    assert (answer["stored"], answer["rejected"]) == (25, 2)
+    assert answer["batchItemFailures"] == ([{"itemIdentifier": "m-27"}] if ingest == "sqs" else [])
+    resend = {"Records": event["Records"][:5]}  # another batch's ticks again: is their object there?
+    assert ports.handle(resend)["duplicates"] == 5
+    process_calls = recorder.actions
 
-        # trend-alerts: the stored items as stream images, and one unreadable image; then once more
-        # with a topic that is gone (the ledger claim is released).
-        aws, recorder = recorded(Settings.from_env(function_env))
-        items = setup.resource("dynamodb").Table(settings.table_name).scan()["Items"]
-        serialize = TypeSerializer().serialize
-        images = [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(n),
-                                                       "NewImage": {k: serialize(v) for k, v in item.items()}}}
-                  for n, item in enumerate(items)]
-        unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?" * 90_000}}}}
-        answer = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": [*images, unreadable]})
-        expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
-        assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
-        assert (answer["published"], answer["rejected"]) == (expected, 1)
-        again = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": images})  # a redelivered batch
-        assert (again["published"], again["repeated"]) == (0, expected)
-        gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
-        anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
-        setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
-            "alert_id": {"S": f"AAPL#{ticks[20].timestamp}#ANOMALY"}})
-        with pytest.raises(ClientError, match="NotFound|not exist"):
-            TrendAlerts.build(aws, FunctionEnvironment.parse(gone)).handle({"Records": anomaly})
-        trend_calls = recorder.actions
-    finally:
-        stack.down()
+    # trend-alerts: the stored items as stream images, and one unreadable image; then once more
+    # with a topic that is gone (the ledger claim is released).
+    aws, recorder = recorded(Settings.from_env(function_env))
+    items = setup.resource("dynamodb").Table(settings.table_name).scan()["Items"]
+    serialize = TypeSerializer().serialize
+    images = [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(n),
+                                                   "NewImage": {k: serialize(v) for k, v in item.items()}}}
+              for n, item in enumerate(items)]
+    unreadable = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "99", "NewImage": {"x": {"S": "?" * 90_000}}}}
+    answer = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": [*images, unreadable]})
+    expected = len(crossovers("AAPL", [PricePoint(t.timestamp, t.price) for t in ticks], 5, 20)) + 1
+    assert expected == 2  # a BUY where the jump lifts SMA-5 over SMA-20, and the jump's ANOMALY
+    assert (answer["published"], answer["rejected"]) == (expected, 1)
+    again = TrendAlerts.build(aws, FunctionEnvironment.parse(function_env)).handle({"Records": images})  # a redelivered batch
+    assert (again["published"], again["repeated"]) == (0, expected)
+    gone = {**function_env, "TOPIC_ARN": setup.where.topic_arn + "-gone"}
+    anomaly = [image for image in images if image["dynamodb"]["NewImage"]["anomaly"] == {"BOOL": True}]
+    setup.client("dynamodb").delete_item(TableName=settings.alerts_ledger_table, Key={
+        "alert_id": {"S": f"AAPL#{ticks[20].timestamp}#ANOMALY"}})
+    with pytest.raises(ClientError, match="NotFound|not exist"):
+        TrendAlerts.build(aws, FunctionEnvironment.parse(gone)).handle({"Records": anomaly})
+    trend_calls = recorder.actions
 
     for function, calls in ((settings.process_function_name, process_calls),
                             (settings.trends_function_name, trend_calls)):

@@ -11,10 +11,8 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -27,8 +25,7 @@ from stockpipe.aws.context import AwsContext
 from stockpipe.aws.queue import ingest_sender
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import Tick
-from stockpipe.provision import Stack
-from stockpipe.settings import Settings, unique_names
+from stockpipe.settings import Settings
 from stockpipe.status import Adapters
 from tests.helpers import wait_for
 
@@ -143,35 +140,31 @@ class Archive:
 
 
 @pytest.fixture(scope="module")
-def archive(engine) -> Iterator[Archive]:
-    """One stack for the module, its archive written by the pipeline from the planted ticks, and
-    read only: every test here queries it, none changes it."""
-    with fed_archive(engine, "kinesis") as made:
-        yield made
-
-
-@contextmanager
-def fed_archive(engine, ingest: str) -> Iterator[Archive]:
-    """A stack whose archive the pipeline wrote from the planted ticks, sent as INGEST says."""
-    names = {**unique_names(f"sp{uuid.uuid4().hex[:8]}"), "INGEST": ingest}
-    settings = Settings.from_env({**os.environ, **names})
-    aws = AwsContext(settings)
-    stack = Stack(aws, report=lambda line: None)
-    stack.up()
+def archive(engine, shared_stacks) -> Iterator[Archive]:
+    """The session's deployment, its archive written by the pipeline from the planted ticks, and held
+    for this module: every test here queries it, none changes it."""
+    shared = shared_stacks["kinesis"]
+    pipeline = shared.clean()
+    shared.leased_by = __name__
     try:
-        pipeline = Adapters(aws)
-        ingest_sender(aws).send([Outgoing.of(t) for t in TICKS])
-        wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(TICKS), what="every tick stored")
-        wait_for(pipeline.archive.count_records, lambda n: n == len(TICKS), what="every tick archived")
-        has_athena = engine.name != "localstack"  # LocalStack's free image has no Glue/Athena
-        if has_athena:  # the partitions process-ticks registers after each batch's objects
-            glue = aws.client("glue")
-            wait_for(lambda: len(glue.get_partitions(DatabaseName=settings.athena_database,
-                                                     TableName=settings.athena_table)["Partitions"]),
-                     lambda n: n == len({(t.date, t.symbol) for t in TICKS}), what="6 partitions registered")
-        yield Archive(aws, settings, {**os.environ, **names}, has_athena)
+        yield fed(engine, pipeline, {**os.environ, **shared.names})
     finally:
-        stack.down()
+        shared.leased_by = ""
+
+
+def fed(engine, pipeline: Adapters, env: dict[str, str]) -> Archive:
+    """The archive of this (empty) pipeline, written by it from the planted ticks, sent as its INGEST says."""
+    aws, settings = pipeline.aws, pipeline.settings
+    ingest_sender(aws).send([Outgoing.of(t) for t in TICKS])
+    wait_for(lambda: pipeline.status(full=False).table_items, lambda n: n == len(TICKS), what="every tick stored")
+    wait_for(pipeline.archive.count_records, lambda n: n == len(TICKS), what="every tick archived")
+    has_athena = engine.name != "localstack"  # LocalStack's free image has no Glue/Athena
+    if has_athena:  # the partitions process-ticks registers after each batch's objects
+        glue = aws.client("glue")
+        wait_for(lambda: len(glue.get_partitions(DatabaseName=settings.athena_database,
+                                                 TableName=settings.athena_table)["Partitions"]),
+                 lambda n: n == len({(t.date, t.symbol) for t in TICKS}), what="6 partitions registered")
+    return Archive(aws, settings, env, has_athena)
 
 
 PATHS = ["athena", "duckdb"]
@@ -195,18 +188,19 @@ def test_each_library_query_answers_the_planted_numbers(archive, path, name):
 SEED_004 = ["avg-price", "max-price", "high-volume"]
 
 
-def test_seed_004s_queries_answer_the_planted_numbers_over_an_archive_the_queue_fed(engine, tmp_path):
+@pytest.mark.parametrize("ingest", ["sqs"])
+def test_seed_004s_queries_answer_the_planted_numbers_over_an_archive_the_queue_fed(engine, pipeline, names, tmp_path):
     """Seed 004's pipeline sends ticks through SQS (INGEST=sqs): its three queries, through both
     paths and the command, answer the same numbers as over the archive Kinesis fed."""
-    with fed_archive(engine, "sqs") as queued:
-        for name in SEED_004:
-            for path in PATHS if queued.athena else ["duckdb"]:
-                result = queued.run(named_query(name, queued.settings.athena_table, THRESHOLD), path)
-                assert (result.columns, query.values(result)) == (COLUMNS_OF[name], expected(name)), (name, path)
-        done = stockpipe(queued, "max-price", "--csv", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        assert [[symbol, Decimal(price)] for symbol, price in list(csv.reader(io.StringIO(done.stdout)))[1:]] == \
-            expected("max-price")
+    queued = fed(engine, pipeline, {**os.environ, **names, "INGEST": "sqs"})
+    for name in SEED_004:
+        for path in PATHS if queued.athena else ["duckdb"]:
+            result = queued.run(named_query(name, queued.settings.athena_table, THRESHOLD), path)
+            assert (result.columns, query.values(result)) == (COLUMNS_OF[name], expected(name)), (name, path)
+    done = stockpipe(queued, "max-price", "--csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [[symbol, Decimal(price)] for symbol, price in list(csv.reader(io.StringIO(done.stdout)))[1:]] == \
+        expected("max-price")
 
 
 @pytest.mark.parametrize("name", list(QUERIES))

@@ -8,9 +8,9 @@ from dataclasses import astuple, dataclass
 
 import pytest
 
-from tests.flow_fixtures import ingest, pipeline, settings
+from tests.flow_fixtures import ingest, names, pipeline, settings
 
-__all__ = ["figures", "ingest", "pipeline", "settings"]
+__all__ = ["figures", "ingest", "names", "pipeline", "settings"]
 
 
 @dataclass(frozen=True)
