@@ -156,15 +156,16 @@ def test_the_dashboard_serves_loopback_only_and_says_what_is_wrong_with_a_reques
 
 
 def events(url: str) -> Any:
-    """The event stream's events as (kind, data), as they come."""
-    answer = urllib.request.urlopen(url, timeout=30)  # noqa: SIM115 - closed by the caller's generator
-    kind = ""
-    for raw in answer:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event: "):
-            kind = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            yield kind, json.loads(line.removeprefix("data: "))
+    """The event stream's events as (kind, data), as they come; closing the generator closes the
+    connection (an open one holds the dashboard's shutdown for a second)."""
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        kind = ""
+        for raw in answer:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                yield kind, json.loads(line.removeprefix("data: "))
 
 
 def test_the_dashboard_says_the_engine_is_unreachable_and_recovers_when_it_is_back(engine, tmp_path):
@@ -179,6 +180,7 @@ def test_the_dashboard_says_the_engine_is_unreachable_and_recovers_when_it_is_ba
     later = list(SyntheticMarket(["AAPL"], seed=9, start=START + timedelta(hours=1)).ticks(20))
     page = DashboardProcess(url, "127.0.0.1", free_port(), env=env, log_path=tmp_path / "dashboard.log")
     running = EmbeddedEngine(port, log_path=tmp_path / "engine-1.log").start()
+    stream = None
     try:
         aws = AwsContext(settings)
         Stack(aws, report=lambda line: None).up()
@@ -214,5 +216,7 @@ def test_the_dashboard_says_the_engine_is_unreachable_and_recovers_when_it_is_ba
         status, answer = get(f"{page.url}/api/series?symbol=AAPL")
         assert [p["t"] for p in answer["points"]] == [t.timestamp for t in later]
     finally:
+        if stream is not None:
+            stream.close()
         page.stop()
         running.stop()
