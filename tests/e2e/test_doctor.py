@@ -2,7 +2,9 @@
 the seeds' troubleshooting notes, planted, is named in one line with its fix. Doctor only reads.
 
 Mistakes in the configuration only (a name, a region) are planted in doctor's environment over one
-healthy deployment shared by this module; mistakes in the deployment each get a pipeline of their own.
+healthy deployment shared by this module; mistakes in the deployment are each planted in the session's
+deployment, reset before each test (``pipeline``); the two tests of real AWS played by the engine share
+one deployment there.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def healthy(engine) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def own(pipeline, settings, names) -> dict[str, str]:
-    """A deployment of this test's own, ticks through it: the environment that names it."""
+    """The session's deployment, empty, then ticks through it: the environment that names it."""
     send(settings, 30)
     stored(settings, 30)
     return {**os.environ, **names, "INGEST": settings.ingest}
@@ -349,46 +351,51 @@ def test_an_archive_without_partitions_is_named_with_the_repair(own, settings):
 # -- 5. reachability ----------------------------------------------------------------------------
 
 
-def test_on_aws_a_role_that_may_not_make_a_call_its_code_makes_is_named(engine, names):
-    """Real AWS, played by the engine: IAM's policy simulation of each role (the engine evaluates the
-    role's policy as IAM would); the deployer here is the account's root, which is not simulated."""
+@pytest.fixture(scope="module")
+def on_aws(engine) -> Iterator[tuple[AwsContext, list[str], Stack, dict[str, str]]]:
+    """One deployment on real AWS (eu-west-1) played by the engine: the context, every operation its
+    init called (recorded), the stack and its names."""
     if engine.url is None:
         pytest.skip("--engine aws runs the real thing; this plays AWS with an engine")
-    aws, _ = aws_target(names, region="eu-west-1", account=None)
-    PlayedBy(aws, engine.url)
-    stack = Stack(aws, report=lambda line: None)
-    stack.up()
-    try:
-        role = Settings.role_name(names["TRENDS_FUNCTION_NAME"])
-        iam = aws.client("iam")
-        policy = json.loads(json.dumps(next(r for r in stack.resources if r.key == "trends-role").policy(stack.run)))
-        for statement in policy["Statement"]:
-            statement["Action"] = [a for a in statement["Action"] if a != "sns:Publish"] or ["sns:GetTopicAttributes"]
-        iam.put_role_policy(RoleName=role, PolicyName="stockpipe", PolicyDocument=json.dumps(policy))
-        diagnosis = diagnose({**names, "AWS_REGION": "eu-west-1"}, {}, session=aws.session)
-        assert named(diagnosis, f"the role of {names['TRENDS_FUNCTION_NAME']}") == (
-            f"✗ the role of {names['TRENDS_FUNCTION_NAME']}, {role}, may not make sns:Publish on "
-            f"arn:aws:sns:eu-west-1:{aws.identity.account_id}:{names['TOPIC_NAME']} (implicitDeny): stockpipe init puts its "
-            "policy back (derived from what the code calls)")
-        assert named(diagnosis, f"the role of {names['PROCESS_FUNCTION_NAME']}").startswith("✓ ")
-        assert named(diagnosis, "the deployer").startswith("- the deployer's permissions are not simulated: arn:aws:")
-    finally:
-        stack.down()
-
-
-def test_every_call_init_makes_on_aws_is_one_doctor_simulates_for_the_deployer(engine, names):
-    if engine.url is None:
-        pytest.skip("--engine aws runs the real thing; this plays AWS with an engine")
+    names = unique_names(f"sp{uuid.uuid4().hex[:8]}")
     aws, recorder = aws_target(names, region="eu-west-1", account=None)
     PlayedBy(aws, engine.url)
     stack = Stack(aws, report=lambda line: None)
     try:
         stack.up()
-        made = {iam_action(op) for op in recorder.operations} - {"sts:GetCallerIdentity"}
-        simulated = {action for actions in INIT_ACTIONS.values() for action in actions}
-        assert made - simulated == set()
+        yield aws, list(recorder.operations), stack, names
     finally:
         stack.down()
+
+
+def test_on_aws_a_role_that_may_not_make_a_call_its_code_makes_is_named(on_aws):
+    """Real AWS, played by the engine: IAM's policy simulation of each role (the engine evaluates the
+    role's policy as IAM would); the deployer here is the account's root, which is not simulated."""
+    aws, _, stack, names = on_aws
+    role = Settings.role_name(names["TRENDS_FUNCTION_NAME"])
+    iam = aws.client("iam")
+    derived = next(r for r in stack.resources if r.key == "trends-role").policy(stack.run)
+    policy = json.loads(json.dumps(derived))
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "sns:Publish"] or ["sns:GetTopicAttributes"]
+    iam.put_role_policy(RoleName=role, PolicyName="stockpipe", PolicyDocument=json.dumps(policy))
+    try:
+        diagnosis = diagnose({**names, "AWS_REGION": "eu-west-1"}, {}, session=aws.session)
+    finally:  # the module's deployment as init made it, for the next test
+        iam.put_role_policy(RoleName=role, PolicyName="stockpipe", PolicyDocument=json.dumps(derived, sort_keys=True))
+    assert named(diagnosis, f"the role of {names['TRENDS_FUNCTION_NAME']}") == (
+        f"✗ the role of {names['TRENDS_FUNCTION_NAME']}, {role}, may not make sns:Publish on "
+        f"arn:aws:sns:eu-west-1:{aws.identity.account_id}:{names['TOPIC_NAME']} (implicitDeny): stockpipe init puts its "
+        "policy back (derived from what the code calls)")
+    assert named(diagnosis, f"the role of {names['PROCESS_FUNCTION_NAME']}").startswith("✓ ")
+    assert named(diagnosis, "the deployer").startswith("- the deployer's permissions are not simulated: arn:aws:")
+
+
+def test_every_call_init_makes_on_aws_is_one_doctor_simulates_for_the_deployer(on_aws):
+    _, init_called, _, _ = on_aws
+    made = {iam_action(op) for op in init_called} - {"sts:GetCallerIdentity"}
+    simulated = {action for actions in INIT_ACTIONS.values() for action in actions}
+    assert made - simulated == set()
 
 
 def test_an_engine_that_is_not_there_is_one_line_within_3_seconds(tmp_path):
