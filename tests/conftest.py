@@ -21,6 +21,9 @@ import pytest
 if TYPE_CHECKING:
     from tests.engines import ComposeProject
     from tests.flow_fixtures import SharedStack
+    from tests.reliability.figures import Row
+
+FIGURES: list[Row] = []  # the fault suite's rows, from the reports of this run (tests/reliability/figures.py)
 
 ENGINES = ("embedded", "localstack", "compose", "aws")
 
@@ -52,6 +55,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.skipped and isinstance(report.longrepr, tuple) \
             and str(report.longrepr[2]).removeprefix("Skipped: ").startswith("--engine "):
         report.longrepr = (str(Path(__file__)), _ENGINE_FIXTURE_LINE, report.longrepr[2])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.user_properties:
+        from tests.reliability.figures import rows_of
+
+        FIGURES.extend(rows_of(report))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        from tests.reliability.figures import print_table
+
+        print_table(terminalreporter, FIGURES)
 
 
 @dataclass(frozen=True)
