@@ -20,7 +20,6 @@ from stockpipe.aws.queue import ingest_sender
 from stockpipe.aws.stream import Outgoing
 from stockpipe.domain import Tick, parse_tick
 from stockpipe.producer.sources import SyntheticMarket
-from stockpipe.provision import Stack
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.helpers import function_metrics, wait_for, written_order
 from tests.reference import alerts_as_stored, expected_alerts, frame
@@ -254,11 +253,3 @@ def test_a_stream_batch_delivered_again_publishes_each_alert_once(pipeline, sett
     received = drain(AlertInbox(pipeline.aws, pipeline.alerts_queue_url), 1)
     assert [(a["symbol"], a["signal"]) for a in received] == [("QQQ", "ANOMALY")]
     assert pipeline.ledger.count() == 1
-
-
-@BOTH_INGESTS
-def test_init_twice_changes_nothing(pipeline, settings, ingest):
-    outcome = Stack(pipeline.aws, report=lambda line: None).up()
-    assert not outcome.changed, outcome
-    # The queue and its locks table instead of the stream.
-    assert len(outcome.unchanged) == len(Stack(pipeline.aws).resources) == {"kinesis": 26, "sqs": 27}[ingest]

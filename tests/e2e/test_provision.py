@@ -40,6 +40,8 @@ def kinds_and_names(stack: Stack) -> list[tuple[str, str]]:
 
 @BOTH_INGESTS
 def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_works_again(settings, ingest):
+    """Plan changes nothing; init makes every resource, a second init changes nothing; teardown removes
+    them all and waits, so that init right after it makes them all again. Every call valid for AWS."""
     aws, recorder = recorded(settings)
     stack = Stack(aws, report=lambda line: None)
     steps = stack.plan()
@@ -47,6 +49,10 @@ def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_wor
     assert recorder.mutating() == []  # plan changes nothing
     stack.up()
     assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+    # Init twice changes nothing (the queue and its locks table instead of the stream).
+    outcome = stack.up()
+    assert not outcome.changed, outcome
+    assert len(outcome.unchanged) == len(Stack(aws).resources) == {"kinesis": 26, "sqs": 27}[ingest]
     results = stack.down()
     assert set(results.values()) == {"deleted"} | {r for r in results.values() if r.startswith("deleted (")}
     # Gone when teardown returns: init right after it works, and makes everything again.
