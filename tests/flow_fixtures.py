@@ -1,6 +1,6 @@
 """Fixtures of the tiers that drive the real flow on an engine (tests/e2e, tests/reliability).
 
-Creating and deleting a whole stack (two functions, their roles, Glue, eleven queues) for every test
+Creating and deleting a whole stack (two functions, their roles, Glue, the queues and tables) for every test
 was most of what these tiers cost. A test that only needs the pipeline deployed and empty asks for
 ``pipeline``: one deployment per transport (INGEST) serves the whole session, deployed by the first
 test that asks and put back as init leaves it before every later one (``SharedStack.clean``). A test
