@@ -167,8 +167,12 @@ def test_alerts_a_reader_did_not_show_stay_queued_for_the_next(pipeline, names, 
     reader.stdout.close()
     assert reader.wait(timeout=60) == 0 and reader.stderr.read() == ""  # no traceback
     rest = stockpipe("alerts", "--json", env=env, cwd=tmp_path).stdout.splitlines()
-    stamps = sorted(json.loads(line)["timestamp"] for line in [first, *rest])
-    assert stamps == [f"2026-01-02T10:{m:02d}:00.000Z" for m in range(12)]  # each alert shown exactly once
+    stamps = [json.loads(line)["timestamp"] for line in [first, *rest]]
+    assert len(set(stamps)) == len(stamps)  # none shown twice
+    assert set(stamps) <= {f"2026-01-02T10:{m:02d}:00.000Z" for m in range(12)}
+    # A line the reader wrote into the pipe between our reading the first and closing it is lost to us
+    # as to `| head -1` (the reader cannot know it was not read); everything it did not write stays queued.
+    assert len(stamps) >= 10, stamps  # (written meanwhile: one line, two on a loaded machine)
 
 
 def test_the_emulator_stops_its_engine_when_it_is_stopped_or_killed(request, tmp_path):
