@@ -28,6 +28,7 @@ from stockpipe.domain.storing import (
     Head,
     Known,
     NewItem,
+    Parsed,
     RawRecord,
     Stored,
     archived,
@@ -110,15 +111,16 @@ def process_batch(
     """Validate, archive and store one batch. Each item records when its tick arrived in the stream
     (``ingested_at``, the record's approximate arrival time) and when it was written (``stored_at``),
     both written as ``stamp`` writes times: the lag is read off the data, not guessed."""
-    known = read(records, store, archive, window=window)
-    decision = decide(records, known, window=window, threshold_percent=threshold_percent, prefix=archive.prefix)
+    parsed = parse(records)
+    known = read(parsed, store, archive, window=window)
+    decision = decide(parsed, known, window=window, threshold_percent=threshold_percent, prefix=archive.prefix)
     return write(decision, store, archive, dead_letters, clock=clock)
 
 
-def read(records: Sequence[RawRecord], store: TickStore, archive: Archive, *, window: int) -> Known:
+def read(parsed: Parsed, store: TickStore, archive: Archive, *, window: int) -> Known:
     """What ``decide`` needs of the store and the archive, read in rounds, each asking only what the
     rounds before left open. In order (the usual case) that is one read of the heads."""
-    parsed, known = parse(records), Known()
+    known = Known()
     if not parsed.valid:
         return known
     keep = max(window - 1, 1)
@@ -130,9 +132,12 @@ def read(records: Sequence[RawRecord], store: TickStore, archive: Archive, *, wi
     screened = screen(parsed, known.stored)
     checked = keys_to_check(screened, known.stored, archive.prefix)
     known.existing = archive.existing(checked) if checked else set()
-    writes = plan_archive(screened, known, archive.prefix).writes
-    for symbol, ticks in by_symbol(screened).items():
-        if in_order(ticks, known.heads.get(symbol), keep) or not any(tick.id in writes for tick in ticks):
+    # The symbols whose ticks do not follow their head, and that have ticks to write: their history.
+    behind = {symbol: ticks for symbol, ticks in by_symbol(screened).items()
+              if not in_order(ticks, known.heads.get(symbol), keep)}
+    writes = plan_archive(screened, known, archive.prefix).writes if behind else {}
+    for symbol, ticks in behind.items():
+        if not any(tick.id in writes for tick in ticks):
             continue
         if symbol not in known.latest:
             known.latest[symbol] = store.latest_points(symbol, keep)

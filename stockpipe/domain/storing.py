@@ -133,6 +133,10 @@ class Parsed:
     invalid: list[Rejected]
 
     @property
+    def received(self) -> int:
+        return len(self.valid) + len(self.invalid)
+
+    @property
     def firsts(self) -> list[Tick]:
         """The first tick of each id."""
         return list({tick.id: tick for tick, _ in reversed(self.valid)}.values())
@@ -367,10 +371,9 @@ class Decision:
     anomalies: int
 
 
-def decide(records: Sequence[RawRecord], known: Known, *, window: int, threshold_percent: Decimal,
-           prefix: str) -> Decision:
-    """What to store, archive and quarantine of ``records``, given what is stored (``known``)."""
-    parsed = parse(records)
+def decide(parsed: Parsed, known: Known, *, window: int, threshold_percent: Decimal, prefix: str) -> Decision:
+    """What to store, archive and quarantine of a batch's records (``parse``), given what is stored
+    (``known``)."""
     screened = screen(parsed, known.stored)
     archiving = plan_archive(screened, known, prefix)
     keep = max(window - 1, 1)
@@ -393,7 +396,7 @@ def decide(records: Sequence[RawRecord], known: Known, *, window: int, threshold
                                        previous, late=entry.timestamp < plan.newest))
             history.append(entry.price)
             previous = entry.timestamp
-    return Decision(len(records), heads, items, archiving.objects, [*parsed.invalid, *screened.conflicts],
+    return Decision(parsed.received, heads, items, archiving.objects, [*parsed.invalid, *screened.conflicts],
                     screened.duplicates + archiving.duplicates, anomalies)
 
 

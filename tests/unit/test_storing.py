@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from stockpipe.domain import PricePoint
-from stockpipe.domain.storing import Head, Known, RawRecord, Stored, archived, decide, raw_key
+from stockpipe.domain.storing import Head, Known, RawRecord, Stored, archived, decide, parse, raw_key
 from stockpipe.processing import read
 from tests.fakes import FakeArchive, FakeTable
 
@@ -35,7 +35,7 @@ def key_of(*seconds: int, symbol: str = "AAPL") -> str:
 
 
 def run(records, known, window=3):
-    return decide(records, known, window=window, threshold_percent=Decimal(5), prefix=PREFIX)
+    return decide(parse(records), known, window=window, threshold_percent=Decimal(5), prefix=PREFIX)
 
 
 def summary(decision):
@@ -166,7 +166,7 @@ def test_in_order_the_read_step_reads_the_heads_alone():
     table, archive = FakeTable(), FakeArchive()
     table.put_heads([HEAD])
     calls = counting(table)
-    known = read([tick(11, "3"), tick(12, "4")], table, archive, window=3)
+    known = read(parse([tick(11, "3"), tick(12, "4")]), table, archive, window=3)
     assert calls == ["heads"] and known == Known(heads={"AAPL": HEAD})
 
 
@@ -176,6 +176,6 @@ def test_a_late_tick_reads_what_it_needs_and_nothing_more():
         table.items[("AAPL", at(second))] = {"symbol": "AAPL", "timestamp": at(second), "price": Decimal(price)}
     table.put_heads([Head("AAPL", at(12), (Decimal(2), Decimal(4)))])
     calls = counting(table)
-    known = read([tick(11, "3")], table, archive, window=3)
+    known = read(parse([tick(11, "3")]), table, archive, window=3)
     assert calls == ["heads", "stored", "latest_points", "points_before", "points_between"]
     assert summary(run([tick(11, "3")], known))[0] == [(11, key_of(11), True, 10)]
