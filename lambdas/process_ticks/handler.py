@@ -1,6 +1,6 @@
 """Lambda #1 (Kinesis or SQS trigger): decode, validate, archive raw to S3, enrich, write to DynamoDB.
 
-The work is stockpipe.processing (read, decide, write), on the adapters stockpipe.aws.functions
+The work is stockpipe.processing (read, decide, write), on the adapters stockpipe.aws.process_ticks
 builds once per container from the function's environment; stockpipe.aws.triggers reads the event
 and shapes the answer. It never raises on a bad record (quarantined with its reason); docs/architecture.md
 follows one tick through it.
@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from stockpipe.aws.functions import ProcessTicks, cold_start, remaining_seconds, settle
+from stockpipe.aws.functions import cold_start, remaining_seconds, settle
+from stockpipe.aws.process_ticks import ProcessTicks
 
 
 @cache

@@ -2,7 +2,7 @@
 new ticks, published to SNS, each alert once.
 
 The work is stockpipe.trending (read the windows, judge, publish), on the adapters
-stockpipe.aws.functions builds once per container from the function's environment;
+stockpipe.aws.trend_alerts builds once per container from the function's environment;
 stockpipe.aws.triggers reads the event and shapes the answer. An image that cannot be read is
 quarantined instead of failing the batch.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from stockpipe.aws.functions import TrendAlerts, cold_start, settle
+from stockpipe.aws.functions import cold_start, settle
+from stockpipe.aws.trend_alerts import TrendAlerts
 
 
 @cache

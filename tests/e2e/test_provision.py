@@ -17,8 +17,9 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
-from stockpipe.aws.functions import ProcessTicks, TrendAlerts
+from stockpipe.aws.process_ticks import ProcessTicks
 from stockpipe.aws.stream import KinesisSender, Outgoing
+from stockpipe.aws.trend_alerts import TrendAlerts
 from stockpipe.domain import PricePoint, Tick, crossovers
 from stockpipe.provision import Action, ProvisionError, Stack
 from stockpipe.provision.functions import Mapping, Role

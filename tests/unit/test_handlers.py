@@ -16,7 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stockpipe.aws import functions, triggers
-from stockpipe.aws.functions import ProcessTicks, TrendAlerts
+from stockpipe.aws.process_ticks import ProcessTicks
+from stockpipe.aws.trend_alerts import TrendAlerts
 from stockpipe.lambdas.process_ticks import handler as process
 from stockpipe.settings import FunctionEnvironment, Settings
 from tests.fakes import FakeArchive, FakeDeadLetters, FakePublisher, FakeTable

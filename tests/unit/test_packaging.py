@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -77,3 +78,13 @@ def test_zips_are_reproducible_and_hold_no_cli_or_engine():
     names = zipfile.ZipFile(__import__("io").BytesIO(first.data)).namelist()
     assert "handler.py" in names and "stockpipe/domain/signals.py" in names
     assert not any(n.startswith(("stockpipe/cli", "stockpipe/engine", "stockpipe/demo")) for n in names)
+
+
+def test_the_cold_start_script_measures_both_functions():
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "scripts" / "lambda_cold_start.py"), "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(FUNCTIONS)
+    shape = re.compile(r"\w+ +zip [\d,]+ bytes, cold start +\d+ ms median \(min \d+, max \d+, 1 runs\)")
+    assert all(shape.fullmatch(line) for line in lines), lines

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from stockpipe.aws import triggers
-from stockpipe.aws.functions import ProcessTicks
+from stockpipe.aws.process_ticks import ProcessTicks
 from stockpipe.aws.queue import MAX_MESSAGE_BYTES, IngestQueue, QueueSender, message_batches, message_body, record_data
 from stockpipe.aws.stream import DeliveryError, Outgoing
 from stockpipe.errors import StockpipeError
