@@ -1,4 +1,5 @@
-"""Lambda zip packages: the handler at the root plus the parts of stockpipe it imports.
+"""Lambda zip packages: the handler at the root plus the modules of stockpipe it imports, found by
+following its imports (those inside functions too) from the handler's source: nothing else ships.
 
 The Lambda Python runtime provides boto3; everything else a handler imports must be in its zip
 (tests/unit/test_packaging.py imports each handler in a clean interpreter to prove it).
@@ -8,6 +9,7 @@ does not redeploy.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import io
@@ -18,9 +20,6 @@ from pathlib import Path
 
 import stockpipe
 
-# The runtime-side part of the package: no CLI, no producer, no provisioning, no engine.
-LAMBDA_MODULES = ("__init__.py", "errors.py", "metrics.py", "settings.py", "processing.py", "ordering.py", "trending.py",
-                  "waiting.py", "domain", "aws")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -35,13 +34,42 @@ class Package:
         return base64.b64encode(hashlib.sha256(self.data).digest()).decode()
 
 
-def _package_files() -> list[tuple[str, Path]]:
+def _package_files(source: bytes) -> list[tuple[str, Path]]:
+    """The stockpipe modules ``source`` imports, and theirs, with the package files on their way."""
     root = Path(stockpipe.__file__).parent
-    files: list[tuple[str, Path]] = []
-    for entry in LAMBDA_MODULES:
-        path = root / entry
-        candidates = [path] if path.is_file() else sorted(path.rglob("*.py"))
-        files.extend((f"stockpipe/{p.relative_to(root).as_posix()}", p) for p in candidates)
+    found: set[Path] = set()
+    pending = [source]
+    while pending:
+        for name in _imports(pending.pop()):
+            for path in _files_of(root, name):
+                if path not in found:
+                    found.add(path)
+                    pending.append(path.read_bytes())
+    return sorted((f"stockpipe/{path.relative_to(root).as_posix()}", path) for path in found)
+
+
+def _imports(source: bytes) -> set[str]:
+    """Every ``stockpipe.x`` module a source names in an import (``from stockpipe.a import b`` names
+    ``stockpipe.a`` and, when it is a module, ``stockpipe.a.b``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name == "stockpipe" or name.startswith("stockpipe.")}
+
+
+def _files_of(root: Path, name: str) -> list[Path]:
+    """The files importing ``name`` runs: each package's __init__.py on the way, and the module."""
+    parts, files = name.split(".")[1:], [root / "__init__.py"]
+    for depth in range(1, len(parts) + 1):
+        folder = root.joinpath(*parts[:depth])
+        if (folder / "__init__.py").is_file():
+            files.append(folder / "__init__.py")
+        elif folder.with_suffix(".py").is_file() and depth == len(parts):
+            files.append(folder.with_suffix(".py"))
     return files
 
 
@@ -54,7 +82,7 @@ def build(function_dir: str) -> Package:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = [("handler.py", handler_source(function_dir))]
-        entries += [(name, path.read_bytes()) for name, path in _package_files()]
+        entries += [(name, path.read_bytes()) for name, path in _package_files(entries[0][1])]
         for name, data in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = 0o644 << 16
