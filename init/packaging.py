@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import hashlib
 import io
 import zipfile
@@ -77,8 +78,10 @@ def handler_source(function_dir: str) -> bytes:
     return (resources.files("stockpipe.lambdas") / function_dir / "handler.py").read_bytes()
 
 
+@functools.cache
 def build(function_dir: str) -> Package:
-    """function_dir: the folder under lambdas/ (process_ticks or trend_alerts)."""
+    """function_dir: the folder under lambdas/ (process_ticks or trend_alerts). Built once per process:
+    init compares it with the deployed code at every run, and the sources do not change meanwhile."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = [("handler.py", handler_source(function_dir))]
