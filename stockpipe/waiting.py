@@ -35,15 +35,13 @@ class WaitTimeout(StockpipeError):
 
 
 def wait_until(check: Callable[[], T | None], *, what: str, timeout: float, interval: float,
-               first: float | None = None, progress: Callable[[T | None, float], None] | None = None,
+               progress: Callable[[T | None, float], None] | None = None,
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> T:
     """``check()`` until it returns something true, and that answer. Asked at once, then every
-    ``interval`` seconds (``first``: the first pause, doubled each time up to ``interval``, for what
-    is often ready in a moment), and a last time when ``timeout`` seconds have passed; then
-    WaitTimeout, naming ``what``. ``check`` gives up early by raising (a process that exited, a query
-    that failed). ``progress(answer, seconds_left)`` hears each answer that is not the one yet."""
+    ``interval`` seconds, and a last time when ``timeout`` seconds have passed; then WaitTimeout,
+    naming ``what``. ``check`` gives up early by raising (a process that exited, a query that
+    failed). ``progress(answer, seconds_left)`` hears each answer that is not the one yet."""
     deadline = clock() + timeout
-    pause = interval if first is None else min(first, interval)
     while True:
         answer = check()
         if answer:
@@ -53,8 +51,7 @@ def wait_until(check: Callable[[], T | None], *, what: str, timeout: float, inte
             raise WaitTimeout(what, timeout, answer)
         if progress is not None:
             progress(answer, left)
-        sleep(min(pause, left))
-        pause = min(pause * 2, interval)
+        sleep(min(interval, left))
 
 
 def probe(url: str, timeout: float = 1.0) -> dict[str, Any] | None:

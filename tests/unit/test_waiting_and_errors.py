@@ -41,13 +41,6 @@ def test_the_answer_comes_back_as_soon_as_it_is_true():
     assert clock.slept == [2, 2]
 
 
-def test_a_first_pause_doubles_up_to_the_interval():
-    clock, answers = Clock(), iter([None] * 6 + ["ready"])
-    assert wait_until(lambda: next(answers), what="x", timeout=10, interval=0.5, first=0.05, clock=clock,
-                      sleep=clock.sleep) == "ready"
-    assert clock.slept == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
-
-
 def test_a_wait_that_times_out_names_what_it_waited_for_after_a_last_look_at_the_deadline():
     clock, looks = Clock(), []
 
