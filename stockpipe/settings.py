@@ -40,6 +40,8 @@ from stockpipe.errors import StockpipeError
 T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
+# Where `stockpipe emulator` listens unless ENGINE_PORT says otherwise (LocalStack's port too).
+DEFAULT_ENGINE_PORT = 4566
 
 # The oldest Lambda Python runtime the zip imports on: the package uses 3.11 features (datetime.UTC,
 # ...). Keep in step with requires-python in pyproject.toml (a unit test checks it).
@@ -501,7 +503,7 @@ class Settings:
         "Set: an emulator (MiniStack or LocalStack) at this URL. Unset or empty: real AWS, with your usual "
         "credentials (profile, SSO, environment). Nothing else switches between the two. `stockpipe demo` and "
         "the tests start their own engine and ignore this.", *EVERYONE, section=Section.AWS,
-        example="http://localhost:4566")
+        example=f"http://localhost:{DEFAULT_ENGINE_PORT}")
     region: str = setting_from_env(
         "AWS_REGION", DEFAULT_REGION, _region,
         "The region of every resource (on an emulator any well-formed name works).", *EVERYONE)
@@ -704,7 +706,7 @@ class Settings:
         "Seed of the synthetic market: the same seed gives the same ticks and the same alerts.", PRODUCER)
 
     engine_port: int = setting(
-        "ENGINE_PORT", "4566", whole(1, 65535),
+        "ENGINE_PORT", str(DEFAULT_ENGINE_PORT), whole(1, 65535),
         "Port of `stockpipe emulator` (and of `stockpipe demo`, which picks a free one if it is taken).",
         ENGINE, section=Section.ENGINE)
     engine_data_dir: str = setting(
