@@ -10,7 +10,6 @@ of init, teardown or a configuration of its own still makes its own stack, under
 from __future__ import annotations
 
 import os
-import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.errors import error_code, unsupported
 from stockpipe.provision import Stack
+from stockpipe.provision.waits import retry_while
 from stockpipe.settings import Settings, unique_names
 from stockpipe.status import Adapters
 from tests.helpers import wait_for
@@ -199,15 +199,8 @@ def _purge(sqs: Any, name: str, *, exact: bool) -> None:
         raise
     if exact and not any(int(count) for count in counts.values()):
         return
-    deadline = time.monotonic() + 75
-    while True:
-        try:
-            sqs.purge_queue(QueueUrl=url)
-            return
-        except ClientError as error:
-            if "PurgeQueueInProgress" not in error_code(error) or time.monotonic() > deadline:
-                raise
-        time.sleep(5)
+    retry_while(f"purge of {name}", lambda: sqs.purge_queue(QueueUrl=url),
+                lambda error: "PurgeQueueInProgress" in error_code(error), timeout=75, interval=5)
 
 
 def _empty_bucket(s3: Any, bucket: str) -> None:
