@@ -85,13 +85,11 @@ def publish_alerts(
     """Read each symbol's window (warm, or from the table), judge, publish."""
     result = TrendResult(ticks=len(ticks))
     reads, stale = (windows.misses, windows.stale) if windows is not None else (0, 0)
-    read = read_windows(ticks, history, short, long, windows)
-    alerts = judge(ticks, read, short, long, thresholds)
+    alerts = alerts_for(ticks, history, short, long, windows, thresholds)
     if windows is not None:
-        remember(windows, ticks, read)
         result.window_reads, result.windows_stale = windows.misses - reads, windows.stale - stale
     else:
-        result.window_reads = len(read)
+        result.window_reads = len({tick.symbol for tick in ticks})
     result.published, result.repeated = publisher.publish_all(alerts)
     return result
 
