@@ -59,10 +59,15 @@ test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, endi
 test-wheelhouse: $(STAMP) ## a fresh copy installed from a wheelhouse with the network cut off, to a first alert (slow)
 	$(BIN)/pytest tests/e2e/test_wheelhouse.py -m slow $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), and the docs site built with --strict
+lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), cfn-lint on the templates, the docs site with --strict
 	$(BIN)/ruff check stockpipe services init lambdas bench tests scripts
 	$(BIN)/mypy --strict
 	$(BIN)/mypy --strict scripts
+	@# The CloudFormation template of each transport (the e-mail subscription on in one), linted offline.
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	  INGEST=kinesis $(BIN)/stockpipe template --out "$$out/kinesis" >/dev/null && \
+	  INGEST=sqs ALERT_EMAIL=ops@example.com $(BIN)/stockpipe template --out "$$out/sqs" >/dev/null && \
+	  $(BIN)/cfn-lint "$$out/kinesis/template.yaml" "$$out/sqs/template.yaml" && echo "cfn-lint: both templates clean"
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 DOCS_PORT ?= 8001

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.errors import error_code
 from stockpipe.provision import packaging, waits
 from stockpipe.provision.messaging import Queue
-from stockpipe.provision.model import TAG_KEY, Found, Need, ProvisionError, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, Need, ProvisionError, Resource, Run, Template
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
 from stockpipe.settings import FunctionEnvironment
@@ -81,6 +82,10 @@ class LogGroup(Resource):
         run.aws.client("logs").delete_log_group(logGroupName=self.name)
         return "deleted"
 
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": self.name, "RetentionInDays": self.retention_days, "Tags": run.tag_list}}}
+
 
 class Role(Resource):
     """The execution role of one function. ``policy`` is derived from the whole resource list
@@ -128,7 +133,7 @@ class Role(Resource):
     def create(self, run: Run) -> None:
         iam = run.aws.client("iam")
         iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
-                        Description=f"stockpipe: execution role of {self.function}",
+                        Description=self.description,
                         Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
         self._put_policy(run)
 
@@ -147,6 +152,15 @@ class Role(Resource):
         iam.delete_role(RoleName=self.name)
         return "deleted"
 
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": self.name, "AssumeRolePolicyDocument": LAMBDA_TRUST, "Description": self.description,
+            "Policies": [{"PolicyName": POLICY_NAME, "PolicyDocument": self.policy(run)}], "Tags": run.tag_list}}}
+
+    @property
+    def description(self) -> str:
+        return f"stockpipe: execution role of {self.function}"
+
 
 class Function(Resource):
     kind = "lambda function"
@@ -154,9 +168,10 @@ class Function(Resource):
 
     def __init__(self, key: str, name: str, variable: str, *, folder: str, role: Role, runtime: str,
                  environment: Callable[[Run], FunctionEnvironment],
-                 needs: tuple[Need, ...], memory_mb: int = 1024) -> None:
-        """``needs``: each call the handler makes, on which resource: its role's policy."""
-        super().__init__(key, name, variable, depends_on=(role.key,))
+                 needs: tuple[Need, ...], memory_mb: int = 1024, logs: LogGroup | None = None) -> None:
+        """``needs``: each call the handler makes, on which resource: its role's policy. ``logs``: its
+        log group, made first so that Lambda does not make one that keeps logs forever."""
+        super().__init__(key, name, variable, depends_on=(role.key,) + ((logs.key,) if logs is not None else ()))
         self.folder, self.role, self.runtime, self.environment, self.needs = folder, role, runtime, environment, needs
         self.memory_mb = memory_mb
         self._package: packaging.Package | None = None
@@ -197,9 +212,9 @@ class Function(Resource):
         for key, value in self.config(run).items():
             if key == "Environment":
                 have = (current.get("Environment") or {}).get("Variables", {})
-                if have != value["Variables"]:
-                    names = sorted(k for k in set(have) | set(value["Variables"])
-                                   if have.get(k) != value["Variables"].get(k))
+                names = sorted(k for k in set(have) | set(value["Variables"])
+                               if not _same(have.get(k), value["Variables"].get(k)))
+                if names:
                     drift.append(f"environment: {', '.join(names)}")
             elif current.get(key) != value:
                 drift.append(f"{key}: {current.get(key)} -> {value}")
@@ -239,6 +254,18 @@ class Function(Resource):
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("lambda").delete_function(FunctionName=self.name)
         return "deleted"
+
+    @property
+    def zip_name(self) -> str:
+        """Its code's file beside a template (``stockpipe template``)."""
+        return f"{self.folder}.zip"
+
+    def template(self, run: Run) -> Template:
+        """Its code as a local path, which ``aws cloudformation package`` uploads and replaces (cfn-lint's
+        W3002 says just that: the template is meant for package)."""
+        return {self.logical_id: {"Type": "AWS::Lambda::Function", "Properties": {
+            "FunctionName": self.name, "Code": self.zip_name, "Description": "stockpipe", **self.config(run),
+            "Tags": run.tag_list}, "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W3002"]}}}}}
 
     def wait_gone(self, run: Run) -> None:
         waits.wait_until(f"deletion of {self.label}", lambda: self.find(run) is None, timeout=60)
@@ -378,12 +405,9 @@ class Mapping(Resource):
     def create(self, run: Run) -> None:
         self._drop_stale(run)
         lam = run.aws.client("lambda")
-        # TRIM_HORIZON: LATEST can miss the records put just after the mapping is created.
         # The role was just given the source's permissions: retry until Lambda sees them.
-        # A queue has no position to start from.
-        start = {} if self.from_queue else {"StartingPosition": "TRIM_HORIZON"}
         waits.retry_while(f"{self.label} (its role cannot read the source yet)", lambda: lam.create_event_source_mapping(
-            FunctionName=self.function.name, EventSourceArn=self.source_arn(run), Enabled=True, **start,
+            FunctionName=self.function.name, EventSourceArn=self.source_arn(run), Enabled=True, **self._start,
             **self.wanted(run)), waits.role_not_ready)
 
     def update(self, run: Run, found: Found) -> None:
@@ -406,8 +430,30 @@ class Mapping(Resource):
         run.aws.client("lambda").delete_event_source_mapping(UUID=found.detail["UUID"])
         return "deleted"
 
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "FunctionName": f"${{{self.function.logical_id}}}", "EventSourceArn": self.source_arn(run),
+            "Enabled": True, **self._start, **self.wanted(run)}}}
+
+    @property
+    def _start(self) -> dict[str, str]:
+        """TRIM_HORIZON: LATEST can miss the records put just after the mapping is created. A queue has
+        no position to start from."""
+        return {} if self.from_queue else {"StartingPosition": "TRIM_HORIZON"}
+
     def wait_gone(self, run: Run) -> None:
         waits.wait_until(f"deletion of {self.label}", lambda: self._current(run) is None, timeout=120)
+
+
+def _same(have: str | None, want: str | None) -> bool:
+    """A variable's value as deployed and as wanted. A queue's URL names the same queue whatever host
+    the engine put in it (CloudFormation's Ref answers http://localhost:4566/..., GetQueueUrl the
+    host the request went to): the account and the queue's name decide."""
+    if have == want or have is None or want is None:
+        return have == want
+    if have.startswith(("http://", "https://")) and want.startswith(("http://", "https://")):
+        return urlsplit(have).path.rstrip("/") == urlsplit(want).path.rstrip("/")
+    return False
 
 
 def _as_list(value: Any) -> list[str]:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.errors import error_code
 from stockpipe.provision import waits
-from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run, Template
 
 RETENTION_SECONDS = str(14 * 24 * 3600)
 NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
@@ -127,6 +127,18 @@ class Queue(Resource):
     def wait_gone(self, run: Run) -> None:
         waits.wait_until(f"deletion of {self.label}", lambda: self.url(run) is None, timeout=90, interval=1)
 
+    def template(self, run: Run) -> Template:
+        """The queue from the same attributes init sets; its policy is a resource of its own."""
+        attributes = self.attributes(run)
+        policy = attributes.pop("Policy", None)
+        shape: dict[str, Any] = {"QueueName": self.name, **{key: _typed(value) for key, value in attributes.items()},
+                                 "Tags": run.tag_list}
+        made = {self.logical_id: {"Type": "AWS::SQS::Queue", "Properties": shape}}
+        if policy is not None:
+            made[f"{self.logical_id}Policy"] = {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+                "Queues": [f"${{{self.logical_id}}}"], "PolicyDocument": json.loads(policy)}}
+        return made
+
 
 class Topic(Resource):
     kind = "sns topic"
@@ -170,6 +182,10 @@ class Topic(Resource):
 
     def wait_gone(self, run: Run) -> None:
         waits.wait_until(f"deletion of {self.label}", lambda: self.find(run) is None, timeout=60)
+
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": self.name, "KmsMasterKeyId": SNS_KMS_KEY, "Tags": run.tag_list}}}
 
 
 class Subscription(Resource):
@@ -240,3 +256,18 @@ class Subscription(Resource):
             return "left pending (AWS removes unconfirmed subscriptions itself)"
         run.aws.client("sns").unsubscribe(SubscriptionArn=found.detail)
         return "deleted"
+
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": self.topic.arn(run), "Protocol": self.protocol, "Endpoint": self.endpoint(run),
+            **{key: _typed(value) for key, value in self.attributes(run).items()}}}}
+
+
+def _typed(value: str) -> Any:
+    """An attribute as the API takes it (a string) to its CloudFormation property's type: numbers,
+    booleans and JSON documents (a redrive policy) are written as such."""
+    if value in ("true", "false"):
+        return value == "true"
+    if value.isdigit():
+        return int(value)
+    return json.loads(value) if value.startswith("{") else value

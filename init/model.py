@@ -8,6 +8,7 @@ our ownership tag. Nothing is listed twice.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from stockpipe.settings import STACK_TAG_KEY
 
 # Every resource init creates carries this tag (value: STACK_NAME); teardown touches nothing else.
 TAG_KEY = STACK_TAG_KEY
+
+# CloudFormation resources by logical ID, as one resource of the list renders itself (template.py).
+Template = dict[str, dict[str, Any]]
 
 
 class ProvisionError(StockpipeError):
@@ -68,6 +72,11 @@ class Run:
     def tags(self) -> dict[str, str]:
         return {TAG_KEY: self.stack}
 
+    @property
+    def tag_list(self) -> list[dict[str, str]]:
+        """The tags as most AWS APIs and CloudFormation types take them."""
+        return [{"Key": k, "Value": v} for k, v in self.tags.items()]
+
 
 class Resource(ABC):
     """One resource of the pipeline. ``variable`` names the setting that names it."""
@@ -87,9 +96,20 @@ class Resource(ABC):
     def label(self) -> str:
         return f"{self.kind} {self.name}"
 
+    @property
+    def logical_id(self) -> str:
+        """Its name in the CloudFormation template: the key in CamelCase ("process-trigger": ProcessTrigger)."""
+        return "".join(part.capitalize() for part in re.split(r"[-_]", self.key))
+
     @abstractmethod
     def settings(self, run: Run) -> dict[str, object]:
         """What it will be, for people (plan shows it)."""
+
+    @abstractmethod
+    def template(self, run: Run) -> Template:
+        """What init would create, as CloudFormation resources by logical ID: the same names, settings
+        and tags. ``run`` is symbolic (template.py): its ARNs, URLs and the stack's name are
+        ``${...}`` references the template turns into Ref, GetAtt and Sub."""
 
     @abstractmethod
     def find(self, run: Run) -> Found | None:
@@ -156,4 +176,4 @@ def decide(resource: Resource, found: Found | None, stack: str) -> Step:
                 f"change or delete; set {resource.variable} to another name")
 
 
-__all__ = ["TAG_KEY", "Action", "Found", "Need", "ProvisionError", "Resource", "Run", "Step", "decide"]
+__all__ = ["TAG_KEY", "Action", "Found", "Need", "ProvisionError", "Resource", "Run", "Step", "Template", "decide"]

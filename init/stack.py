@@ -124,10 +124,11 @@ class Core:
                 ("process", s.process_function_name, "PROCESS_FUNCTION_NAME", "process_ticks", _process_needs(s)),
                 ("trends", s.trends_function_name, "TRENDS_FUNCTION_NAME", "trend_alerts", _trends_needs())):
             role = Role(f"{key}-role", s.role_name(name), variable, function=name, policy=_policy_of(made, key, listed))
+            logs = LogGroup(f"{key}-logs", f"/aws/lambda/{name}", variable, retention_days=s.log_retention_days)
             made[key] = Function(key, name, variable, folder=folder, role=role, runtime=s.lambda_runtime,
-                                 environment=self.environment(name), needs=needs, memory_mb=s.lambda_memory_mb)
-            resources += [LogGroup(f"{key}-logs", f"/aws/lambda/{name}", variable, retention_days=s.log_retention_days),
-                          role, made[key]]
+                                 environment=self.environment(name), needs=needs, memory_mb=s.lambda_memory_mb,
+                                 logs=logs)
+            resources += [logs, role, made[key]]
         return made, resources
 
     def triggers(self, made: dict[str, Function]) -> list[Resource]:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws import catalog
 from stockpipe.aws.errors import error_code, unsupported
-from stockpipe.provision.model import TAG_KEY, Found, ProvisionError, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, ProvisionError, Resource, Run, Template
 
 WAITER = {"Delay": 1, "MaxAttempts": 60}
 _MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
@@ -159,6 +159,20 @@ class Bucket(Resource):
     def wait_gone(self, run: Run) -> None:
         run.aws.client("s3").get_waiter("bucket_not_exists").wait(Bucket=self.name, WaiterConfig=WAITER)
 
+    def template(self, run: Run) -> Template:
+        """The bucket, and its policy (a resource of its own in CloudFormation). Deleting the stack
+        deletes the bucket only when it is empty, as AWS does for any bucket."""
+        return {
+            self.logical_id: {"Type": "AWS::S3::Bucket", "Properties": {
+                "BucketName": self.name, "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                    # The API's ApplyServerSideEncryptionByDefault, as CloudFormation names it.
+                    {"ServerSideEncryptionByDefault": rule["ApplyServerSideEncryptionByDefault"]}
+                    for rule in ENCRYPTION["Rules"]]},
+                "PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK, "Tags": run.tag_list}},
+            f"{self.logical_id}Policy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+                "Bucket": f"${{{self.logical_id}}}", "PolicyDocument": tls_only_policy(run.aws.where.bucket_arn())}},
+        }
+
 
 class _Glue(Resource):
     """Glue has no tags on tables; ownership is a parameter of the database and of the table."""
@@ -198,6 +212,10 @@ class GlueDatabase(_Glue):
     def update(self, run: Run, found: Found) -> None:
         run.aws.client("glue").update_database(
             Name=self.name, DatabaseInput=self._input(run, dict(found.detail.get("Parameters") or {})))
+
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::Glue::Database", "Properties": {
+            "CatalogId": "${AWS::AccountId}", "DatabaseInput": self._input(run, {})}}}
 
     def delete(self, run: Run, found: Found) -> str:
         glue = run.aws.client("glue")
@@ -241,6 +259,10 @@ class GlueTable(_Glue):
 
     def update(self, run: Run, found: Found) -> None:
         run.aws.client("glue").update_table(DatabaseName=self.database, TableInput=self._input(run))
+
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::Glue::Table", "Properties": {
+            "CatalogId": "${AWS::AccountId}", "DatabaseName": self.database, "TableInput": self._input(run)}}}
 
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("glue").delete_table(DatabaseName=self.database, Name=self.name)

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stockpipe.aws.errors import error_code, unsupported
-from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run, Template
 
 WAITER = {"Delay": 1, "MaxAttempts": 120}
 KMS_KEY = "alias/aws/kinesis"
@@ -115,3 +115,10 @@ class Stream(Resource):
 
     def wait_gone(self, run: Run) -> None:
         run.aws.client("kinesis").get_waiter("stream_not_exists").wait(StreamName=self.name, WaiterConfig=WAITER)
+
+    def template(self, run: Run) -> Template:
+        shape: dict[str, Any] = {"Name": self.name, "StreamModeDetails": {"StreamMode": self.mode}}
+        if self.mode == "PROVISIONED":
+            shape["ShardCount"] = self.shards
+        return {self.logical_id: {"Type": "AWS::Kinesis::Stream", "Properties": {
+            **shape, "StreamEncryption": {"EncryptionType": "KMS", "KeyId": KMS_KEY}, "Tags": run.tag_list}}}

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.errors import error_code
 from stockpipe.provision import waits
-from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run, Template
 
 WAITER = {"Delay": 1, "MaxAttempts": 120}
 Key = tuple[str, str, str]  # attribute, type (S/N/B), HASH or RANGE
@@ -93,6 +93,9 @@ class Table(Resource):
             waits.wait_until(f"stream of {self.label}", lambda: bool(self.stream_arn(run)))
 
     def stream_arn(self, run: Run) -> str:
+        known = run.aws.where.table_stream_arn(self.name)
+        if known is not None:
+            return known
         table = self._describe(run) or {}
         return str(table.get("LatestStreamArn", "")) if table.get("TableStatus") == "ACTIVE" else ""
 
@@ -102,3 +105,13 @@ class Table(Resource):
 
     def wait_gone(self, run: Run) -> None:
         run.aws.client("dynamodb").get_waiter("table_not_exists").wait(TableName=self.name, WaiterConfig=WAITER)
+
+    def template(self, run: Run) -> Template:
+        shape: dict[str, Any] = {
+            "TableName": self.name,
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t, _ in self.keys],
+            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, _, k in self.keys],
+            "BillingMode": "PAY_PER_REQUEST", "Tags": run.tag_list}
+        if self.stream_view:
+            shape["StreamSpecification"] = {"StreamViewType": self.stream_view}
+        return {self.logical_id: {"Type": "AWS::DynamoDB::Table", "Properties": shape}}

@@ -108,6 +108,20 @@ def cmd_plan(args: argparse.Namespace, aws: AwsContext) -> int:
     return 1 if any(step.action is Action.REFUSE for step in steps) else 0
 
 
+def cmd_template(args: argparse.Namespace, aws: AwsContext) -> int:
+    from stockpipe.provision import template
+
+    rendered = template.render(aws.settings, aws.engine)
+    written = template.write(rendered, Path(args.out))
+    print(f"{written[0]}: {rendered.resource_count} CloudFormation resources from the {len(rendered.listed)} of "
+          f"`stockpipe init` (INGEST={aws.settings.ingest}); beside it: {', '.join(p.name for p in written[1:])}")
+    print(f"  aws cloudformation package --template-file {written[0]} --s3-bucket <a bucket for the code> "
+          f"--output-template-file {written[0].parent / 'packaged.yaml'}")
+    print(f"  aws cloudformation deploy --template-file {written[0].parent / 'packaged.yaml'} --stack-name "
+          f"{aws.settings.stack_name} --capabilities CAPABILITY_NAMED_IAM")
+    return 0
+
+
 def cmd_replay_failed(args: argparse.Namespace, aws: AwsContext) -> int:
     from stockpipe.aws.onfailure import OnFailureQueue
 
@@ -531,6 +545,11 @@ def _engine_and_stack(sub: Commands) -> None:
                    help="delete what init created (tagged stockpipe:stack=STACK_NAME), and nothing else")
     p.set_defaults(run=cmd_init)
 
+    p = sub.add_parser("template", help="write the stack as a CloudFormation template, with the functions' zips "
+                       "beside it (what init creates, for aws cloudformation package and deploy)")
+    p.add_argument("--out", required=True, help="a new or empty folder (or one an earlier run wrote)")
+    p.set_defaults(run=cmd_template)
+
     p = sub.add_parser("replay-failed", help="process again the stream batches AWS gave up on (the on-failure queue)")
     p.add_argument("--limit", type=int, default=100, help="at most this many failed batches (default 100)")
     p.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
@@ -659,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.from_env(sources=sources)
             aws = AwsContext(settings, sources=sources)
             # The dashboard starts whatever the engine's state: its page says "engine unreachable" until it answers.
-            if args.command not in ("demo", "emulator", "dashboard", "lab"):
+            if args.command not in ("demo", "emulator", "dashboard", "lab", "template"):
                 aws.identity  # noqa: B018 - the first call: fails in under 3 s, in one line, when nothing answers
             return int(args.run(args, aws) or 0)
     except AwsError as error:

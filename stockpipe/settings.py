@@ -362,6 +362,10 @@ def _thresholds(variable: str, text: str) -> Thresholds:
         raise SettingsError(f"{variable}={text!r}: {error}", variable) from None
 
 
+# What an e-mail setting must look like (a template parameter's AllowedPattern too).
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
 def _email(variable: str, text: str) -> str:
     if not text:
         return ""
@@ -369,7 +373,7 @@ def _email(variable: str, text: str) -> str:
     space = next((ch for ch in text if ch.isspace()), None)
     if space is not None:
         raise SettingsError(f"{variable}={text!r} contains whitespace (U+{ord(space):04X}); remove it", variable)
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+    if not re.fullmatch(EMAIL_PATTERN, text):
         raise SettingsError(f"{variable}={text!r} is not an e-mail address", variable)
     return text
 

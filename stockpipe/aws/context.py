@@ -260,6 +260,10 @@ class Located:
     def topic_arn(self) -> str:
         return self.arn("sns", self.settings.topic_name)
 
+    def table_stream_arn(self, name: str) -> str | None:
+        """A table's stream carries a label of its own: known only by asking (None), except in a template."""
+        return None
+
     def function_arn(self, name: str) -> str:
         return self.arn("lambda", f"function:{name}")
 
