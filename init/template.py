@@ -71,7 +71,7 @@ class Parameter:
         declared: dict[str, Any] = {"Type": "String", "Default": self.default, "Description": self.description}
         if self.pattern:
             declared["AllowedPattern"] = self.pattern
-            declared["ConstraintDescription"] = f"{self.variable}: {self.allowed}"
+            declared["ConstraintDescription"] = f"must be {self.allowed} (as {self.variable})"
         if self.values:
             declared["AllowedValues"] = list(self.values)
         if self.max_length:

@@ -5,6 +5,8 @@
 - `<!-- generated: configuration -->` becomes every variable, section by section, with its default, its
   meaning and who reads it, rendered from the one declaration of each (stockpipe.settings) by
   stockpipe.configuration, which renders `.env.example` from the same declarations.
+- `<!-- generated: template parameters -->` becomes the CloudFormation template's parameters, from the
+  declaration `stockpipe template` writes them with (stockpipe.provision.template.parameters).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 COMMANDS_MARKER = "<!-- generated: commands -->"
 CONFIGURATION_MARKER = "<!-- generated: configuration -->"
+PARAMETERS_MARKER = "<!-- generated: template parameters -->"
 
 
 def _cell(text: str) -> str:
@@ -48,6 +51,20 @@ def commands_markdown(parser: argparse.ArgumentParser) -> str:
     return "\n".join(out)
 
 
+def parameters_markdown() -> str:
+    """The template's parameters: name, the setting whose value is the default, what it accepts."""
+    from stockpipe.aws.context import EngineInfo
+    from stockpipe.provision.template import parameters
+    from stockpipe.settings import Settings
+
+    out = ["| parameter | default: the setting | accepts | meaning |", "|---|---|---|---|"]
+    for p in parameters(Settings(), EngineInfo("AWS", honours_stream_failures=True)):
+        accepts = p.allowed or " or ".join(f"`{v}`" for v in p.values)
+        default = f"`{p.variable}`" + (f" (`{p.default}`)" if p.default else " (empty)")
+        out.append(f"| `{p.name}` | {default} | {_cell(accepts)} | {_cell(p.description)} |")
+    return "\n".join(out)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     if COMMANDS_MARKER in markdown:
         from stockpipe.cli import build_parser
@@ -57,4 +74,6 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
         from stockpipe.configuration import markdown as configuration_markdown
 
         markdown = markdown.replace(CONFIGURATION_MARKER, configuration_markdown())
+    if PARAMETERS_MARKER in markdown:
+        markdown = markdown.replace(PARAMETERS_MARKER, parameters_markdown())
     return markdown
