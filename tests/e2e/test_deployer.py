@@ -7,7 +7,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import shlex
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,6 +20,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws.context import AwsContext
 from stockpipe.provision import Stack
 from stockpipe.provision.deployer import MANAGED_POLICY_LIMIT, deployer_policy, policy_size
+from stockpipe.settings import Settings
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.permissions import Account, MappingOwners, Need, allows, granted
 from tests.recording import PlayedBy, Recorder, aws_target
@@ -147,3 +153,76 @@ def test_the_deployers_policy_allows_every_call_plan_init_and_teardown_make_and_
 
 def _said(need: Need) -> str:
     return f"{need.call}: {need.action} on {need.arn or '(any)'} with {need.context or '(no condition)'}"
+
+
+# The commands docs/real-aws.md shows, in its block marked <!-- deployer: run -->.
+DOC_MARKER = "<!-- deployer: run -->"
+
+
+def doc_commands() -> list[str]:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "real-aws.md").read_text(encoding="utf-8")
+    block = page.split(DOC_MARKER, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_pages_commands_print_the_policy_alone_and_iam_takes_it(engine, names, tmp_path):
+    """Each line of the page's block runs: the stockpipe lines as written (a shell, stdout to the
+    file), the aws lines as the same IAM calls on the engine (the policy document from the file)."""
+    if engine.url is None:
+        pytest.skip("the aws lines would change the real account")
+    env = {**os.environ, **names, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    aws = AwsContext(Settings.from_env(env))
+    iam = aws.client("iam")
+    iam.create_user(UserName="deployer")
+    commands = doc_commands()
+    assert [c.split()[:2] for c in commands] == [["stockpipe", "plan"], ["aws", "iam"], ["aws", "iam"],
+                                                 ["stockpipe", "plan"]]
+    for command in commands:
+        words = shlex.split(command)
+        if words[0] == "stockpipe":
+            done = subprocess.run(command, shell=True, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+            continue
+        options = dict(zip(words[3::2], words[4::2], strict=True))
+        if words[2] == "create-policy":
+            document = (tmp_path / options["--policy-document"].removeprefix("file://")).read_text()
+            iam.create_policy(PolicyName=options["--policy-name"], PolicyDocument=document)
+        else:
+            assert words[2] == "attach-user-policy", command
+            arn = options["--policy-arn"].replace("123456789012", aws.identity.account_id)
+            iam.attach_user_policy(UserName=options["--user-name"], PolicyArn=arn)
+    try:
+        printed = json.loads((tmp_path / "deployer-policy.json").read_text())
+        assert printed == deployer_policy(aws)
+        cloudformation = json.loads((tmp_path / "cloudformation-policy.json").read_text())
+        assert cloudformation == deployer_policy(aws, "cloudformation", package_bucket="my-artifacts")
+        assert policy_size(cloudformation) < MANAGED_POLICY_LIMIT
+        assert "arn:aws:s3:::my-artifacts/*" in json.dumps(cloudformation)
+        assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="deployer")["AttachedPolicies"]] \
+            == ["stockpipe-deployer"]
+    finally:
+        for policy in iam.list_attached_user_policies(UserName="deployer")["AttachedPolicies"]:
+            iam.detach_user_policy(UserName="deployer", PolicyArn=policy["PolicyArn"])
+            iam.delete_policy(PolicyArn=policy["PolicyArn"])
+        iam.delete_user(UserName="deployer")
+
+
+@pytest.mark.parametrize("args", [["--package-bucket", "b"], ["--deployer-policy", "init", "--package-bucket", "b"]])
+def test_a_package_bucket_without_cloudformation_is_one_line(engine, names, tmp_path, args):
+    done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "plan", *args], env={**os.environ, **names},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "stockpipe plan: error: --package-bucket is for --deployer-policy cloudformation\n")
+
+
+def test_an_unreachable_target_prints_no_policy_and_one_line(tmp_path):
+    from stockpipe.engine import free_port
+
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-m", "stockpipe.cli", "plan", "--deployer-policy"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("stockpipe plan: error: cannot reach the AWS engine at AWS_ENDPOINT_URL=")
