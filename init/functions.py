@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from stockpipe.aws.errors import error_code
 from stockpipe.provision import packaging, waits
 from stockpipe.provision.messaging import Queue
-from stockpipe.provision.model import TAG_KEY, Found, Need, ProvisionError, Resource, Run, Template
+from stockpipe.provision.model import TAG_KEY, Found, Grant, Need, ProvisionError, Resource, Run, Template
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
 from stockpipe.settings import FunctionEnvironment
@@ -40,6 +40,12 @@ class LogGroup(Resource):
     group of this name holds only the logs of a function of that name: it may be adopted."""
 
     kind = "log group"
+    deploy_actions = (
+        "logs:ListTagsLogGroup",  # find
+        "logs:CreateLogGroup", "logs:TagLogGroup", "logs:PutRetentionPolicy",  # create and update
+        "logs:DeleteLogGroup",  # teardown
+    )
+    deploy_unscoped = ("logs:DescribeLogGroups",)  # find: a list of the account's groups by prefix
 
     def __init__(self, key: str, name: str, variable: str, *, retention_days: int) -> None:
         super().__init__(key, name, variable)
@@ -47,6 +53,10 @@ class LogGroup(Resource):
 
     def arn(self, run: Run) -> str:
         return run.aws.where.log_group_arn(self.name)
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        """IAM checks some of its calls on the group's ARN with ":*" (its streams) after it."""
+        return (self.arn(run), f"{self.arn(run)}:*")
 
     def settings(self, run: Run) -> dict[str, object]:
         return {"retention": f"{self.retention_days} days"}
@@ -93,6 +103,11 @@ class Role(Resource):
 
     kind = "iam role"
     adoptable = False  # someone's role is never ours to rewrite
+    deploy_actions = (
+        "iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy",  # find (ListRoleTags: when GetRole has no tags)
+        "iam:CreateRole", "iam:TagRole", "iam:PutRolePolicy",  # create (tagged on creation) and update
+        "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:DeleteRole",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, function: str,
                  policy: Callable[[Run], dict[str, Any]]) -> None:
@@ -165,6 +180,13 @@ class Role(Resource):
 class Function(Resource):
     kind = "lambda function"
     adoptable = False
+    deploy_actions = (
+        "lambda:GetFunction", "lambda:ListTags",  # find (GetFunction shows the tags only with ListTags)
+        "lambda:CreateFunction", "lambda:TagResource",  # create (tagged on creation)
+        "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",  # update
+        "lambda:GetFunctionConfiguration",  # wait_ready
+        "lambda:DeleteFunction",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, folder: str, role: Role, runtime: str,
                  environment: Callable[[Run], FunctionEnvironment],
@@ -184,6 +206,13 @@ class Function(Resource):
 
     def arn(self, run: Run) -> str:
         return run.aws.where.function_arn(self.name)
+
+    def deploy_grants(self, run: Run) -> list[Grant]:
+        """CreateFunction and UpdateFunctionConfiguration hand Lambda its role: iam:PassRole on that
+        role, to Lambda only."""
+        return [*super().deploy_grants(run), Grant(("iam:PassRole",), (self.role.arn(run),), part="PassRole",
+                                                   when=("StringEquals", "iam:PassedToService",
+                                                         ("lambda.amazonaws.com",)))]
 
     def config(self, run: Run) -> dict[str, Any]:
         return {"Runtime": self.runtime, "Role": self.role.arn(run), "Handler": "handler.lambda_handler",
@@ -284,6 +313,11 @@ class Mapping(Resource):
     """
 
     kind = "event source mapping"
+    # On "*", scoped by the function they feed (lambda:FunctionArn): a mapping's ARN holds an id AWS
+    # gives it, and CreateEventSourceMapping has none yet. ListEventSourceMappings cannot be scoped.
+    deploy_actions = ("lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping",
+                      "lambda:DeleteEventSourceMapping")
+    deploy_unscoped = ("lambda:ListEventSourceMappings",)
 
     def __init__(self, key: str, name: str, variable: str, *, function: Function, source: Stream | Table | Queue,
                  batch_size: int, window: int = 0, retries: int = 0, max_age: int = -1,
@@ -295,6 +329,14 @@ class Mapping(Resource):
         self.function, self.source, self.on_failure = function, source, on_failure
         self.batch_size, self.window, self.retries, self.max_age = batch_size, window, retries, max_age
         self.parallelization = parallelization
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        return ("*",)
+
+    def deploy_grants(self, run: Run) -> list[Grant]:
+        scoped, *unscoped = super().deploy_grants(run)
+        return [Grant(scoped.actions, scoped.resources, ("ArnLike", "lambda:FunctionArn", (self.function.arn(run),))),
+                *unscoped]
 
     @property
     def from_queue(self) -> bool:

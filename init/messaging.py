@@ -41,6 +41,12 @@ class Queue(Resource):
     stays hidden (a function's trigger: at least its timeout, as AWS requires)."""
 
     kind = "sqs queue"
+    deploy_actions = (
+        "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:GetQueueAttributes",  # find
+        "sqs:CreateQueue", "sqs:TagQueue",  # create (tagged on creation) and update
+        "sqs:SetQueueAttributes",  # update
+        "sqs:DeleteQueue",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, purpose: str,
                  policy: Callable[[Run], dict[str, Any]] | None = None,
@@ -142,6 +148,12 @@ class Queue(Resource):
 
 class Topic(Resource):
     kind = "sns topic"
+    deploy_actions = (
+        "sns:GetTopicAttributes", "sns:ListTagsForResource",  # find
+        "sns:CreateTopic", "sns:TagResource",  # create (tagged on creation) and update
+        "sns:SetTopicAttributes",  # update: its encryption
+        "sns:DeleteTopic",  # teardown
+    )
 
     def arn(self, run: Run) -> str:
         return run.aws.where.topic_arn
@@ -192,6 +204,10 @@ class Subscription(Resource):
     """A subscription of the topic; ours when the topic is ours (subscriptions carry no tags)."""
 
     kind = "sns subscription"
+    # Its topic's reads (find asks the topic first) are the topic's.
+    deploy_actions = ("sns:ListSubscriptionsByTopic", "sns:Subscribe")
+    # IAM scopes none of these to a resource (a subscription has no resource type): on "*".
+    deploy_unscoped = ("sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe")
 
     def __init__(self, key: str, name: str, variable: str, *, topic: Topic, protocol: str,
                  endpoint: Callable[[Run], str], attributes: dict[str, str] | None = None,
@@ -200,6 +216,9 @@ class Subscription(Resource):
         super().__init__(key, name, variable, depends_on=(topic.key,))
         self.topic, self.protocol, self.endpoint = topic, protocol, endpoint
         self._attributes, self.redrive_to = attributes or {}, redrive_to
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        return (self.topic.arn(run),)
 
     def attributes(self, run: Run) -> dict[str, str]:
         wanted = dict(self._attributes)

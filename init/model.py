@@ -78,10 +78,26 @@ class Run:
         return [{"Key": k, "Value": v} for k, v in self.tags.items()]
 
 
+@dataclass(frozen=True)
+class Grant:
+    """IAM actions the person deploying needs on some ARNs (deployer.py makes their policy of these).
+    ``when``: a condition IAM evaluates, as (operator, key, values)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    when: tuple[str, str, tuple[str, ...]] | None = None
+    part: str = ""  # the statement's Sid beside the kind's (e.g. "Objects", "PassRole")
+
+
 class Resource(ABC):
     """One resource of the pipeline. ``variable`` names the setting that names it."""
 
     kind: ClassVar[str]
+    # The IAM actions plan, init (create, update, adopt) and teardown call on it, declared beside the
+    # calls in each kind: ``deploy_actions`` on its ARNs (``deploy_arns``), ``deploy_unscoped`` on "*"
+    # (list and describe calls IAM cannot scope to one resource). The deployer's policy is made of these.
+    deploy_actions: ClassVar[tuple[str, ...]] = ()
+    deploy_unscoped: ClassVar[tuple[str, ...]] = ()
     # An untagged, empty one may be adopted (tagged as ours). Data holders say False for non-empty
     # ones through ``Found.empty``; kinds that must never be adopted (a role, a function) set this.
     adoptable: ClassVar[bool] = True
@@ -134,6 +150,20 @@ class Resource(ABC):
         """Block until it is really gone, so that init right after teardown works."""
         return None
 
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        """The ARNs ``deploy_actions`` apply to: its own."""
+        arn = getattr(self, "arn", None)
+        if arn is None:
+            raise TypeError(f"{self!r} has no ARN: its kind says which ARNs its deploy_actions apply to")
+        return (str(arn(run)),)
+
+    def deploy_grants(self, run: Run) -> list[Grant]:
+        """What the person deploying needs on it; a kind with calls on other ARNs adds its own."""
+        grants = [Grant(self.deploy_actions, self.deploy_arns(run))] if self.deploy_actions else []
+        if self.deploy_unscoped:
+            grants.append(Grant(self.deploy_unscoped, ("*",)))
+        return grants
+
 
 @dataclass(frozen=True)
 class Need:
@@ -176,4 +206,5 @@ def decide(resource: Resource, found: Found | None, stack: str) -> Step:
                 f"change or delete; set {resource.variable} to another name")
 
 
-__all__ = ["TAG_KEY", "Action", "Found", "Need", "ProvisionError", "Resource", "Run", "Step", "Template", "decide"]
+__all__ = ["TAG_KEY", "Action", "Found", "Grant", "Need", "ProvisionError", "Resource", "Run", "Step", "Template",
+           "decide"]

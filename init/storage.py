@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws import catalog
 from stockpipe.aws.errors import error_code, unsupported
-from stockpipe.provision.model import TAG_KEY, Found, ProvisionError, Resource, Run, Template
+from stockpipe.provision.model import TAG_KEY, Found, Grant, ProvisionError, Resource, Run, Template
 
 WAITER = {"Delay": 1, "MaxAttempts": 60}
 _MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
@@ -37,10 +37,28 @@ class Bucket(Resource):
     bucket only if nothing else is left in it."""
 
     kind = "s3 bucket"
+    # S3 names its actions apart from its calls: HeadBucket and ListObjectsV2 are s3:ListBucket,
+    # Get/PutBucketEncryption s3:Get/PutEncryptionConfiguration, Get/PutPublicAccessBlock
+    # s3:Get/PutBucketPublicAccessBlock, DeleteObjects s3:DeleteObject (on each object).
+    deploy_actions = (
+        "s3:ListBucket", "s3:GetBucketTagging", "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy",
+        "s3:GetBucketPublicAccessBlock",  # find (ListBucket: the waiters too)
+        "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPolicy",  # create and update
+        "s3:DeleteBucket",  # teardown
+    )
+    object_actions = ("s3:DeleteObject",)  # teardown: our prefixes' objects, and only those
 
     def __init__(self, key: str, name: str, variable: str, *, prefixes: tuple[str, ...]) -> None:
         super().__init__(key, name, variable)
         self.prefixes = prefixes
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        return (run.aws.where.bucket_arn(),)
+
+    def deploy_grants(self, run: Run) -> list[Grant]:
+        objects = tuple(run.aws.where.bucket_arn(f"/{prefix}/*") for prefix in self.prefixes)
+        return [*super().deploy_grants(run), Grant(self.object_actions, objects, part="Objects")]
 
     def settings(self, run: Run) -> dict[str, object]:
         region = run.aws.region
@@ -191,6 +209,18 @@ class _Glue(Resource):
 
 class GlueDatabase(_Glue):
     kind = "glue database"
+    deploy_actions = (
+        "glue:GetDatabase", "glue:GetTables",  # find; GetTables: is an untagged one empty? teardown: any not ours?
+        "glue:CreateDatabase", "glue:UpdateDatabase",  # create; update: adopt an empty one
+        "glue:DeleteDatabase",  # teardown
+    )
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        """Glue authorises a database's calls on the catalog and the database; GetTables and
+        DeleteDatabase on its tables (and functions) too."""
+        where = run.aws.where
+        return (where.arn("glue", "catalog"), where.arn("glue", f"database/{self.name}"),
+                where.arn("glue", f"table/{self.name}/*"), where.arn("glue", f"userDefinedFunction/{self.name}/*"))
 
     def settings(self, run: Run) -> dict[str, object]:
         return {"for": "Athena over the raw archive"}
@@ -228,6 +258,13 @@ class GlueDatabase(_Glue):
 
 class GlueTable(_Glue):
     kind = "glue table"
+    deploy_actions = ("glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable")
+
+    def deploy_arns(self, run: Run) -> tuple[str, ...]:
+        """Glue authorises a table's calls on the catalog, its database and the table."""
+        where = run.aws.where
+        return (where.arn("glue", "catalog"), where.arn("glue", f"database/{self.database}"),
+                where.arn("glue", f"table/{self.database}/{self.name}"))
 
     def __init__(self, key: str, name: str, variable: str, *, database: str, location: str) -> None:
         super().__init__(key, name, variable, depends_on=("catalog",))

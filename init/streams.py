@@ -16,6 +16,14 @@ KMS_KEY = "alias/aws/kinesis"
 
 class Stream(Resource):
     kind = "kinesis stream"
+    deploy_actions = (
+        "kinesis:DescribeStreamSummary", "kinesis:ListTagsForStream",  # find
+        "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords",  # find: is an untagged one empty?
+        "kinesis:CreateStream", "kinesis:DescribeStream",  # create; DescribeStream: the waiters
+        "kinesis:AddTagsToStream", "kinesis:StartStreamEncryption",  # create and update
+        "kinesis:UpdateStreamMode", "kinesis:UpdateShardCount",  # update: STREAM_MODE, STREAM_SHARDS changed
+        "kinesis:DeleteStream",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, mode: str, shards: int) -> None:
         super().__init__(key, name, variable)

@@ -17,6 +17,15 @@ Key = tuple[str, str, str]  # attribute, type (S/N/B), HASH or RANGE
 
 class Table(Resource):
     kind = "dynamodb table"
+    # No call of init's reads the table's stream: its ARN comes from DescribeTable (the functions'
+    # roles read the stream, policies.py).
+    deploy_actions = (
+        "dynamodb:DescribeTable", "dynamodb:ListTagsOfResource",  # find; DescribeTable: the waiters too
+        "dynamodb:Scan",  # find: is an untagged one empty?
+        "dynamodb:CreateTable", "dynamodb:TagResource",  # create (tagged on creation) and update
+        "dynamodb:UpdateTable",  # update: its stream was turned off
+        "dynamodb:DeleteTable",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, keys: tuple[Key, ...],
                  stream_view: str | None = None) -> None:

@@ -102,6 +102,15 @@ def cmd_init(args: argparse.Namespace, aws: AwsContext) -> int:
 def cmd_plan(args: argparse.Namespace, aws: AwsContext) -> int:
     from stockpipe.provision import Action, Stack
 
+    if args.package_bucket and args.deployer_policy != "cloudformation":
+        raise UsageError("--package-bucket is for --deployer-policy cloudformation")
+    if args.deployer_policy:
+        # The policy alone on stdout, for `aws iam create-policy --policy-document file://...`;
+        # its ARNs name the account the target's STS answered for.
+        from stockpipe.provision.deployer import deployer_policy
+
+        print(json.dumps(deployer_policy(aws, args.deployer_policy, package_bucket=args.package_bucket), indent=2))
+        return 0
     stack = Stack(aws)
     steps = stack.plan()
     stack.describe_plan(steps)
@@ -538,6 +547,11 @@ def _engine_and_stack(sub: Commands) -> None:
     p.set_defaults(run=cmd_emulator)
 
     p = sub.add_parser("plan", help="print the target and what init would do to each resource; changes nothing")
+    p.add_argument("--deployer-policy", nargs="?", const="init", choices=["init", "cloudformation"],
+                   help="print instead the IAM policy (JSON) the person deploying needs, for the target's account: "
+                   "for stockpipe init and its teardown (default), or for a CloudFormation stack of the same resources")
+    p.add_argument("--package-bucket", metavar="BUCKET",
+                   help="with --deployer-policy cloudformation: the bucket `aws cloudformation package` uploads to")
     p.set_defaults(run=cmd_plan)
 
     p = sub.add_parser("init", help="create every resource (idempotent), or remove them with --teardown")
