@@ -50,12 +50,17 @@ def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_wor
     assert recorder.mutating() == []  # plan changes nothing
     stack.up()
     assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+    kinds = [r.kind for r in stack.resources]
+    assert (kinds.count("cloudwatch alarm"), kinds.count("cloudwatch dashboard")) == (7, 1)
     # Init twice changes nothing (the queue and its locks table instead of the stream).
     outcome = stack.up()
     assert not outcome.changed, outcome
     assert len(outcome.unchanged) == len(Stack(aws).resources) == {"kinesis": 35, "sqs": 36}[ingest]
     results = stack.down()
     assert set(results.values()) == {"deleted"} | {r for r in results.values() if r.startswith("deleted (")}
+    cloudwatch = aws.client("cloudwatch")
+    assert cloudwatch.describe_alarms(AlarmNamePrefix=settings.stack_name)["MetricAlarms"] == []
+    assert cloudwatch.list_dashboards(DashboardNamePrefix=settings.stack_name)["DashboardEntries"] == []
     # Gone when teardown returns: init right after it works, and makes everything again.
     outcome = stack.up()
     assert len(outcome.created) == len(stack.resources)
