@@ -619,7 +619,7 @@ class Settings:
     ops_topic_name: str = setting(
         "OPS_TOPIC_NAME", "stock-market-ops", TOPIC,
         "The SNS topic the pipeline's CloudWatch alarms notify (dead letters, batches given up on, ticks "
-        "waiting, function errors and throttles; docs/reliability.md, \"Alarms and the dashboard\").", INIT, CLI)
+        "waiting, function errors and throttles; docs/real-aws.md, \"Alarms and the dashboard\").", INIT, CLI)
     ops_email: str = setting(
         "OPS_EMAIL", "", _email,
         "Also send the alarms to this e-mail address (AWS asks the address to confirm first).", INIT, CLI)
