@@ -1,6 +1,7 @@
-"""Queues and the alert topic: the dead-letter queue (bad records with their reason), the on-failure
-queue (stream batches AWS gave up on), the ingest queue (INGEST=sqs: the ticks, redriven to the
-dead-letter queue after too many receives), the SNS topic and the SQS inboxes subscribed to it."""
+"""Queues and topics: the dead-letter queue (bad records with their reason), the on-failure queue
+(stream batches AWS gave up on), the ingest queue (INGEST=sqs: the ticks, redriven to the
+dead-letter queue after too many receives), the alerts' SNS topic and the SQS inboxes subscribed to
+it, and the operations topic the alarms notify."""
 
 from __future__ import annotations
 
@@ -147,6 +148,9 @@ class Queue(Resource):
 
 
 class Topic(Resource):
+    """``kms_key``: the key SNS encrypts messages with at rest; None for a topic CloudWatch alarms
+    publish to (AWS's own SNS key does not let CloudWatch use it, so their notifications would be lost)."""
+
     kind = "sns topic"
     deploy_actions = (
         "sns:GetTopicAttributes", "sns:ListTagsForResource",  # find
@@ -155,11 +159,21 @@ class Topic(Resource):
         "sns:DeleteTopic",  # teardown
     )
 
+    def __init__(self, key: str, name: str, variable: str, *, kms_key: str | None = SNS_KMS_KEY,
+                 purpose: str = "") -> None:
+        super().__init__(key, name, variable)
+        self.kms_key, self.purpose = kms_key, purpose
+
     def arn(self, run: Run) -> str:
-        return run.aws.where.topic_arn
+        return run.aws.where.arn("sns", self.name)
+
+    @property
+    def encryption(self) -> str:
+        return f"KMS {self.kms_key}" if self.kms_key else "none"
 
     def settings(self, run: Run) -> dict[str, object]:
-        return {"encryption": f"KMS {SNS_KMS_KEY}"}
+        shape: dict[str, object] = {"for": self.purpose} if self.purpose else {}
+        return {**shape, "encryption": self.encryption}
 
     def find(self, run: Run) -> Found | None:
         sns = run.aws.client("sns")
@@ -171,14 +185,15 @@ class Topic(Resource):
             raise
         owner = {t["Key"]: t["Value"] for t in
                  sns.list_tags_for_resource(ResourceArn=self.arn(run)).get("Tags", [])}.get(TAG_KEY)
-        drift = () if attributes.get("KmsMasterKeyId") == SNS_KMS_KEY else (
-            f"encryption: {attributes.get('KmsMasterKeyId') or 'none'} -> KMS {SNS_KMS_KEY}",)
+        current = attributes.get("KmsMasterKeyId") or None
+        drift = () if current == self.kms_key else (f"encryption: {current or 'none'} -> {self.encryption}",)
         empty = True if owner else not int(attributes.get("SubscriptionsConfirmed", 0) or 0) \
             + int(attributes.get("SubscriptionsPending", 0) or 0)
         return Found(owner, empty=empty, drift=drift)
 
     def create(self, run: Run) -> None:
-        run.aws.client("sns").create_topic(Name=self.name, Attributes={"KmsMasterKeyId": SNS_KMS_KEY},
+        run.aws.client("sns").create_topic(Name=self.name,
+                                           Attributes={"KmsMasterKeyId": self.kms_key} if self.kms_key else {},
                                            Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
 
     def update(self, run: Run, found: Found) -> None:
@@ -186,7 +201,7 @@ class Topic(Resource):
         sns.tag_resource(ResourceArn=self.arn(run), Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
         if found.drift and any(c.startswith("encryption") for c in found.drift):
             sns.set_topic_attributes(TopicArn=self.arn(run), AttributeName="KmsMasterKeyId",
-                                     AttributeValue=SNS_KMS_KEY)
+                                     AttributeValue=self.kms_key or "")
 
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("sns").delete_topic(TopicArn=self.arn(run))  # its subscriptions go with it

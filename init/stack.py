@@ -13,21 +13,26 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.errors import error_code, unsupported
-from stockpipe.provision import policies
+from stockpipe.metrics import PROCESS_TICKS_METRICS, TREND_ALERTS_METRICS
+from stockpipe.provision import monitoring, policies
 from stockpipe.provision.functions import QUEUE_VISIBILITY_SECONDS, Function, LogGroup, Mapping, Role
 from stockpipe.provision.messaging import NO_QUEUE, Queue, Subscription, Topic
 from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Resource, Run, Step, decide
+from stockpipe.provision.monitoring import Alarm, Dashboard
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
 from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES, FunctionEnvironment, Settings
 
 Report = Callable[[str], None]
+# What each function's metric line carries (its EMF metrics), by the function's key.
+EMITTED = {"process": PROCESS_TICKS_METRICS, "trends": TREND_ALERTS_METRICS}
 
 
 def resources(aws: AwsContext) -> list[Resource]:
     """Every resource of the pipeline, in the order init creates them (teardown: reversed). INGEST
-    chooses how ticks come in: the Kinesis stream, or the ingest queue with its per-symbol locks."""
+    chooses how ticks come in: the Kinesis stream, or the ingest queue with its per-symbol locks.
+    Last the watching: the operations topic, the alarms on what the list holds, and the dashboard."""
     core = Core.of(aws)
     queued = core.settings.ingest == "sqs"
     listed: list[Resource] = [
@@ -36,7 +41,9 @@ def resources(aws: AwsContext) -> list[Resource]:
         core.topic, *core.readers()]
     made, functions = core.functions(listed)  # their roles' policies read the whole list, completed here
     listed += functions
-    listed += core.triggers(made)
+    triggers = core.triggers(made)
+    alarms = core.alarms(made, triggers)
+    listed += [*triggers, *core.operators(), *alarms, core.dashboard(made, alarms)]
     return listed
 
 
@@ -57,6 +64,7 @@ class Core:
     ingest: Queue
     on_failure: Queue
     topic: Topic
+    ops_topic: Topic
 
     @classmethod
     def of(cls, aws: AwsContext) -> Core:
@@ -87,6 +95,10 @@ class Core:
             on_failure=Queue("on-failure", s.onfailure_queue_name, "ONFAILURE_QUEUE_NAME",
                              purpose="stream batches AWS gave up on (stockpipe replay-failed)"),
             topic=topic,
+            # Not encrypted with AWS's SNS key: its key policy does not let CloudWatch use it, so an
+            # alarm could not publish to the topic (the notifications name alarms, not data).
+            ops_topic=Topic("ops-topic", s.ops_topic_name, "OPS_TOPIC_NAME", kms_key=None,
+                            purpose="the alarms' notifications"),
         )
 
     def readers(self) -> list[Resource]:
@@ -99,6 +111,34 @@ class Core:
             listed.append(Subscription("email-subscription", f"{s.topic_name} -> {s.alert_email}", "ALERT_EMAIL",
                                        topic=self.topic, protocol="email", endpoint=lambda run: s.alert_email))
         return listed
+
+    def operators(self) -> list[Resource]:
+        """The topic the alarms notify, and its e-mail subscription when OPS_EMAIL is set."""
+        s, listed = self.settings, list[Resource]([self.ops_topic])
+        if s.ops_email:
+            listed.append(Subscription("ops-email-subscription", f"{s.ops_topic_name} -> {s.ops_email}", "OPS_EMAIL",
+                                       topic=self.ops_topic, protocol="email", endpoint=lambda run: s.ops_email))
+        return listed
+
+    def alarms(self, made: dict[str, Function], triggers: list[Mapping]) -> list[Alarm]:
+        """What going wrong looks like, each an alarm notifying the operations topic: a queue that
+        fills only when something failed holds a message (dead letters, batches given up on); the
+        ticks wait longer than ALARM_LAG_SECONDS for process-ticks (its trigger's iterator age, or
+        the ingest queue's oldest message); a function fails or is throttled."""
+        notify = (self.ops_topic.arn,)
+        ticks_in = next(m for m in triggers if m.function is made["process"])
+        return [*(monitoring.not_empty(queue, notify) for queue in (self.dlq, self.on_failure)),
+                monitoring.lagging(ticks_in, self.settings.alarm_lag_seconds, notify),
+                *(alarm for function in made.values() for alarm in monitoring.failing(function, notify))]
+
+    def dashboard(self, made: dict[str, Function], alarms: list[Alarm]) -> Dashboard:
+        """The alarms' states, each function's own metrics, and the metrics the alarms watch."""
+        s = self.settings
+        return Dashboard("dashboard", s.cloudwatch_dashboard_name, "CLOUDWATCH_DASHBOARD_NAME", widgets=lambda run: [
+            monitoring.alarm_widget(alarms, run),
+            *(widget for key, function in made.items()
+              for widget in monitoring.function_widgets(s.metrics_namespace, function.name, EMITTED[key], run)),
+            *monitoring.watched_widgets(alarms, run)])
 
     def _reader(self, key: str, name: str, variable: str, who: str) -> list[Resource]:
         queue = Queue(key, name, variable, purpose=f"alerts for {who}",
@@ -131,7 +171,7 @@ class Core:
             resources += [logs, role, made[key]]
         return made, resources
 
-    def triggers(self, made: dict[str, Function]) -> list[Resource]:
+    def triggers(self, made: dict[str, Function]) -> list[Mapping]:
         s, process, trends = self.settings, made["process"], made["trends"]
         if s.ingest == "sqs":
             ticks_in = Mapping("process-trigger", f"{self.ingest.name} -> {process.name}", "PROCESS_FUNCTION_NAME",

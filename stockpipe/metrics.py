@@ -19,6 +19,15 @@ MILLISECONDS = "Milliseconds"
 # One metric: its value and unit.
 Metric = tuple[float | int, str]
 
+# What each function's metric line carries, name -> unit (process-ticks' and trend-alerts'
+# metrics_line; a unit test holds these equal to what they print). The CloudWatch dashboard init
+# makes graphs these, under METRICS_NAMESPACE with the dimension FunctionName.
+PROCESS_TICKS_METRICS = {"Received": COUNT, "Stored": COUNT, "Duplicates": COUNT, "Quarantined": COUNT,
+                         "Anomalies": COUNT, "RawObjects": COUNT, "Failed": COUNT, "BatchTime": MILLISECONDS,
+                         "IngestToStoredMax": MILLISECONDS}
+TREND_ALERTS_METRICS = {"Ticks": COUNT, "AlertsPublished": COUNT, "AlreadyPublished": COUNT, "Quarantined": COUNT,
+                        "WindowReads": COUNT, "BatchTime": MILLISECONDS, "StoredToHandledMax": MILLISECONDS}
+
 
 def emf_line(namespace: str, function: str, metrics: Mapping[str, Metric], *,
              clock: Callable[[], float] = time.time) -> str:
@@ -46,4 +55,4 @@ def epoch_ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-__all__ = ["COUNT", "MILLISECONDS", "Metric", "emf_line", "epoch_ms"]
+__all__ = ["COUNT", "MILLISECONDS", "PROCESS_TICKS_METRICS", "TREND_ALERTS_METRICS", "Metric", "emf_line", "epoch_ms"]

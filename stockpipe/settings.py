@@ -295,6 +295,7 @@ GLUE = Name(r"[a-z0-9_]{1,255}", "lower-case letters, digits, _ (1-255)")
 WORKGROUP = Name(r"[a-zA-Z0-9._-]{1,128}", "letters, digits, . _ - (1-128)")
 NAMESPACE = Name(r"[a-zA-Z0-9._/#:-]{1,255}", "letters, digits, . _ / # : - (1-255)")
 TOPIC = Name(r"[a-zA-Z0-9_-]{1,256}", "letters, digits, _ - (1-256)")
+DASHBOARD_NAME = Name(r"[a-zA-Z0-9_-]{1,255}", "letters, digits, _ - (1-255)")
 FUNCTION = FunctionName(r"[a-zA-Z0-9_-]{1,64}", "letters, digits, _ - (1-64)")
 RUNTIME = Runtime(r"python3\.\d{1,2}", "a Python Lambda runtime such as python3.12")
 STACK = Name(r"[a-zA-Z0-9_.-]{1,64}", "letters, digits, _ . - (1-64)")
@@ -619,6 +620,17 @@ class Settings:
     alert_email: str = setting(
         "ALERT_EMAIL", "", _email,
         "Also send alerts to this e-mail address (AWS asks the address to confirm first).", INIT, CLI)
+    ops_topic_name: str = setting(
+        "OPS_TOPIC_NAME", "stock-market-ops", TOPIC,
+        "The SNS topic the pipeline's CloudWatch alarms notify (dead letters, batches given up on, ticks "
+        "waiting, function errors and throttles; docs/real-aws.md, \"Alarms and the dashboard\").", INIT, CLI)
+    ops_email: str = setting(
+        "OPS_EMAIL", "", _email,
+        "Also send the alarms to this e-mail address (AWS asks the address to confirm first).", INIT, CLI)
+    cloudwatch_dashboard_name: str = setting(
+        "CLOUDWATCH_DASHBOARD_NAME", "stock-market-pipeline", DASHBOARD_NAME,
+        "The CloudWatch dashboard init makes: the functions' metrics, the queues and triggers the alarms "
+        "watch, and the alarms' states.", INIT, CLI)
     process_function_name: str = setting(
         "PROCESS_FUNCTION_NAME", "process-ticks", FUNCTION,
         f"Function names: at most {FUNCTION_NAME_MAX} characters, as each role is <name>{ROLE_SUFFIX} and IAM "
@@ -677,6 +689,10 @@ class Settings:
     stream_max_record_age_seconds: int = setting(
         "STREAM_MAX_RECORD_AGE_SECONDS", "3600", _record_age,
         "Both stream triggers: records older than this are not retried (-1 = until they expire).", INIT)
+    alarm_lag_seconds: int = setting(
+        "ALARM_LAG_SECONDS", "300", whole(1, 86400),
+        "Alarm when ticks wait longer than this to be processed: the Kinesis trigger's iterator age "
+        "(INGEST=kinesis), the ingest queue's oldest message (INGEST=sqs).", INIT)
     anomaly_threshold_percent: Decimal = setting(
         "ANOMALY_THRESHOLD_PERCENT", "5", number(Decimal(0), Decimal(1000)),
         "A tick is an anomaly when |change % against previous close| is above this.", CLI, PROCESS)
@@ -1013,6 +1029,8 @@ def unique_names(prefix: str) -> dict[str, str]:
         "TRENDS_FUNCTION_NAME": f"{prefix}-trend-alerts",
         "ATHENA_DATABASE": f"{prefix}_stock_data",  # the Glue table keeps its name inside its own database
         "ONFAILURE_QUEUE_NAME": f"{prefix}-onfailure",
+        "OPS_TOPIC_NAME": f"{prefix}-ops",
+        "CLOUDWATCH_DASHBOARD_NAME": f"{prefix}-pipeline",
         "STACK_NAME": prefix,
     }
 

@@ -29,7 +29,7 @@ from tests.helpers import wait_for
 # The transports a test runs on when it asks for both: @BOTH_INGESTS.
 BOTH_INGESTS = pytest.mark.parametrize("ingest", ["kinesis", "sqs"])
 GONE = ("ResourceNotFoundException", "NoSuchBucket", "EntityNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
-        "QueueDoesNotExist", "NoSuchEntity")
+        "QueueDoesNotExist", "NoSuchEntity", "ResourceNotFound")
 
 
 def _quietly_absent(call: Callable[..., Any], **kwargs: Any) -> None:
@@ -55,6 +55,7 @@ class SharedStack:
        carry); the triggers made again read the new stream and table from their start;
     3. what only holds data is emptied: every queue (purged: waiting, in flight and delayed), every
        other table (heads, ledger, locks), the bucket (every object), the Glue table's partitions;
+       each alarm's state is put back to a new alarm's (INSUFFICIENT_DATA);
     4. init runs, which makes what step 2 deleted and puts back whatever a test changed in the
        deployment (an environment, a disabled trigger, a bucket or queue deleted, the Glue location).
 
@@ -137,6 +138,9 @@ class SharedStack:
                 _empty_bucket(s3, resource.name)
             elif resource.kind == "glue table":
                 _drop_partitions(aws, resource.database, resource.name)
+            elif resource.kind == "cloudwatch alarm":  # its state, as a new alarm's (it fires again on a breach)
+                _quietly_absent(aws.client("cloudwatch").set_alarm_state, AlarmName=resource.name,
+                                StateValue="INSUFFICIENT_DATA", StateReason="reset between tests")
         for table in deleted_tables:
             dynamodb.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
         # The functions' updates went on meanwhile; init may have to update them again.

@@ -154,6 +154,8 @@ _ABSENT: dict[str, tuple[int, str] | dict[str, Any]] = {
     "iam:GetRole": (404, "NoSuchEntity"),
     "lambda:GetFunction": (404, "ResourceNotFoundException"),
     "lambda:ListEventSourceMappings": (404, "ResourceNotFoundException"),
+    "monitoring:DescribeAlarms": {"MetricAlarms": [], "CompositeAlarms": []},
+    "monitoring:GetDashboard": (404, "ResourceNotFound"),  # DashboardNotFoundError, by its Query code
 }
 
 

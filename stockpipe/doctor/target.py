@@ -17,6 +17,7 @@ from stockpipe.provision import policies
 from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
 from stockpipe.provision.messaging import Queue, Subscription, Topic
 from stockpipe.provision.model import Resource
+from stockpipe.provision.monitoring import Alarm, Dashboard
 from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
@@ -52,6 +53,9 @@ INIT_ACTIONS: dict[type[Resource], tuple[str, ...]] = {
                "lambda:TagResource", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"),
     Mapping: ("lambda:ListEventSourceMappings", "lambda:CreateEventSourceMapping",
               "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"),
+    Alarm: ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm",
+            "cloudwatch:TagResource"),
+    Dashboard: ("cloudwatch:GetDashboard", "cloudwatch:PutDashboard"),
 }
 # Operations whose IAM action has another name (S3's, mostly).
 IAM_NAMES = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket",
@@ -62,9 +66,15 @@ IAM_NAMES = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucke
 SHOWN = 3  # denied calls named in the line; --json lists every one
 
 
+# Services whose IAM prefix is not the name botocore signs with.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+
+
 def iam_action(operation: str) -> str:
-    """The IAM action that authorises an API operation ("s3:HeadBucket" -> "s3:ListBucket")."""
-    return IAM_NAMES.get(operation, operation)
+    """The IAM action that authorises an API operation ("s3:HeadBucket" -> "s3:ListBucket",
+    "monitoring:PutMetricAlarm" -> "cloudwatch:PutMetricAlarm")."""
+    service, _, name = operation.partition(":")
+    return IAM_NAMES.get(operation, f"{IAM_PREFIXES.get(service, service)}:{name}")
 
 
 def endpoint_and_credentials(aws: AwsContext) -> tuple[list[Finding], bool]:

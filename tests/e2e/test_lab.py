@@ -87,7 +87,7 @@ def test_each_lab_check_fails_before_its_step_and_passes_after(pipeline, setting
     send_ticks(pipeline, 20, seed=13)
     assert check(5, changed, wait=90).passed
     # Lab 6: every resource there until the teardown.
-    assert lines(check(6, changed))[0].startswith("✗ 26 resources of stack ")
+    assert lines(check(6, changed))[0].startswith("✗ 35 resources of stack ")
     removed = Stack(changed, report=lambda line: None).down()
     assert lines(check(6, changed)) == [f"✓ no resource of stack {settings.stack_name!r} remains at {aws.target_name}"], \
         removed  # (the next test of the shared deployment finds it gone and deploys it again)
@@ -140,7 +140,7 @@ def test_lab_commands_bad_input_is_one_line(engine, names, tmp_path):
     undeployed = stockpipe("lab", "check", "2", "--json", env=env, cwd=tmp_path)
     assert undeployed.returncode == 1
     found = json.loads(undeployed.stdout)
-    assert found["passed"] is False and found["expectations"][0]["line"].startswith("✗ 26 of 26 resources of stack ")
+    assert found["passed"] is False and found["expectations"][0]["line"].startswith("✗ 35 of 35 resources of stack ")
     refused = stockpipe("lab", "break", env=env, cwd=tmp_path)
     assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
     assert "is missing): run stockpipe init first (make demo does it)" in refused.stderr

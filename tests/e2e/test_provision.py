@@ -50,12 +50,17 @@ def test_plan_init_teardown_make_only_valid_calls_and_teardown_waits_so_init_wor
     assert recorder.mutating() == []  # plan changes nothing
     stack.up()
     assert [s.action for s in stack.plan()] == [Action.UNCHANGED] * len(stack.resources)
+    kinds = [r.kind for r in stack.resources]
+    assert (kinds.count("cloudwatch alarm"), kinds.count("cloudwatch dashboard")) == (7, 1)
     # Init twice changes nothing (the queue and its locks table instead of the stream).
     outcome = stack.up()
     assert not outcome.changed, outcome
-    assert len(outcome.unchanged) == len(Stack(aws).resources) == {"kinesis": 26, "sqs": 27}[ingest]
+    assert len(outcome.unchanged) == len(Stack(aws).resources) == {"kinesis": 35, "sqs": 36}[ingest]
     results = stack.down()
     assert set(results.values()) == {"deleted"} | {r for r in results.values() if r.startswith("deleted (")}
+    cloudwatch = aws.client("cloudwatch")
+    assert cloudwatch.describe_alarms(AlarmNamePrefix=settings.stack_name)["MetricAlarms"] == []
+    assert cloudwatch.list_dashboards(DashboardNamePrefix=settings.stack_name)["DashboardEntries"] == []
     # Gone when teardown returns: init right after it works, and makes everything again.
     outcome = stack.up()
     assert len(outcome.created) == len(stack.resources)
@@ -75,7 +80,7 @@ def test_a_bucket_that_is_not_ours_is_refused_and_survives_teardown_with_every_o
     with pytest.raises(ProvisionError, match=f"s3 bucket {bucket} holds data and is not tagged {TAG_KEY}=.*RAW_BUCKET"):
         stack.up()
     # Refused before anything was made.
-    assert [s.action for s in stack.plan() if s.resource.kind != "s3 bucket"] == [Action.CREATE] * 25
+    assert [s.action for s in stack.plan() if s.resource.kind != "s3 bucket"] == [Action.CREATE] * 34
     results = stack.down()
     assert results[f"s3 bucket {bucket}"] == f"kept: not ours ({TAG_KEY}=unset)"
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])

@@ -172,7 +172,7 @@ def test_plan_on_an_empty_account_only_reads_and_creates_everything():
     stack = Stack(aws, report=lines.append)
     steps = stack.plan()
     stack.describe_plan(steps)
-    assert [step.action for step in steps] == [Action.CREATE] * len(stack.resources) == [Action.CREATE] * 26
+    assert [step.action for step in steps] == [Action.CREATE] * len(stack.resources) == [Action.CREATE] * 35
     assert recorder.mutating() == [] and recorder.invalid == []
     text = "\n".join(lines)
     assert text.startswith(f"target: real AWS, account {ACCOUNT} (arn:aws:iam::{ACCOUNT}:user/deployer), "
@@ -182,7 +182,7 @@ def test_plan_on_an_empty_account_only_reads_and_creates_everything():
     assert "encryption: KMS alias/aws/kinesis" in text and "encryption: KMS alias/aws/sns" in text
     assert f"on failure: arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-onfailure" in text
     assert "ignored by" not in text
-    assert text.endswith("plan: 26 to create")
+    assert text.endswith("plan: 35 to create")
 
 
 def test_init_refuses_before_changing_anything_when_one_resource_is_not_ours():
@@ -211,7 +211,7 @@ def test_with_ingest_sqs_the_plan_has_the_queue_its_locks_and_its_trigger_instea
     assert ("event source mapping", "stock-market-queue -> process-ticks") in kinds
     # The dead-letter queue exists before the queue that redrives to it.
     assert kinds.index(("sqs queue", "stock-market-dlq")) < kinds.index(("sqs queue", "stock-market-queue"))
-    assert [step.action for step in steps] == [Action.CREATE] * 27
+    assert [step.action for step in steps] == [Action.CREATE] * 36
     text = "\n".join(lines)
     assert f"redrive: after 10 receives, to arn:aws:sqs:{REGION}:{ACCOUNT}:stock-market-dlq" in text
     assert "visibility timeout: 360 s" in text and "kinesis" not in text.lower()
