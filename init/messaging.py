@@ -211,8 +211,9 @@ class Topic(Resource):
         waits.wait_until(f"deletion of {self.label}", lambda: self.find(run) is None, timeout=60)
 
     def template(self, run: Run) -> Template:
+        encrypted = {"KmsMasterKeyId": self.kms_key} if self.kms_key else {}
         return {self.logical_id: {"Type": "AWS::SNS::Topic", "Properties": {
-            "TopicName": self.name, "KmsMasterKeyId": SNS_KMS_KEY, "Tags": run.tag_list}}}
+            "TopicName": self.name, **encrypted, "Tags": run.tag_list}}}
 
 
 class Subscription(Resource):

@@ -21,7 +21,7 @@ from stockpipe.metrics import COUNT, MILLISECONDS
 from stockpipe.provision.functions import Function
 from stockpipe.provision.functions import Mapping as Trigger
 from stockpipe.provision.messaging import Queue
-from stockpipe.provision.model import TAG_KEY, Found, Resource, Run
+from stockpipe.provision.model import TAG_KEY, Found, Resource, Run, Template
 
 LAMBDA, SQS = "AWS/Lambda", "AWS/SQS"
 PERIOD_SECONDS = 60
@@ -120,6 +120,10 @@ class Alarm(Resource):
         run.aws.client("cloudwatch").delete_alarms(AlarmNames=[self.name])
         return "deleted"
 
+    def template(self, run: Run) -> Template:
+        return {self.logical_id: {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            **self.request(run), "Tags": run.tag_list}}}
+
 
 def not_empty(queue: Queue, actions: Sequence[Arn]) -> Alarm:
     """A queue that fills only when something failed (dead letters, batches given up on) holds a message."""
@@ -175,8 +179,8 @@ class Dashboard(Resource):
     def body(self, run: Run) -> dict[str, Any]:
         """The ownership line first, then the widgets, laid out in rows of 24 columns."""
         marker = {"type": "text", "width": _COLUMNS, "height": 2, "properties": {"markdown": (
-            f"## stockpipe stack {run.stack}\n`{TAG_KEY}={run.stack}`: made by `stockpipe init`, deleted by "
-            "`stockpipe init --teardown`; changes made here are undone by the next init.")}}
+            f"## stockpipe stack {run.stack}\n`{TAG_KEY}={run.stack}`: made from the stack's resource list, by "
+            "`stockpipe init` or its CloudFormation template; changes made here are undone by the next deployment.")}}
         placed, x, y, row = [], 0, 0, 0
         for widget in [marker, *self.widgets(run)]:
             if x + widget["width"] > _COLUMNS:
@@ -217,6 +221,11 @@ class Dashboard(Resource):
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("cloudwatch").delete_dashboards(DashboardNames=[self.name])
         return "deleted"
+
+    def template(self, run: Run) -> Template:
+        """The body is a JSON string (CloudFormation's Fn::Sub fills in the stack's name and the ARNs)."""
+        return {self.logical_id: {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+            "DashboardName": self.name, "DashboardBody": json.dumps(self.body(run))}}}
 
 
 _MARKER = re.compile(re.escape(TAG_KEY) + r"=([A-Za-z0-9_.-]+)")

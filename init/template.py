@@ -132,9 +132,10 @@ class Symbolic(Located):
     def queue_arn(self, name: str) -> str:
         return self._ref("sqs queue", name, "Arn") or super().queue_arn(name)
 
-    @property
-    def topic_arn(self) -> str:
-        return self._ref("sns topic", self.settings.topic_name) or super().topic_arn
+    def arn(self, service: str, resource: str, *, regional: bool = True, account: bool = True) -> str:
+        """A topic's ARN is its Ref."""
+        topic = self._ref("sns topic", resource) if service == "sns" else None
+        return topic or super().arn(service, resource, regional=regional, account=account)
 
     def function_arn(self, name: str) -> str:
         return self._ref("lambda function", name, "Arn") or super().function_arn(name)
