@@ -57,6 +57,24 @@ def deployer_policy(aws: AwsContext, route: str = "init", *, package_bucket: str
     return {"Version": "2012-10-17", "Statement": _statements(named)}
 
 
+def parts(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """The policy as the managed policies IAM takes (each under MANAGED_POLICY_LIMIT), its statements
+    in order, as few as fit: attached together they grant exactly what it grants."""
+    documents: list[list[dict[str, Any]]] = [[]]
+    for statement in policy["Statement"]:
+        if documents[-1] and policy_size(_document([*documents[-1], statement])) >= MANAGED_POLICY_LIMIT:
+            documents.append([])
+        documents[-1].append(statement)
+        if policy_size(_document([statement])) >= MANAGED_POLICY_LIMIT:
+            raise ProvisionError(f"the statement {statement['Sid']} alone is over IAM's {MANAGED_POLICY_LIMIT} "
+                                 "characters for a managed policy")
+    return [_document(statements) for statements in documents]
+
+
+def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def policy_size(policy: dict[str, Any]) -> int:
     """Its size as IAM counts it against MANAGED_POLICY_LIMIT (whitespace not counted)."""
     return sum(not c.isspace() for c in json.dumps(policy, separators=(",", ":")))
@@ -103,4 +121,4 @@ def _extend(values: list[str], more: tuple[str, ...]) -> None:
     values.extend(value for value in more if value not in values)
 
 
-__all__ = ["MANAGED_POLICY_LIMIT", "PACKAGE_BUCKET_PLACEHOLDER", "ROUTES", "deployer_policy", "policy_size"]
+__all__ = ["MANAGED_POLICY_LIMIT", "PACKAGE_BUCKET_PLACEHOLDER", "ROUTES", "deployer_policy", "parts", "policy_size"]

@@ -41,6 +41,11 @@ class Alarm(Resource):
     holds no data: it may be adopted (made ours and as specified)."""
 
     kind = "cloudwatch alarm"
+    deploy_actions = (
+        "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",  # find
+        "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource",  # create (tagged on creation) and update
+        "cloudwatch:DeleteAlarms",  # teardown
+    )
 
     def __init__(self, key: str, name: str, variable: str, *, namespace: str, metric: str,
                  dimensions: Mapping[str, str], statistic: str, threshold: float, actions: Sequence[Arn],
@@ -167,6 +172,7 @@ class Dashboard(Resource):
     """
 
     kind = "cloudwatch dashboard"
+    deploy_actions = ("cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards")
 
     def __init__(self, key: str, name: str, variable: str, *,
                  widgets: Callable[[Run], list[dict[str, Any]]]) -> None:

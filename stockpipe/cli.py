@@ -104,12 +104,21 @@ def cmd_plan(args: argparse.Namespace, aws: AwsContext) -> int:
 
     if args.package_bucket and args.deployer_policy != "cloudformation":
         raise UsageError("--package-bucket is for --deployer-policy cloudformation")
+    if args.part is not None and not args.deployer_policy:
+        raise UsageError("--part is for --deployer-policy")
     if args.deployer_policy:
         # The policy alone on stdout, for `aws iam create-policy --policy-document file://...`;
         # its ARNs name the account the target's STS answered for.
-        from stockpipe.provision.deployer import deployer_policy
+        from stockpipe.provision.deployer import MANAGED_POLICY_LIMIT, deployer_policy, parts
 
-        print(json.dumps(deployer_policy(aws, args.deployer_policy, package_bucket=args.package_bucket), indent=2))
+        documents = parts(deployer_policy(aws, args.deployer_policy, package_bucket=args.package_bucket))
+        if args.part is None and len(documents) > 1:
+            raise UsageError(f"the policy takes {len(documents)} managed policies (IAM allows {MANAGED_POLICY_LIMIT:,} "
+                             f"characters in one): print each with --part 1 to --part {len(documents)}")
+        part = args.part or 1
+        if not 1 <= part <= len(documents):
+            raise UsageError(f"--part {part}: the policy has {len(documents)} part(s)")
+        print(json.dumps(documents[part - 1], indent=2))
         return 0
     stack = Stack(aws)
     steps = stack.plan()
@@ -550,6 +559,8 @@ def _engine_and_stack(sub: Commands) -> None:
     p.add_argument("--deployer-policy", nargs="?", const="init", choices=["init", "cloudformation"],
                    help="print instead the IAM policy (JSON) the person deploying needs, for the target's account: "
                    "for stockpipe init and its teardown (default), or for a CloudFormation stack of the same resources")
+    p.add_argument("--part", type=int, metavar="N",
+                   help="with --deployer-policy: its Nth managed policy, where it takes more than one (attach them all)")
     p.add_argument("--package-bucket", metavar="BUCKET",
                    help="with --deployer-policy cloudformation: the bucket `aws cloudformation package` uploads to")
     p.set_defaults(run=cmd_plan)

@@ -36,7 +36,10 @@ TAGGED_ON_CREATE = {
     "lambda:CreateFunction": "lambda:TagResource",
     "iam:CreateRole": "iam:TagRole",
     "logs:CreateLogGroup": "logs:TagLogGroup",  # or logs:TagResource: either lets it tag
+    "cloudwatch:PutMetricAlarm": "cloudwatch:TagResource",
 }
+# Services whose IAM prefix is not their endpoint's (botocore names CloudWatch's "monitoring").
+PREFIXES = {"monitoring": "cloudwatch"}
 # Calls that need no permission at all.
 FREE = {"sts:GetCallerIdentity"}
 LAMBDA = "lambda.amazonaws.com"
@@ -82,7 +85,7 @@ class Account:
 
     def needs(self, call: Call, owners: MappingOwners) -> list[Need]:
         """Every permission the call needs."""
-        name = f"{call.service}:{call.operation}"
+        name = f"{PREFIXES.get(call.service, call.service)}:{call.operation}"
         if name in FREE:
             return []
         action, context = IRREGULAR.get(name, name), None
@@ -143,6 +146,13 @@ class Account:
             if "DatabaseName" in p:
                 return [*arns, self.arn("glue", f"table/{database}/{p.get('Name') or p['TableInput']['Name']}")]
             return arns
+        if service == "monitoring":
+            if "ResourceARN" in p:
+                return [p["ResourceARN"]]
+            alarms = p.get("AlarmNames") or ([p["AlarmName"]] if "AlarmName" in p else [])
+            dashboards = p.get("DashboardNames") or ([p["DashboardName"]] if "DashboardName" in p else [])
+            return [self.arn("cloudwatch", f"alarm:{name}") for name in alarms] + [
+                self.arn("cloudwatch", f"dashboard/{name}", regional=False) for name in dashboards]
         raise AssertionError(f"{service}:{operation}: which ARN it touches is not known to tests/permissions.py")
 
 

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
 from stockpipe.provision import Stack
-from stockpipe.provision.deployer import MANAGED_POLICY_LIMIT, deployer_policy, policy_size
+from stockpipe.provision.deployer import MANAGED_POLICY_LIMIT, deployer_policy, parts, policy_size
 from stockpipe.settings import Settings
 from tests.flow_fixtures import BOTH_INGESTS
 from tests.permissions import Account, MappingOwners, Need, allows, granted
@@ -130,7 +130,8 @@ def test_the_deployers_policy_allows_every_call_plan_init_and_teardown_make_and_
     stack.down()
 
     policy = deployer_policy(aws)
-    assert policy_size(policy) < MANAGED_POLICY_LIMIT
+    assert all(policy_size(part) < MANAGED_POLICY_LIMIT for part in parts(policy))
+    assert [s for part in parts(policy) for s in part["Statement"]] == policy["Statement"]
     assert json.loads(json.dumps(policy)) == policy
     where = Account(aws.identity.partition, REGION, aws.identity.account_id)
     needs = [need for call in recorder.calls for need in where.needs(call, owners)]
@@ -175,8 +176,9 @@ def test_the_pages_commands_print_the_policy_alone_and_iam_takes_it(engine, name
     iam = aws.client("iam")
     iam.create_user(UserName="deployer")
     commands = doc_commands()
-    assert [c.split()[:2] for c in commands] == [["stockpipe", "plan"], ["aws", "iam"], ["aws", "iam"],
-                                                 ["stockpipe", "plan"]]
+    assert [c.split()[:3] for c in commands] == [
+        *[["stockpipe", "plan", "--deployer-policy"]] * 2, *[["aws", "iam", "create-policy"]] * 2,
+        *[["aws", "iam", "attach-user-policy"]] * 2, *[["stockpipe", "plan", "--deployer-policy"]] * 2]
     for command in commands:
         words = shlex.split(command)
         if words[0] == "stockpipe":
@@ -193,14 +195,14 @@ def test_the_pages_commands_print_the_policy_alone_and_iam_takes_it(engine, name
             arn = options["--policy-arn"].replace("123456789012", aws.identity.account_id)
             iam.attach_user_policy(UserName=options["--user-name"], PolicyArn=arn)
     try:
-        printed = json.loads((tmp_path / "deployer-policy.json").read_text())
-        assert printed == deployer_policy(aws)
-        cloudformation = json.loads((tmp_path / "cloudformation-policy.json").read_text())
-        assert cloudformation == deployer_policy(aws, "cloudformation", package_bucket="my-artifacts")
-        assert policy_size(cloudformation) < MANAGED_POLICY_LIMIT
+        printed = [json.loads((tmp_path / f"deployer-policy-{n}.json").read_text()) for n in (1, 2)]
+        assert printed == parts(deployer_policy(aws))
+        cloudformation = [json.loads((tmp_path / f"cloudformation-policy-{n}.json").read_text()) for n in (1, 2)]
+        assert cloudformation == parts(deployer_policy(aws, "cloudformation", package_bucket="my-artifacts"))
+        assert all(policy_size(part) < MANAGED_POLICY_LIMIT for part in printed + cloudformation)
         assert "arn:aws:s3:::my-artifacts/*" in json.dumps(cloudformation)
-        assert [p["PolicyName"] for p in iam.list_attached_user_policies(UserName="deployer")["AttachedPolicies"]] \
-            == ["stockpipe-deployer"]
+        assert sorted(p["PolicyName"] for p in iam.list_attached_user_policies(UserName="deployer")[
+            "AttachedPolicies"]) == ["stockpipe-deployer-1", "stockpipe-deployer-2"]
     finally:
         for policy in iam.list_attached_user_policies(UserName="deployer")["AttachedPolicies"]:
             iam.detach_user_policy(UserName="deployer", PolicyArn=policy["PolicyArn"])
