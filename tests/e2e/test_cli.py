@@ -127,9 +127,9 @@ def test_plan_prints_the_target_and_every_resource_and_changes_nothing(pipeline,
     assert f"stack '{names['STACK_NAME']}'" in lines[1]
     assert "  ~ update    lambda function       " + settings.process_function_name in lines
     assert "      ~ environment: SMA_LONG" in lines
-    assert lines[-1] == "plan: 2 to update, 24 unchanged", done.stdout
+    assert lines[-1] == "plan: 2 to update, 33 unchanged", done.stdout
     again = stockpipe("plan", env={**os.environ, **names}, cwd=tmp_path)
-    assert again.stdout.splitlines()[-1] == "plan: 26 unchanged", again.stdout  # the first plan changed nothing
+    assert again.stdout.splitlines()[-1] == "plan: 35 unchanged", again.stdout  # the first plan changed nothing
 
 
 def test_wrong_region_names_the_region(pipeline, names, tmp_path):

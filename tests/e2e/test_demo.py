@@ -77,14 +77,14 @@ def test_a_second_terminal_with_the_line_the_demo_prints_sees_the_demo_exactly(r
         second = {**base, **dict(part.split("=", 1) for part in printed.groups())}
         plan = subprocess.run([sys.executable, "-m", "stockpipe.cli", "plan"], env=second, cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
-        assert plan.returncode == 0 and plan.stdout.splitlines()[-1] == "plan: 26 unchanged", plan.stdout[-2000:]
+        assert plan.returncode == 0 and plan.stdout.splitlines()[-1] == "plan: 35 unchanged", plan.stdout[-2000:]
         doctor = subprocess.run([sys.executable, "-m", "stockpipe.cli", "doctor"], env=second, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=120)
         assert doctor.returncode == 0 and "✗" not in doctor.stdout, doctor.stdout
         without = {key: value for key, value in second.items() if key != "ALERT_THRESHOLD"}
         unpasted = subprocess.run([sys.executable, "-m", "stockpipe.cli", "plan"], env=without, cwd=tmp_path,
                                   capture_output=True, text=True, timeout=120)
-        assert unpasted.stdout.splitlines()[-1] == "plan: 2 to update, 24 unchanged"
+        assert unpasted.stdout.splitlines()[-1] == "plan: 2 to update, 33 unchanged"
         wait_for(lambda: shown_alerts(log.read_text()), lambda shown: shown == (KINDS, SYMBOLS) or demo.poll() is not None,
                  timeout=60, what="every kind of alert shown, for every symbol")
     finally:

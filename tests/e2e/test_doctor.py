@@ -190,7 +190,7 @@ def test_a_producer_in_another_region_than_the_pipeline_is_named(healthy):
         f"✗ the producer sends to us-east-2 (AWS_REGION=us-east-2, environment), but the pipeline is in us-east-1 "
         f"(stream '{healthy['STREAM_NAME']}' is there, not in us-east-2): set AWS_REGION=us-east-1 (or run stockpipe "
         "init to build it in us-east-2)")
-    assert "none of the 24 regional resources" in named(diagnosis, "none of the")
+    assert "none of the 33 regional resources" in named(diagnosis, "none of the")
 
 
 def test_a_function_whose_environment_names_another_region_is_named(own, settings):
