@@ -667,10 +667,11 @@ class Settings:
     raw_glacier_days: int | None = setting(
         "RAW_GLACIER_DAYS", "90", optional_days(1, 36500, off="0"),
         "Days after which raw objects (under RAW_PREFIX only) move to S3 Glacier Flexible Retrieval (the "
-        "seeds' 90; Athena cannot read them there until restored). 0: they stay in S3 Standard. Init sets it "
-        "as a lifecycle rule of the raw bucket; Athena's results (expired after "
-        f"{ATHENA_RESULTS_EXPIRE_DAYS} days: a query run again makes them again) and the quarantine (kept: the only copy of records that could not be stored) have "
-        "rules of their own.", INIT)
+        "seeds' 90; Athena cannot read them there until restored; S3 skips objects under 128 KB by default, "
+        "and most raw objects are smaller: docs/real-aws.md). 0: they stay in S3 Standard. Init sets it "
+        "as a lifecycle rule of the raw bucket, beside one that deletes Athena's results "
+        f"after {ATHENA_RESULTS_EXPIRE_DAYS} days (a query run again makes them again); the quarantine is kept "
+        "(the only copy of records that could not be stored).", INIT)
     raw_expire_days: int | None = setting(
         "RAW_EXPIRE_DAYS", "", optional_days(1, 36500),
         "Days after which raw objects (under RAW_PREFIX only) are deleted; greater than RAW_GLACIER_DAYS "
