@@ -13,16 +13,24 @@ from botocore.exceptions import ClientError
 
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.errors import error_code, unsupported
+from stockpipe.domain.retention import EXPIRY_ATTRIBUTE
 from stockpipe.metrics import PROCESS_TICKS_METRICS, TREND_ALERTS_METRICS
 from stockpipe.provision import monitoring, policies
 from stockpipe.provision.functions import QUEUE_VISIBILITY_SECONDS, Function, LogGroup, Mapping, Role
 from stockpipe.provision.messaging import NO_QUEUE, Queue, Subscription, Topic
 from stockpipe.provision.model import TAG_KEY, Action, Need, ProvisionError, Resource, Run, Step, decide
 from stockpipe.provision.monitoring import Alarm, Dashboard
-from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
+from stockpipe.provision.storage import RULE_PREFIX, Bucket, GlueDatabase, GlueTable, Lifecycle
 from stockpipe.provision.streams import Stream
 from stockpipe.provision.tables import Table
-from stockpipe.settings import ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX, READER_QUEUES, FunctionEnvironment, Settings
+from stockpipe.settings import (
+    ATHENA_RESULTS_EXPIRE_DAYS,
+    ATHENA_RESULTS_PREFIX,
+    QUARANTINE_PREFIX,
+    READER_QUEUES,
+    FunctionEnvironment,
+    Settings,
+)
 
 Report = Callable[[str], None]
 # What each function's metric line carries (its EMF metrics), by the function's key.
@@ -69,6 +77,9 @@ class Core:
     @classmethod
     def of(cls, aws: AwsContext) -> Core:
         s, ticks_keys = aws.settings, (("symbol", "S", "HASH"), ("timestamp", "S", "RANGE"))
+        # TICK_TTL_DAYS: the ticks expire, and the ledger with them (its items are alerts at ticks); a
+        # head is one item per symbol and must outlive any silence, the locks are held for seconds.
+        ttl = EXPIRY_ATTRIBUTE if s.tick_ttl_days else None
         topic = Topic("topic", s.topic_name, "TOPIC_NAME")
         # It also takes alerts SNS could not deliver to the inbox (the subscription's redrive policy).
         dlq: Queue = Queue("dlq", s.dlq_name, "DLQ_NAME", purpose="records that cannot be stored, with the reason; "
@@ -77,12 +88,13 @@ class Core:
         return cls(
             settings=s,
             stream=Stream("stream", s.stream_name, "STREAM_NAME", mode=s.stream_mode, shards=s.stream_shards),
-            ticks=Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE"),
-            ledger=Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),)),
+            ticks=Table("ticks", s.table_name, "TABLE_NAME", keys=ticks_keys, stream_view="NEW_IMAGE", ttl=ttl),
+            ledger=Table("ledger", s.alerts_ledger_table, "ALERTS_LEDGER_TABLE", keys=(("alert_id", "S", "HASH"),),
+                         ttl=ttl),
             heads=Table("heads", s.heads_table, "HEADS_TABLE", keys=(("symbol", "S", "HASH"),)),
             locks=Table("locks", s.locks_table, "LOCKS_TABLE", keys=(("symbol", "S", "HASH"),)),
             bucket=Bucket("bucket", aws.where.raw_bucket, "RAW_BUCKET",
-                          prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX)),
+                          prefixes=(s.raw_prefix, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX), lifecycle=lifecycle(s)),
             database=GlueDatabase("catalog", s.athena_database, "ATHENA_DATABASE"),
             glue_table=GlueTable("glue-table", s.athena_table, "ATHENA_TABLE", database=s.athena_database,
                                  location=s.raw_location(aws.where.raw_bucket)),
@@ -188,6 +200,17 @@ class Core:
             source=self.ticks, batch_size=s.streams_batch_size, window=0, retries=s.stream_max_retry_attempts,
             max_age=s.stream_max_record_age_seconds, on_failure=self.on_failure,
             parallelization=s.parallelization_factor)]
+
+
+def lifecycle(s: Settings) -> tuple[Lifecycle, ...]:
+    """The raw bucket's lifecycle rules, each on one of our prefixes only: the raw ticks as
+    RAW_GLACIER_DAYS and RAW_EXPIRE_DAYS say (none when both are off), Athena's results deleted after
+    ATHENA_RESULTS_EXPIRE_DAYS (a query run again writes them again); the quarantine has none, as it
+    holds the only copy of the records that could not be stored."""
+    raw = Lifecycle(f"{RULE_PREFIX}raw", f"{s.raw_prefix}/", s.raw_glacier_days, s.raw_expire_days)
+    results = Lifecycle(f"{RULE_PREFIX}athena-results", f"{ATHENA_RESULTS_PREFIX}/",
+                        expire_days=ATHENA_RESULTS_EXPIRE_DAYS)
+    return (*([raw] if s.raw_glacier_days or s.raw_expire_days else []), results)
 
 
 def _process_needs(s: Settings) -> tuple[Need, ...]:

@@ -1,11 +1,12 @@
-"""Where raw ticks rest: the S3 bucket (encrypted, TLS only, never public) and the Glue catalog over
-it that Athena queries (the seeds' ``stock_data.stock_data_table``)."""
+"""Where raw ticks rest: the S3 bucket (encrypted, TLS only, never public, with lifecycle rules on our
+prefixes) and the Glue catalog over it that Athena queries (the seeds' ``stock_data.stock_data_table``)."""
 
 from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,6 +20,78 @@ _MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
 PUBLIC_ACCESS_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                        "RestrictPublicBuckets": True}
 ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+
+
+# Lifecycle rules whose ID starts so are ours (init replaces them); any other rule of the bucket is kept.
+RULE_PREFIX = "stockpipe-"
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """One lifecycle rule of ours, on one prefix only (never the whole bucket): objects move to
+    Glacier after ``glacier_days`` and are deleted after ``expire_days`` (None: never)."""
+
+    id: str
+    prefix: str
+    glacier_days: int | None = None
+    expire_days: int | None = None
+
+    def rule(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"ID": self.id, "Filter": {"Prefix": self.prefix}, "Status": "Enabled"}
+        if self.glacier_days is not None:
+            rule["Transitions"] = [{"Days": self.glacier_days, "StorageClass": "GLACIER"}]
+        if self.expire_days is not None:
+            rule["Expiration"] = {"Days": self.expire_days}
+        return rule
+
+    def template(self) -> dict[str, Any]:
+        """The rule as CloudFormation's LifecycleConfiguration takes it."""
+        rule: dict[str, Any] = {"Id": self.id, "Prefix": self.prefix, "Status": "Enabled"}
+        if self.glacier_days is not None:
+            rule["Transitions"] = [{"TransitionInDays": self.glacier_days, "StorageClass": "GLACIER"}]
+        if self.expire_days is not None:
+            rule["ExpirationInDays"] = self.expire_days
+        return rule
+
+    @property
+    def shown(self) -> str:
+        moved = f"Glacier after {self.glacier_days} days" if self.glacier_days is not None else "no Glacier"
+        kept = f"deleted after {self.expire_days} days" if self.expire_days is not None else "kept"
+        return f"{moved}, {kept}"
+
+    @classmethod
+    def of(cls, rule: dict[str, Any]) -> Lifecycle:
+        """A rule as GetBucketLifecycleConfiguration answers it, in our terms (a rule we did not write,
+        or one changed by hand, shows as what it does to the prefix)."""
+        prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", ""))
+        glacier = [t.get("Days") for t in rule.get("Transitions", []) if t.get("StorageClass") == "GLACIER"]
+        others = [t for t in rule.get("Transitions", []) if t.get("StorageClass") != "GLACIER"]
+        expire = (rule.get("Expiration") or {}).get("Days")
+        disabled = rule.get("Status", "Enabled") != "Enabled"
+        return cls(str(rule.get("ID", "")), f"{prefix}{' (disabled)' if disabled else ''}{' (+ other moves)' if others else ''}",
+                   glacier[0] if glacier else None, expire)
+
+
+def lifecycle_drift(current: Sequence[dict[str, Any]] | None, wanted: Sequence[Lifecycle]) -> list[str]:
+    """How our rules among ``current`` (None: the bucket has no lifecycle configuration) differ from
+    ``wanted``, one line per rule: ``lifecycle <prefix>: now -> wanted``."""
+    ours = {rule.get("ID", ""): Lifecycle.of(rule) for rule in current or () if str(rule.get("ID", "")).startswith(RULE_PREFIX)}
+    drift = []
+    for want in wanted:
+        have = ours.pop(want.id, None)
+        if have is None:
+            drift.append(f"lifecycle {want.prefix}: none -> {want.shown}")
+        elif have != want:
+            drift.append(f"lifecycle {want.prefix}: {have.shown}{'' if have.prefix == want.prefix else f' on {have.prefix}'}"
+                         f" -> {want.shown}")
+    drift += [f"lifecycle {have.prefix}: {have.shown} -> none" for have in ours.values()]
+    return drift
+
+
+def lifecycle_rules(current: Sequence[dict[str, Any]] | None, wanted: Sequence[Lifecycle]) -> list[dict[str, Any]]:
+    """The bucket's rules once ours are as ``wanted``: the rules of others kept as they are."""
+    others = [rule for rule in current or () if not str(rule.get("ID", "")).startswith(RULE_PREFIX)]
+    return [*others, *(want.rule() for want in wanted)]
 
 
 def tls_only_policy(bucket_arn: str) -> dict[str, Any]:
@@ -49,9 +122,11 @@ class Bucket(Resource):
     )
     object_actions = ("s3:DeleteObject",)  # teardown: our prefixes' objects, and only those
 
-    def __init__(self, key: str, name: str, variable: str, *, prefixes: tuple[str, ...]) -> None:
+    def __init__(self, key: str, name: str, variable: str, *, prefixes: tuple[str, ...],
+                 lifecycle: tuple[Lifecycle, ...] = ()) -> None:
+        """``lifecycle``: our rules (each on one of our prefixes); a prefix without one is kept."""
         super().__init__(key, name, variable)
-        self.prefixes = prefixes
+        self.prefixes, self.lifecycle = prefixes, lifecycle
 
     def deploy_arns(self, run: Run) -> tuple[str, ...]:
         return (run.aws.where.bucket_arn(),)
@@ -62,9 +137,12 @@ class Bucket(Resource):
 
     def settings(self, run: Run) -> dict[str, object]:
         region = run.aws.region
+        ruled = {rule.prefix for rule in self.lifecycle}
         return {"location constraint": region if region != "us-east-1" else "none (us-east-1)",
                 "encryption": "SSE-S3 (AES256) by default", "policy": "deny non-TLS requests",
-                "public access": "blocked", "ours": ", ".join(p + "/" for p in self.prefixes)}
+                "public access": "blocked", "ours": ", ".join(p + "/" for p in self.prefixes),
+                "lifecycle": [f"{rule.prefix}: {rule.shown}" for rule in self.lifecycle]
+                + [f"{p}/: kept" for p in self.prefixes if p + "/" not in ruled]}
 
     def find(self, run: Run) -> Found | None:
         s3 = run.aws.client("s3")
@@ -115,7 +193,30 @@ class Bucket(Resource):
                 continue
             if wanted[name] is not None and current != wanted[name]:
                 drift.append(f"{name}: differs -> ours")
+        try:
+            drift += lifecycle_drift(self._rules(run), self.lifecycle)
+        except ClientError as error:
+            if not unsupported(error):
+                raise
         return drift
+
+    def _rules(self, run: Run) -> list[dict[str, Any]] | None:
+        """The bucket's lifecycle rules; None when it has no lifecycle configuration."""
+        try:
+            return list(run.aws.client("s3").get_bucket_lifecycle_configuration(Bucket=self.name).get("Rules", []))
+        except ClientError as error:
+            if error_code(error) == "NoSuchLifecycleConfiguration":
+                return None
+            raise
+
+    def _put_lifecycle(self, run: Run) -> None:
+        s3 = run.aws.client("s3")
+        current = self._rules(run)
+        rules = lifecycle_rules(current, self.lifecycle)
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=self.name, LifecycleConfiguration={"Rules": rules})
+        elif current is not None:
+            s3.delete_bucket_lifecycle(Bucket=self.name)
 
     def create(self, run: Run) -> None:
         s3 = run.aws.client("s3")
@@ -149,6 +250,7 @@ class Bucket(Resource):
                 Bucket=self.name, ServerSideEncryptionConfiguration=ENCRYPTION)),
             ("policy", lambda: s3.put_bucket_policy(
                 Bucket=self.name, Policy=json.dumps(tls_only_policy(run.aws.where.bucket_arn())))),
+            ("lifecycle", lambda: self._put_lifecycle(run)),
         )
         for name, call in steps:
             try:
@@ -186,7 +288,9 @@ class Bucket(Resource):
                     # The API's ApplyServerSideEncryptionByDefault, as CloudFormation names it.
                     {"ServerSideEncryptionByDefault": rule["ApplyServerSideEncryptionByDefault"]}
                     for rule in ENCRYPTION["Rules"]]},
-                "PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK, "Tags": run.tag_list}},
+                "PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK, "Tags": run.tag_list,
+                **({"LifecycleConfiguration": {"Rules": [rule.template() for rule in self.lifecycle]}}
+                   if self.lifecycle else {})}},
             f"{self.logical_id}Policy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
                 "Bucket": f"${{{self.logical_id}}}", "PolicyDocument": tls_only_policy(run.aws.where.bucket_arn())}},
         }

@@ -1,5 +1,6 @@
 """DynamoDB tables: the tick table (symbol + timestamp, with a NEW_IMAGE stream that triggers
-trend-alerts) and the alert ledger (one item per alert published)."""
+trend-alerts) and the alert ledger (one item per alert published), both with DynamoDB's TTL on
+``expires_at`` when TICK_TTL_DAYS is set; the heads (one item per symbol) never expire."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockpipe.aws.errors import error_code
+from stockpipe.aws.errors import error_code, unsupported
 from stockpipe.provision import waits
 from stockpipe.provision.model import TAG_KEY, Found, Resource, Run, Template
 
@@ -28,9 +29,10 @@ class Table(Resource):
     )
 
     def __init__(self, key: str, name: str, variable: str, *, keys: tuple[Key, ...],
-                 stream_view: str | None = None) -> None:
+                 stream_view: str | None = None, ttl: str | None = None) -> None:
+        """``ttl``: the attribute DynamoDB's TTL reads (None: off, items kept for ever)."""
         super().__init__(key, name, variable)
-        self.keys, self.stream_view = keys, stream_view
+        self.keys, self.stream_view, self.ttl = keys, stream_view, ttl
 
     def arn(self, run: Run) -> str:
         return run.aws.where.table_arn(self.name)
@@ -40,6 +42,7 @@ class Table(Resource):
                                     "billing": "on demand", "encryption": "AWS owned key (DynamoDB default)"}
         if self.stream_view:
             shape["stream"] = self.stream_view
+        shape["ttl"] = f"{self.ttl} (TICK_TTL_DAYS)" if self.ttl else "off (items kept)"
         return shape
 
     def _describe(self, run: Run) -> dict[str, Any] | None:
@@ -71,6 +74,7 @@ class Table(Resource):
         if self.stream_view and not (spec.get("StreamEnabled") and spec.get("StreamViewType") in
                                      (self.stream_view, "NEW_AND_OLD_IMAGES")):
             drift.append(f"stream: {spec.get('StreamViewType', 'off')} -> {self.stream_view}")
+        drift += ttl_drift(self._ttl_now(run), self.ttl)
         empty = True
         if owner is None:
             empty = not dynamodb.scan(TableName=self.name, Limit=1, Select="COUNT").get("Count")
@@ -86,7 +90,11 @@ class Table(Resource):
         }
         if self.stream_view:
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view}
-        run.aws.client("dynamodb").create_table(**request)
+        dynamodb = run.aws.client("dynamodb")
+        dynamodb.create_table(**request)
+        if self.ttl:  # TTL can be set only once the table is ACTIVE
+            dynamodb.get_waiter("table_exists").wait(TableName=self.name, WaiterConfig=WAITER)
+            self._set_ttl(run, None)
 
     def update(self, run: Run, found: Found) -> None:
         dynamodb = run.aws.client("dynamodb")
@@ -95,6 +103,37 @@ class Table(Resource):
         if any(change.startswith("stream:") for change in found.drift):
             dynamodb.update_table(TableName=self.name,
                                   StreamSpecification={"StreamEnabled": True, "StreamViewType": self.stream_view})
+        if any(change.startswith("ttl:") for change in found.drift):
+            self._set_ttl(run, self._ttl_now(run))
+
+    def _ttl_now(self, run: Run) -> str | None:
+        """The attribute TTL is enabled on, None when off (or on an engine without TTL, which has nothing
+        to compare: no drift)."""
+        try:
+            described = run.aws.client("dynamodb").describe_time_to_live(TableName=self.name)
+        except ClientError as error:
+            if unsupported(error):
+                return self.ttl
+            raise
+        ttl = described.get("TimeToLiveDescription") or {}
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            return str(ttl.get("AttributeName", ""))
+        return None
+
+    def _set_ttl(self, run: Run, now: str | None) -> None:
+        """TTL on ``self.ttl``, or off: one UpdateTimeToLive (which names the attribute to turn off)."""
+        dynamodb = run.aws.client("dynamodb")
+        try:
+            if now and now != self.ttl:  # on another attribute: off first (AWS enables one at a time)
+                dynamodb.update_time_to_live(TableName=self.name,
+                                             TimeToLiveSpecification={"Enabled": False, "AttributeName": now})
+            if self.ttl:
+                dynamodb.update_time_to_live(TableName=self.name,
+                                             TimeToLiveSpecification={"Enabled": True, "AttributeName": self.ttl})
+        except ClientError as error:
+            if not unsupported(error):
+                raise
+            run.note(f"{self.label}: this engine has no TTL; its items are kept")
 
     def wait_ready(self, run: Run) -> None:
         run.aws.client("dynamodb").get_waiter("table_exists").wait(TableName=self.name, WaiterConfig=WAITER)
@@ -123,4 +162,10 @@ class Table(Resource):
             "BillingMode": "PAY_PER_REQUEST", "Tags": run.tag_list}
         if self.stream_view:
             shape["StreamSpecification"] = {"StreamViewType": self.stream_view}
+        if self.ttl:
+            shape["TimeToLiveSpecification"] = {"AttributeName": self.ttl, "Enabled": True}
         return {self.logical_id: {"Type": "AWS::DynamoDB::Table", "Properties": shape}}
+
+def ttl_drift(now: str | None, wanted: str | None) -> list[str]:
+    """How a table's TTL differs from ``wanted`` (attribute names, None: off), as plan shows it."""
+    return [] if now == wanted else [f"ttl: {now or 'off'} -> {wanted or 'off'}"]

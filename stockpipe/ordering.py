@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from stockpipe.domain.retention import Retention
 from stockpipe.domain.storing import RawRecord, tick_of
 from stockpipe.processing import Archive, BatchResult, DeadLetters, TickStore, process_batch
 
@@ -73,12 +74,13 @@ def process_messages(
     wait_seconds: float = LOCK_WAIT_SECONDS,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], object] = time.sleep,
+    retention: Retention | None = None,
 ) -> tuple[BatchResult, list[int]]:
     """A queue batch: its counts, and the indices of the records that failed (to be delivered again).
     ``locks`` None: no other batch runs beside this one."""
     def store_part(part: Sequence[RawRecord]) -> BatchResult:
         return process_batch(part, store, archive, dead_letters, window=window, threshold_percent=threshold_percent,
-                             clock=clock)
+                             clock=clock, retention=retention)
 
     batch = QueueBatch(records, store_part)
     if batch.bad:  # quarantined now, whatever the ticks wait for

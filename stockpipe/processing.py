@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from stockpipe.domain import PricePoint, Tick, stamp
+from stockpipe.domain.retention import Retention, alive
 from stockpipe.domain.storing import (
     Decision,
     Head,
@@ -107,19 +108,28 @@ def process_batch(
     window: int,
     threshold_percent: Decimal,
     clock: Callable[[], float] = time.time,
+    retention: Retention | None = None,
 ) -> BatchResult:
     """Validate, archive and store one batch. Each item records when its tick arrived in the stream
     (``ingested_at``, the record's approximate arrival time) and when it was written (``stored_at``),
-    both written as ``stamp`` writes times: the lag is read off the data, not guessed."""
+    both written as ``stamp`` writes times: the lag is read off the data, not guessed. ``retention``
+    (TICK_TTL_DAYS): each item carries its expiry, and the ticks past it at this batch's time are
+    neither read nor stored (stockpipe.domain.retention)."""
+    horizon = retention.horizon(clock()) if retention else ""
     parsed = parse(records)
-    known = read(parsed, store, archive, window=window)
-    decision = decide(parsed, known, window=window, threshold_percent=threshold_percent, prefix=archive.prefix)
+    known = read(parsed, store, archive, window=window, horizon=horizon)
+    decision = decide(parsed, known, window=window, threshold_percent=threshold_percent, prefix=archive.prefix,
+                      retention=retention, horizon=horizon)
     return write(decision, store, archive, dead_letters, clock=clock)
 
 
-def read(parsed: Parsed, store: TickStore, archive: Archive, *, window: int) -> Known:
+def read(parsed: Parsed, store: TickStore, archive: Archive, *, window: int, horizon: str = "") -> Known:
     """What ``decide`` needs of the store and the archive, read in rounds, each asking only what the
-    rounds before left open. In order (the usual case) that is one read of the heads."""
+    rounds before left open. In order (the usual case) that is one read of the heads.
+
+    ``horizon``: the stored points before it are expired (the reaper may or may not have deleted
+    them yet), so the points ``decide`` gets leave them out whether they are still there or not. What
+    is stored of the batch's own ticks (``stored``, for duplicates) is read as it is."""
     known = Known()
     if not parsed.valid:
         return known
@@ -144,6 +154,10 @@ def read(parsed: Parsed, store: TickStore, archive: Archive, *, window: int) -> 
         if needs_history(ticks, known):
             known.before[symbol] = store.points_before(symbol, ticks[0].timestamp, keep)
             known.within[symbol] = store.points_between(symbol, ticks[0].timestamp, ticks[-1].timestamp)
+    if horizon:
+        for points in (known.latest, known.before, known.within):
+            for symbol, listed in points.items():
+                points[symbol] = [point for point in listed if alive(point.timestamp, horizon)]
     return known
 
 

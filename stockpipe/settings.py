@@ -56,6 +56,9 @@ STACK_TAG_KEY = "stockpipe:stack"
 # letters too large for a queue message. Teardown deletes these three and nothing else in it.
 ATHENA_RESULTS_PREFIX = "athena-results"
 QUARANTINE_PREFIX = "quarantine"
+# Athena's result files are deleted this many days after a query wrote them (a query run again makes
+# them again); the raw prefix follows RAW_GLACIER_DAYS and RAW_EXPIRE_DAYS, the quarantine is kept.
+ATHENA_RESULTS_EXPIRE_DAYS = 7
 # Where a variable was set, when not in the environment: {variable: ".env line 14"} (see stockpipe.dotenv).
 Sources = Mapping[str, str]
 # INGEST: how ticks reach process-ticks.
@@ -328,6 +331,22 @@ def _retention(variable: str, text: str) -> int:
         raise SettingsError(f"{variable}={value} is not a period CloudWatch keeps logs for: one of "
                             f"{', '.join(map(str, RETENTION_DAYS))}", variable)
     return value
+
+
+def optional_days(low: int, high: int, *, off: str = "") -> Callable[[str, str], int | None]:
+    """A number of days, or None: empty (or ``off``, when given) means none."""
+    def parse(variable: str, text: str) -> int | None:
+        if not text or text == off:
+            return None
+        return whole(low, high)(variable, text)
+    return parse
+
+
+def check_raw_lifecycle(glacier: int | None, expire: int | None) -> None:
+    if glacier is not None and expire is not None and expire <= glacier:
+        raise SettingsError(f"RAW_EXPIRE_DAYS={expire} must be greater than RAW_GLACIER_DAYS={glacier} (raw objects "
+                            "move to Glacier first); set RAW_GLACIER_DAYS=0 to expire them without moving them",
+                            "RAW_EXPIRE_DAYS", "RAW_GLACIER_DAYS")
 
 
 def number(low: Decimal, high: Decimal) -> Callable[[str, str], Decimal]:
@@ -649,6 +668,30 @@ class Settings:
     log_retention_days: int = setting(
         "LOG_RETENTION_DAYS", "7", _retention,
         "Days the functions' CloudWatch logs are kept (the seeds' 7, to keep the bill small).", INIT)
+    tick_ttl_days: int | None = setting(
+        "TICK_TTL_DAYS", "", optional_days(1, 36500),
+        "Days a tick stays in TABLE_NAME after its own timestamp (1-36500). Empty: for ever. Set: init enables "
+        "DynamoDB's TTL on the tick table and the alert ledger (attribute expires_at, epoch seconds), every item "
+        "carries its expiry (a ledger item that of its alert's tick), and DynamoDB deletes it some time after "
+        "(AWS: within days; MiniStack: within a minute); HEADS_TABLE, one item per symbol, never expires. The "
+        "functions ignore a tick from one minute before its expiry, whether it is deleted yet or not, so "
+        "alerts never depend on the reaper's timing: crossovers are judged on the ticks of the last "
+        "TICK_TTL_DAYS, exactly as without a TTL while a symbol's SMA window fits in that time. A symbol "
+        "silent for longer starts afresh (its first SMA_LONG ticks judge no crossover); a tick already that "
+        "old when it comes (a backfill, an old archive replayed) is archived to S3 but not stored or judged. "
+        "The raw archive keeps everything (RAW_GLACIER_DAYS, RAW_EXPIRE_DAYS).", INIT, PROCESS, TRENDS)
+    raw_glacier_days: int | None = setting(
+        "RAW_GLACIER_DAYS", "90", optional_days(1, 36500, off="0"),
+        "Days after which raw objects (under RAW_PREFIX only) move to S3 Glacier Flexible Retrieval (the "
+        "seeds' 90; Athena cannot read them there until restored; S3 skips objects under 128 KB by default, "
+        "and most raw objects are smaller: docs/real-aws.md). 0: they stay in S3 Standard. Init sets it "
+        "as a lifecycle rule of the raw bucket, beside one that deletes Athena's results "
+        f"after {ATHENA_RESULTS_EXPIRE_DAYS} days (a query run again makes them again); the quarantine is kept "
+        "(the only copy of records that could not be stored).", INIT)
+    raw_expire_days: int | None = setting(
+        "RAW_EXPIRE_DAYS", "", optional_days(1, 36500),
+        "Days after which raw objects (under RAW_PREFIX only) are deleted; greater than RAW_GLACIER_DAYS "
+        "(Glacier bills at least 90 days an object). Empty: kept for ever.", INIT)
 
     kinesis_batch_size: int = setting(
         "KINESIS_BATCH_SIZE", "1000", whole(1, 10000),
@@ -773,6 +816,7 @@ class Settings:
                 raise SettingsError(f"{variable}={name!r} is also {shared}: each reader of the alerts needs a queue of "
                                     "its own (a message read from a queue is gone for the others)", shared, variable)
         check_windows(settings.sma_short, settings.sma_long)
+        check_raw_lifecycle(settings.raw_glacier_days, settings.raw_expire_days)
         return settings
 
     def queue_of(self, variable: str) -> str:
@@ -933,6 +977,7 @@ class FunctionEnvironment:
     sma_long: int = _from_settings("sma_long")
     alert_threshold: Thresholds = _from_settings("alert_threshold", absent=Thresholds())  # written when set
     locks_table: str | None = _from_settings("locks_table", absent=None)  # INGEST=sqs only
+    tick_ttl_days: int | None = _from_settings("tick_ttl_days", absent=None)  # written when set
     # Resolved by init from the names above and the engine it finds.
     dlq_url: str = _resolved("DLQ_URL", _text, "The dead-letter queue's URL (DLQ_NAME).", *FUNCTIONS)
     topic_arn: str = _resolved("TOPIC_ARN", _text, "The alerts topic's ARN (TOPIC_NAME).", TRENDS)

@@ -12,6 +12,7 @@ from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import error_code
 from stockpipe.aws.table import item_attributes, put_all
 from stockpipe.domain import Alert
+from stockpipe.domain.retention import EXPIRY_ATTRIBUTE, Retention
 from stockpipe.domain.ticks import dumps
 from stockpipe.errors import StockpipeError
 
@@ -52,8 +53,12 @@ class AlertPublisher:
     """
 
     def __init__(self, aws: ClientSource, topic_arn: str, ledger_table: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, retention: Retention | None = None) -> None:
+        """``retention`` (TICK_TTL_DAYS): each ledger item expires with its alert's tick. An alert is
+        judged again only while its tick is alive (a redelivered batch, a late tick before it), which
+        is while its ledger item is still there: the ledger grows no longer than the tick table."""
         self.topic_arn = topic_arn
+        self._retention = retention
         self._sns = aws.client("sns")
         self._ledger = aws.resource("dynamodb").Table(ledger_table)
         self._client = aws.client("dynamodb")
@@ -83,7 +88,8 @@ class AlertPublisher:
 
     def _claim_item(self, alert: Alert, now: int) -> dict[str, Any]:
         """Only what the claim needs (the record comes with the mark): each attribute costs a write."""
-        return {"alert_id": alert.id, "status": IN_PROGRESS, "claim_expires": now + CLAIM_SECONDS}
+        return {"alert_id": alert.id, "status": IN_PROGRESS, "claim_expires": now + CLAIM_SECONDS,
+                **self._expiry(alert)}
 
     def _claim(self, alerts: Sequence[Alert]) -> bool:
         """Claim every alert in one transaction, or none (False: one was claimed or published before)."""
@@ -133,7 +139,10 @@ class AlertPublisher:
     def _published_item(self, alert: Alert) -> dict[str, Any]:
         """The id says what was sent (symbol#timestamp#signal); the message itself went to SNS. Each
         attribute more would cost a write of every alert."""
-        return {"alert_id": alert.id, "status": PUBLISHED}
+        return {"alert_id": alert.id, "status": PUBLISHED, **self._expiry(alert)}
+
+    def _expiry(self, alert: Alert) -> dict[str, int]:
+        return {EXPIRY_ATTRIBUTE: self._retention.expires_at(alert.timestamp)} if self._retention else {}
 
     def _message(self, alert: Alert) -> dict[str, Any]:
         return {

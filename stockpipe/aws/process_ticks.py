@@ -20,6 +20,7 @@ from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.locks import SymbolLockTable
 from stockpipe.aws.queue import IngestQueue
 from stockpipe.aws.table import TickTable
+from stockpipe.domain.retention import Retention
 from stockpipe.metrics import COUNT, MILLISECONDS, emf_line
 from stockpipe.ordering import LOCK_WAIT_SECONDS, SymbolLocks, process_messages
 from stockpipe.processing import Archive, BatchResult, DeadLetters, TickStore, process_batch
@@ -42,6 +43,7 @@ class ProcessTicks:
     locks: SymbolLocks | None = None  # INGEST=sqs: each symbol's lock (LOCKS_TABLE)
     queue: IngestQueue | None = None  # INGEST=sqs: the queue, to pause a failed message's retry
     lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    retention: Retention | None = None  # TICK_TTL_DAYS (None: ticks kept for ever)
     log = logging.getLogger("process-ticks")
 
     @classmethod
@@ -59,6 +61,7 @@ class ProcessTicks:
             function_name=env.function_name or DEFAULTS["PROCESS_FUNCTION_NAME"],
             locks=SymbolLockTable(aws, env.locks_table) if env.locks_table else None,
             queue=IngestQueue(aws, env.ingest_queue_url) if env.ingest_queue_url else None,
+            retention=Retention.days(env.tick_ttl_days),
         )
 
     def handle(self, event: Any, remaining_seconds: float | None = None) -> dict[str, Any]:
@@ -68,7 +71,8 @@ class ProcessTicks:
         began = time.perf_counter()
         try:
             result = process_batch(triggers.kinesis_records(event), self.store, self.archive, self.dead_letters,
-                                   window=self.window, threshold_percent=self.threshold_percent)
+                                   window=self.window, threshold_percent=self.threshold_percent,
+                                   retention=self.retention)
         except Exception as error:  # not a bad record (those are quarantined): the batch must be retried
             return triggers.failed(event, error, partial_batch_response=self.partial_batch_response, log=self.log)
         print(self.metrics_line(result, time.perf_counter() - began), flush=True)
@@ -84,7 +88,8 @@ class ProcessTicks:
         try:
             result, failed = process_messages([m.record for m in messages], self.store, self.archive,
                                               self.dead_letters, self.locks, window=self.window,
-                                              threshold_percent=self.threshold_percent, wait_seconds=wait)
+                                              threshold_percent=self.threshold_percent, wait_seconds=wait,
+                                              retention=self.retention)
         except Exception as error:  # not expected (process_messages answers per message): all of them again
             self.log.error("queue batch failed whole, to be retried: %s: %s", type(error).__name__, error)
             result, failed = BatchResult(received=len(messages), failed=len(messages)), list(range(len(messages)))

@@ -15,6 +15,7 @@ from stockpipe.aws.alerts import AlertPublisher
 from stockpipe.aws.context import AwsContext
 from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.table import TickTable
+from stockpipe.domain.retention import Retention
 from stockpipe.domain.thresholds import Thresholds
 from stockpipe.metrics import COUNT, MILLISECONDS, Metric, emf_line, epoch_ms
 from stockpipe.processing import DeadLetters
@@ -38,6 +39,7 @@ class TrendAlerts:
     thresholds: Thresholds = Thresholds()  # ALERT_THRESHOLD (empty: no THRESHOLD alerts)
     metrics_namespace: str = "stockpipe"
     function_name: str = "trend-alerts"
+    retention: Retention | None = None  # TICK_TTL_DAYS (None: ticks kept for ever)
     log = logging.getLogger("trend-alerts")
 
     @classmethod
@@ -45,7 +47,8 @@ class TrendAlerts:
         """The AWS adapters for the function's environment (init writes it; tests pass their own)."""
         return cls(
             history=TickTable(aws, env.table_name),
-            publisher=AlertPublisher(aws, env.topic_arn, env.alerts_ledger_table),
+            publisher=AlertPublisher(aws, env.topic_arn, env.alerts_ledger_table,
+                                     retention=Retention.days(env.tick_ttl_days)),
             dead_letters=DeadLetterQueue(aws, env.dlq_url, overflow=(env.raw_bucket, QUARANTINE_PREFIX)),
             short=env.sma_short,
             long=env.sma_long,
@@ -54,14 +57,17 @@ class TrendAlerts:
             thresholds=env.alert_threshold,
             metrics_namespace=env.metrics_namespace,
             function_name=env.function_name or DEFAULTS["TRENDS_FUNCTION_NAME"],
+            retention=Retention.days(env.tick_ttl_days),
         )
 
     def handle(self, event: Any) -> dict[str, Any]:
         began = time.perf_counter()
         ticks, rejected = triggers.stored_ticks(event)
+        # The ticks this batch may use: none past its TTL, deleted yet or not (stockpipe.domain.retention).
+        horizon = self.retention.horizon(time.time()) if self.retention else ""
         try:
             result = publish_alerts(ticks, self.history, self.publisher, short=self.short, long=self.long,
-                                    windows=self.windows, thresholds=self.thresholds)
+                                    windows=self.windows, thresholds=self.thresholds, horizon=horizon)
             if rejected:  # last, as in process-ticks: a retry caused by publishing repeats no dead letter
                 self.dead_letters.send(rejected)
         except Exception as error:  # an AWS failure, not bad input: the batch must be retried

@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from stockpipe.domain.enrichment import enrich
+from stockpipe.domain.retention import EXPIRY_ATTRIBUTE, Retention, alive
 from stockpipe.domain.signals import PricePoint
 from stockpipe.domain.ticks import InvalidTick, Rejected, Tick, parse_tick, stamp
 
@@ -371,9 +372,16 @@ class Decision:
     anomalies: int
 
 
-def decide(parsed: Parsed, known: Known, *, window: int, threshold_percent: Decimal, prefix: str) -> Decision:
+def decide(parsed: Parsed, known: Known, *, window: int, threshold_percent: Decimal, prefix: str,
+           retention: Retention | None = None, horizon: str = "") -> Decision:
     """What to store, archive and quarantine of a batch's records (``parse``), given what is stored
-    (``known``)."""
+    (``known``).
+
+    ``retention`` (TICK_TTL_DAYS): each item carries its expiry, its tick's timestamp plus the TTL
+    (stockpipe.domain.retention says why the tick's own time is the base). ``horizon``: the oldest
+    timestamp still alive at this batch's time (``Retention.horizon``); a tick before it is archived
+    but not stored (it would be deleted at once, and no reader may use it), and moves no head. The
+    read step gives ``known`` without the points before it."""
     screened = screen(parsed, known.stored)
     archiving = plan_archive(screened, known, prefix)
     keep = max(window - 1, 1)
@@ -381,7 +389,8 @@ def decide(parsed: Parsed, known: Known, *, window: int, threshold_percent: Deci
     heads: list[Head] = []
     items: list[NewItem] = []
     anomalies = 0
-    for symbol, ticks in by_symbol(screened).items():
+    for symbol, accepted in by_symbol(screened).items():
+        ticks = [tick for tick in accepted if alive(tick.timestamp, horizon)]
         if not any(tick.id in archiving.writes for tick in ticks):
             continue
         plan = series(symbol, ticks, known, keep)
@@ -393,15 +402,19 @@ def decide(parsed: Parsed, known: Known, *, window: int, threshold_percent: Deci
                 enriched = enrich(entry, history[-(window - 1):] if window > 1 else [], window, threshold_percent)
                 anomalies += enriched.anomaly
                 items.append(_new_item(enriched.to_item(), archiving.writes[entry.id], arrivals.get(entry.id),
-                                       previous, late=entry.timestamp < plan.newest))
+                                       previous, late=entry.timestamp < plan.newest,
+                                       expires=retention.expires_at(entry.timestamp) if retention else None))
             history.append(entry.price)
             previous = entry.timestamp
     return Decision(parsed.received, heads, items, archiving.objects, [*parsed.invalid, *screened.conflicts],
                     screened.duplicates + archiving.duplicates, anomalies)
 
 
-def _new_item(item: dict[str, Any], key: str, arrived: int | None, previous: str | None, *, late: bool) -> NewItem:
+def _new_item(item: dict[str, Any], key: str, arrived: int | None, previous: str | None, *, late: bool,
+              expires: int | None) -> NewItem:
     extra: dict[str, Any] = {"raw_key": key}
+    if expires is not None:
+        extra[EXPIRY_ATTRIBUTE] = expires
     if arrived is not None:
         extra["ingested_at"] = stamp(arrived)
     if previous is not None:

@@ -40,6 +40,10 @@ MINISTACK_DROPS = {
     # Its tags are dropped: plan would adopt it while empty (and refuse it once it holds data).
     ("s3 bucket", "adopt: tag stockpipe:stack={stack} (exists, empty)"),
     ("sns topic", "encryption: none -> KMS alias/aws/sns"),
+    # The tables' TimeToLiveSpecification and the bucket's LifecycleConfiguration (retention).
+    ("dynamodb table", "ttl: off -> expires_at"),
+    ("s3 bucket", "lifecycle raw-data/: none -> Glacier after 90 days, kept"),
+    ("s3 bucket", "lifecycle athena-results/: none -> no Glacier, deleted after 7 days"),
 }
 DROPS = {"embedded": MINISTACK_DROPS, "compose": MINISTACK_DROPS, "aws": set[tuple[str, str]]()}
 
@@ -88,7 +92,8 @@ def route(engine, tmp_path_factory) -> Route:
         pytest.skip("--engine localstack: its CloudFormation is not part of what this project verifies")
     names = unique_names(f"sp{uuid.uuid4().hex[:8]}")
     bin_dir = str(Path(sys.executable).parent)  # the stockpipe and aws of this environment
-    env = {**os.environ, **names, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    # With a TTL, so that the template carries every retention setting (ten years: the series is dated 2026).
+    env = {**os.environ, **names, "TICK_TTL_DAYS": "3650", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
     route = Route(env, tmp_path_factory.mktemp("cloudformation"), Settings.from_env(env))
     route.run(DEPLOY)
     yield route
