@@ -118,6 +118,7 @@ class Bucket(Resource):
         "s3:GetBucketPublicAccessBlock",  # find (ListBucket: the waiters too)
         "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration",
         "s3:PutBucketPolicy",  # create and update
+        "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",  # find, create and update: its rules
         "s3:DeleteBucket",  # teardown
     )
     object_actions = ("s3:DeleteObject",)  # teardown: our prefixes' objects, and only those

@@ -25,6 +25,7 @@ class Table(Resource):
         "dynamodb:Scan",  # find: is an untagged one empty?
         "dynamodb:CreateTable", "dynamodb:TagResource",  # create (tagged on creation) and update
         "dynamodb:UpdateTable",  # update: its stream was turned off
+        "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive",  # find, create and update: TICK_TTL_DAYS
         "dynamodb:DeleteTable",  # teardown
     )
 

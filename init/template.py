@@ -91,6 +91,9 @@ def parameters(settings: Settings, engine: EngineInfo) -> tuple[Parameter, ...]:
         Parameter("AlertEmail", "ALERT_EMAIL", settings.alert_email,
                   "Also send alerts to this e-mail address (AWS asks it to confirm); empty: none.",
                   f"^$|^{EMAIL_PATTERN}$", "an e-mail address, or empty", gates=True),
+        Parameter("OpsEmail", "OPS_EMAIL", settings.ops_email,
+                  "Send the alarms' notifications to this e-mail address (AWS asks it to confirm); empty: none.",
+                  f"^$|^{EMAIL_PATTERN}$", "an e-mail address, or empty", gates=True),
         Parameter("PartialBatchResponse", "PARTIAL_BATCH_RESPONSE", "true" if engine.honours_stream_failures
                   else "false", "true where stream triggers honour ReportBatchItemFailures (AWS, LocalStack); "
                   "false on engines that ignore it (MiniStack), so that the handlers quarantine instead.",

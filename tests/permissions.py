@@ -27,6 +27,8 @@ IRREGULAR = {
     "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "s3:DeleteObjects": "s3:DeleteObject",
     "s3:HeadObject": "s3:GetObject",
+    "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
 }
 # Actions a call needs besides its own when it carries tags (creating it tagged is tagging it).
 TAGGED_ON_CREATE = {

@@ -165,11 +165,15 @@ class Deployment:
         return str(self.aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])
 
     @translated()
-    def simulate(self, principal: str, actions: list[str], resource: str | None) -> list[dict[str, Any]]:
-        """IAM's policy simulation of ``actions`` by ``principal`` on ``resource`` (None: any): one
-        result per action, every page."""
+    def simulate(self, principal: str, actions: list[str], resource: str | None,
+                 context: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """IAM's policy simulation of ``actions`` by ``principal`` on ``resource`` (None: any), with the
+        condition keys ``context`` as the request would set them: one result per action, every page."""
         iam = self.aws.client("iam")
         request: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": actions}
+        if context:
+            request["ContextEntries"] = [{"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+                                         for key, value in context.items()]
         if resource is not None:
             request["ResourceArns"] = [resource]
         results: list[dict[str, Any]] = []

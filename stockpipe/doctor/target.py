@@ -1,5 +1,6 @@
 """Check 5, reachability: the endpoint answers (and how fast), the credentials work (whose they
-are), and on real AWS, by IAM policy simulation, the deployer may make the calls init makes and
+are), and on real AWS, by IAM policy simulation, the deployer may make the calls init makes (the deployer's policy,
+derived from the resource list: stockpipe.provision.deployer) and
 each function's role the calls its code and trigger make (its policy, derived from the resource
 list's ``Need``s). Emulators do not enforce IAM: there the simulation is skipped, saying why."""
 
@@ -13,68 +14,11 @@ from stockpipe.aws.context import AwsContext, TargetError
 from stockpipe.aws.deployment import Deployment
 from stockpipe.aws.errors import AwsError
 from stockpipe.doctor.model import Finding, Look, ok, problem, skipped
-from stockpipe.provision import policies
-from stockpipe.provision.functions import Function, LogGroup, Mapping, Role
-from stockpipe.provision.messaging import Queue, Subscription, Topic
-from stockpipe.provision.model import Resource
-from stockpipe.provision.monitoring import Alarm, Dashboard
-from stockpipe.provision.storage import Bucket, GlueDatabase, GlueTable
-from stockpipe.provision.streams import Stream
-from stockpipe.provision.tables import Table
+from stockpipe.provision.deployer import deployer_policy
+from stockpipe.provision.functions import Function
 
 GROUP = "reachability"
-
-# The IAM actions init makes on each kind of resource: to find it, create it, bring it in line and
-# wait for it (tests/e2e/test_doctor.py records init on AWS, played by the engine, and checks that
-# every call it makes is here).
-INIT_ACTIONS: dict[type[Resource], tuple[str, ...]] = {
-    Stream: ("kinesis:DescribeStreamSummary", "kinesis:DescribeStream", "kinesis:ListTagsForStream",
-             "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:CreateStream",
-             "kinesis:AddTagsToStream", "kinesis:StartStreamEncryption", "kinesis:UpdateStreamMode",
-             "kinesis:UpdateShardCount"),
-    Table: ("dynamodb:DescribeTable", "dynamodb:ListTagsOfResource", "dynamodb:Scan", "dynamodb:CreateTable",
-            "dynamodb:TagResource", "dynamodb:UpdateTable"),
-    Bucket: ("s3:ListBucket", "s3:GetBucketTagging", "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy",
-             "s3:GetBucketPublicAccessBlock", "s3:CreateBucket", "s3:PutBucketTagging",
-             "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutBucketPolicy"),
-    GlueDatabase: ("glue:GetDatabase", "glue:GetTables", "glue:CreateDatabase", "glue:UpdateDatabase"),
-    GlueTable: ("glue:GetTable", "glue:CreateTable", "glue:UpdateTable"),
-    Queue: ("sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:GetQueueAttributes", "sqs:CreateQueue", "sqs:TagQueue",
-            "sqs:SetQueueAttributes"),
-    Topic: ("sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:CreateTopic", "sns:TagResource",
-            "sns:SetTopicAttributes"),
-    Subscription: ("sns:ListSubscriptionsByTopic", "sns:GetSubscriptionAttributes", "sns:Subscribe",
-                   "sns:SetSubscriptionAttributes"),
-    LogGroup: ("logs:DescribeLogGroups", "logs:ListTagsLogGroup", "logs:CreateLogGroup", "logs:TagLogGroup",
-               "logs:TagResource", "logs:PutRetentionPolicy"),
-    Role: ("iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy", "iam:CreateRole", "iam:TagRole",
-           "iam:PutRolePolicy"),
-    Function: ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListTags", "lambda:CreateFunction",
-               "lambda:TagResource", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"),
-    Mapping: ("lambda:ListEventSourceMappings", "lambda:CreateEventSourceMapping",
-              "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"),
-    Alarm: ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm",
-            "cloudwatch:TagResource"),
-    Dashboard: ("cloudwatch:GetDashboard", "cloudwatch:PutDashboard"),
-}
-# Operations whose IAM action has another name (S3's, mostly).
-IAM_NAMES = {"s3:HeadBucket": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket",
-             "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
-             "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
-             "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
-             "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
 SHOWN = 3  # denied calls named in the line; --json lists every one
-
-
-# Services whose IAM prefix is not the name botocore signs with.
-IAM_PREFIXES = {"monitoring": "cloudwatch"}
-
-
-def iam_action(operation: str) -> str:
-    """The IAM action that authorises an API operation ("s3:HeadBucket" -> "s3:ListBucket",
-    "monitoring:PutMetricAlarm" -> "cloudwatch:PutMetricAlarm")."""
-    service, _, name = operation.partition(":")
-    return IAM_NAMES.get(operation, f"{IAM_PREFIXES.get(service, service)}:{name}")
 
 
 def endpoint_and_credentials(aws: AwsContext) -> tuple[list[Finding], bool]:
@@ -115,14 +59,13 @@ def _deployer(look: Look) -> Finding:
         return skipped(GROUP, "deployer", f"the deployer's permissions are not simulated: {arn} is "
                        + ("the account's root user, which may make every call" if arn.endswith(":root")
                           else "not a user or role IAM can simulate"))
-    calls: list[tuple[tuple[str, ...], str]] = []
-    for resource in look.resources:
-        actions = INIT_ACTIONS.get(type(resource), ())
-        calls += [(actions, arn) for arn in _arns(resource, look)]
-        if isinstance(resource, Function):
-            calls.append((("iam:PassRole",), resource.role.arn(look.run)))
+    # The deployer's policy, derived from the resource list (what plan, init and teardown call, on what).
+    # A statement with a condition (iam:PassRole only to Lambda) is simulated with the request's keys set so.
+    calls = [(tuple(_as_list(s["Action"])), arn, {key: _as_list(values)[0] for condition in s.get("Condition", {}).values()
+                                                  for key, values in condition.items()})
+             for s in deployer_policy(aws)["Statement"] for arn in _as_list(s["Resource"])]
     denied = _denied(look.deployment, principal, calls)
-    total = sum(len(actions) for actions, _ in calls)
+    total = sum(len(actions) for actions, _, _ in calls)
     if not denied:
         return ok(GROUP, "deployer", f"the deployer {principal} may make every call init makes ({total}, by IAM "
                   "policy simulation)")
@@ -138,9 +81,10 @@ def _role(look: Look, function: Function) -> Finding:
         return skipped(GROUP, check, f"the permissions of {function.name} not simulated: its role {role.name} "
                        "does not exist (see existence)")
     statements = role.policy(look.run)["Statement"]  # derived from the list: what init grants
-    calls = [(tuple(_as_list(s["Action"])), arn) for s in statements for arn in _as_list(s["Resource"])]
+    calls: list[tuple[tuple[str, ...], str, dict[str, str]]] = [
+        (tuple(_as_list(s["Action"])), arn, {}) for s in statements for arn in _as_list(s["Resource"])]
     denied = _denied(look.deployment, role.arn(look.run), calls)
-    total = sum(len(actions) for actions, _ in calls)
+    total = sum(len(actions) for actions, _, _ in calls)
     if not denied:
         return ok(GROUP, check, f"the role of {function.name}, {role.name}, may make every call its code and trigger make "
                   f"({total}, by IAM policy simulation)")
@@ -167,28 +111,19 @@ def _principal(deployment: Deployment, arn: str) -> str | None:
     return None
 
 
-def _arns(resource: Resource, look: Look) -> list[str]:
-    if isinstance(resource, Subscription):
-        return [resource.topic.arn(look.run)]
-    if isinstance(resource, Mapping):
-        return ["*"]
-    if isinstance(resource, GlueDatabase):
-        where = look.aws.where
-        return [where.arn("glue", "catalog"), where.arn("glue", f"database/{resource.name}")]
-    return policies.resource_arns(resource, look.run)
-
-
-def _denied(deployment: Deployment, principal: str, calls: Iterable[tuple[Sequence[str], str]]) -> list[str]:
-    """Each "action on resource" the principal may not make, by IAM's simulation."""
+def _denied(deployment: Deployment, principal: str,
+            calls: Iterable[tuple[Sequence[str], str, dict[str, str]]]) -> list[str]:
+    """Each "action on resource" the principal may not make, by IAM's simulation (``calls``: actions,
+    the resource, and the condition keys the request sets)."""
     denied: list[str] = []
-    for actions, resource in calls:
+    for actions, resource, context in calls:
         if not actions:
             continue
         # A wildcard path in a policy ("bucket/raw-data/*") is simulated on one key inside it.
         simulated = None if resource == "*" else (resource[:-1] + "stockpipe-doctor" if resource.endswith("*")
                                                   else resource)
         try:
-            results = deployment.simulate(principal, list(actions), simulated)
+            results = deployment.simulate(principal, list(actions), simulated, context)
         except AwsError as error:
             if not error.answered:
                 raise
@@ -208,4 +143,4 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-__all__ = ["IAM_NAMES", "INIT_ACTIONS", "endpoint_and_credentials", "iam_action", "permissions"]
+__all__ = ["endpoint_and_credentials", "permissions"]

@@ -38,6 +38,7 @@ def test_every_resource_of_the_list_is_in_the_template_and_nothing_else(variable
                if f"{r}Policy" in body)
     # The e-mail subscription is in every template, there only when the parameter is given.
     assert body["EmailSubscription"]["Condition"] == "AlertEmailGiven"
+    assert body["OpsEmailSubscription"]["Condition"] == "OpsEmailGiven"
     assert ("Stream" in body) == (variables.get("INGEST") != "sqs")
     assert ("Locks" in body) == ("IngestQueue" in body) == (variables.get("INGEST") == "sqs")
 
