@@ -131,8 +131,11 @@ def cmd_template(args: argparse.Namespace, aws: AwsContext) -> int:
 
     rendered = template.render(aws.settings, aws.engine)
     written = template.write(rendered, Path(args.out))
-    print(f"{written[0]}: {rendered.resource_count} CloudFormation resources from the {len(rendered.listed)} of "
-          f"`stockpipe init` (INGEST={aws.settings.ingest}); beside it: {', '.join(p.name for p in written[1:])}")
+    gated = sum("Condition" in made for made in rendered.body["Resources"].values())
+    print(f"{written[0]}: {rendered.resource_count} CloudFormation resources (INGEST={aws.settings.ingest}): the "
+          f"{len(rendered.listed) - gated} `stockpipe init` makes, {gated} e-mail subscription(s) made when their "
+          f"parameter is given, and {rendered.resource_count - len(rendered.listed)} resource policies; beside it: "
+          f"{', '.join(p.name for p in written[1:])}")
     print(f"  aws cloudformation package --template-file {written[0]} --s3-bucket <a bucket for the code> "
           f"--output-template-file {written[0].parent / 'packaged.yaml'}")
     print(f"  aws cloudformation deploy --template-file {written[0].parent / 'packaged.yaml'} --stack-name "
