@@ -276,10 +276,11 @@ class Watcher:
         assert memory is not None  # made by _connect
         for alert in alerts:
             memory.shown(alert["id"], now_ms)
+        history = self._published_before(sources.ledger, whole)  # before the fill: what it finds is recovered
         if len(received) < ALERT_RECEIVES * 10 and (
                 not self._filled_at or time.monotonic() - self._filled_at >= recovery.LEDGER_FILL_SECONDS):
             alerts += self._fill(sources, memory, now_ms)
-        alerts = self._published_before(sources.ledger, whole) + alerts
+        alerts = history + alerts
         memory.save()
         samples: list[dict[str, Any]] = []
         if lags:
