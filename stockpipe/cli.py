@@ -297,31 +297,54 @@ INBOXES = {"alerts": "ALERTS_QUEUE_NAME", "compose": "COMPOSE_ALERTS_QUEUE_NAME"
 
 
 def cmd_alerts(args: argparse.Namespace, aws: AwsContext) -> int:
+    """The reader's queue, then what it missed (stockpipe.recovery): the alerts SNS moved to the
+    dead-letter queue and those in the ledger it has not shown, each shown once, marked as recovered."""
     settings = aws.settings
-    from stockpipe.aws.alerts import AlertInbox
+    from stockpipe import recovery
+    from stockpipe.aws.alerts import AlertInbox, LedgerReader
+    from stockpipe.aws.deadletter import DeadLetterQueue
 
-    inbox = AlertInbox(aws, aws.queue_url(settings.queue_of(INBOXES[args.inbox])))
-    shown = 0
+    queue = settings.queue_of(INBOXES[args.inbox])
+    inbox = AlertInbox(aws, aws.queue_url(queue))
+    ledger = LedgerReader(aws, settings.alerts_ledger_table)
+    dead_letters = DeadLetterQueue(aws, aws.queue_url(settings.dlq_name))
+    memory = recovery.ReaderMemory(recovery.state_path(settings.reader_state_dir, queue), ledger.created())
+    tally = recovery.Tally()
+    filled_at = 0.0
+
+    def show(alert: dict[str, Any], source: str) -> None:
+        print(json.dumps(recovery.recovered(alert, source), default=_json_default, sort_keys=True) if args.json
+              else _format_alert(alert) + (f"  (recovered from the {source})" if source != recovery.INBOX else ""),
+              flush=True)
+        memory.shown(recovery.alert_key(alert), int(time.time() * 1000))
+        tally.shown[source] += 1
+
     try:
         while True:
             batch = inbox.pull(wait_seconds=5 if args.follow else 1)
             unshown = [receipt for _, receipt in batch]
             try:
                 for alert, receipt in batch:
-                    print(json.dumps(alert, default=_json_default, sort_keys=True) if args.json
-                          else _format_alert(alert), flush=True)
+                    if memory.knows(recovery.alert_key(alert)):
+                        tally.duplicates += 1  # recovered before it arrived, or delivered twice
+                    else:
+                        show(alert, recovery.INBOX)
                     inbox.ack(receipt)  # only once shown: `stockpipe alerts | head -3` leaves the rest queued
                     unshown.remove(receipt)
             except BaseException:
                 inbox.release(unshown)
                 raise
-            shown += len(batch)
+            if not batch and time.monotonic() - filled_at >= recovery.LEDGER_FILL_SECONDS:
+                recovery.fill(memory, int(time.time() * 1000), show, ledger=ledger, dead_letters=dead_letters)
+                filled_at = time.monotonic()
+            memory.save()
             if not batch and not args.follow:
                 break
     except KeyboardInterrupt:
         pass
-    if not args.json and not shown and not args.follow:
-        print("no alerts waiting", file=sys.stderr)
+    finally:
+        memory.save()
+    print(json.dumps(tally.as_dict(), sort_keys=True) if args.json else tally.line(), file=sys.stderr)
     return 0
 
 

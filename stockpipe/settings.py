@@ -795,6 +795,13 @@ class Settings:
         "and the address it listens on. Other names it should answer to (a machine name for a class to use), "
         "comma-separated; a web page elsewhere cannot then reach it through a name of its own (DNS "
         "rebinding).", DASHBOARD)
+    reader_state_dir: str = setting(
+        "READER_STATE_DIR", ".stockpipe/readers", _text,
+        "Where `stockpipe alerts` and the dashboard remember, per reader queue, the alerts they showed and "
+        "since when: a small JSON file each. With it a reader fills from the ledger (ALERTS_LEDGER_TABLE) "
+        "the alerts its queue missed (deleted while they were published, a delivery dropped) or that came "
+        "while it was stopped, each once, marked as recovered (docs/reliability.md, \"Every alert to every "
+        "reader once\"). Relative to the working folder.", CLI, DASHBOARD)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, sources: Sources | None = None) -> Settings:

@@ -126,6 +126,16 @@ def shared_stacks(engine: Engine) -> Iterator[dict[str, SharedStack]]:
         stack.remove()
 
 
+@pytest.fixture(autouse=True)
+def reader_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's readers of the alerts remember what they showed in a folder of its own
+    (READER_STATE_DIR): the shared stacks' queues and ledger keep their names from test to test, and
+    tests publish the same alerts again, which a reader that remembered them would not show."""
+    folder = tmp_path_factory.mktemp("readers")
+    monkeypatch.setenv("READER_STATE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def names() -> dict[str, str]:
     """Resource names unique to one test, so tests never share state (and could share an account)."""

@@ -21,6 +21,9 @@ from stockpipe.errors import StockpipeError
 # stream record's life.
 CLAIM_SECONDS = 90
 IN_PROGRESS, PUBLISHED = "IN_PROGRESS", "PUBLISHED"
+# A published item's other attributes: when it was marked (epoch ms) and the alert record as JSON text
+# (what the SNS message gives the queues). Items written before these were kept have neither.
+PUBLISHED_MS, ALERT_RECORD = "published_ms", "alert"
 TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
 PUBLISH_BATCH_LIMIT = 10  # entries in one SNS PublishBatch
 
@@ -137,9 +140,11 @@ class AlertPublisher:
         put_all(self._client, self._ledger.name, [item_attributes(self._published_item(alert)) for alert in alerts])
 
     def _published_item(self, alert: Alert) -> dict[str, Any]:
-        """The id says what was sent (symbol#timestamp#signal); the message itself went to SNS. Each
-        attribute more would cost a write of every alert."""
-        return {"alert_id": alert.id, "status": PUBLISHED, **self._expiry(alert)}
+        """The id (symbol#timestamp#signal), when it was marked (epoch ms) and the alert whole, as the
+        SNS message carries it to the queues: a reader that missed the message (its queue deleted, a
+        delivery dropped) finds it here (stockpipe.recovery). About 400 bytes: still one write unit."""
+        return {"alert_id": alert.id, "status": PUBLISHED, PUBLISHED_MS: int(self._clock() * 1000),
+                ALERT_RECORD: dumps(alert.to_record()), **self._expiry(alert)}
 
     def _expiry(self, alert: Alert) -> dict[str, int]:
         return {EXPIRY_ATTRIBUTE: self._retention.expires_at(alert.timestamp)} if self._retention else {}
@@ -256,3 +261,58 @@ def parse_alert_body(body: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"an alert is a JSON object, got {type(data).__name__}")
     return data
+
+
+class LedgerReader:
+    """The ledger read by a reader of the alerts (stockpipe.recovery): when it was made, and the alerts
+    marked published in a span of time, whole."""
+
+    def __init__(self, aws: ClientSource, table: str) -> None:
+        self.table = table
+        self._client = aws.client("dynamodb")
+
+    def created(self) -> str:
+        return ledger_created(self._client, self.table)
+
+    def since(self, since_ms: int, until_ms: int) -> list[tuple[dict[str, Any], int]]:
+        return published_between(self._client, self.table, since_ms, until_ms)
+
+
+def ledger_created(client: Any, table: str) -> str:
+    """The ledger's creation time: another one means the ledger was made again (teardown and init, an
+    engine started empty), and what a reader remembers of the old one is void."""
+    return str(client.describe_table(TableName=table)["Table"]["CreationDateTime"])
+
+
+def published_between(client: Any, table: str, since_ms: int, until_ms: int) -> list[tuple[dict[str, Any], int]]:
+    """The alerts marked published from ``since_ms`` through ``until_ms`` (epoch ms), each as the SNS
+    message carries it, with when it was marked; oldest first.
+
+    A Scan with a filter, paged: DynamoDB reads the whole ledger (O(n): one item per alert, about 400
+    bytes, and no more than TICK_TTL_DAYS of them when set) and returns only the span. A readers' index
+    by time would read only the span on AWS, but it is a second copy of every item written, a table
+    change for init and the template, and on MiniStack a Query copies its whole partition anyway;
+    readers fill a gap once per run and every LEDGER_FILL_SECONDS while they run, so the Scan stays."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "ProjectionExpression": "#id, #at, #alert",
+        "FilterExpression": "#status = :published AND #at BETWEEN :since AND :until",
+        "ExpressionAttributeNames": {"#id": "alert_id", "#at": PUBLISHED_MS, "#alert": ALERT_RECORD,
+                                     "#status": "status"},
+        "ExpressionAttributeValues": {":published": {"S": PUBLISHED}, ":since": {"N": str(since_ms)},
+                                      ":until": {"N": str(until_ms)}},
+    }
+    found: list[tuple[dict[str, Any], int]] = []
+    while True:
+        page = client.scan(**request)
+        for item in page.get("Items", []):
+            try:
+                alert = parse_alert_body(item[ALERT_RECORD]["S"])
+            except (KeyError, ValueError):
+                continue
+            alert.setdefault("id", item["alert_id"]["S"])
+            found.append((alert, int(item[PUBLISHED_MS]["N"])))
+        if "LastEvaluatedKey" not in page:
+            return sorted(found, key=lambda pair: (pair[1], str(pair[0].get("id"))))
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from stockpipe.aws.alerts import parse_alert_body
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.queue import message_batches, record_data
 from stockpipe.domain.ticks import Rejected
@@ -17,6 +18,8 @@ SEND_BATCH_LIMIT = 10
 # by queue.message_batches.)
 MAX_BODY = 64 * 1024
 EXCERPT = 512
+# An alert taken from the queue stays hidden this long while its reader shows it (then deleted).
+ALERT_HOLD_SECONDS = 30
 
 
 class DeadLetterQueue:
@@ -106,6 +109,56 @@ class DeadLetterQueue:
                     for index, receipt in enumerate(receipts[start : start + SEND_BATCH_LIMIT])
                 ])
         return sorted(seen.values(), key=lambda body: body["sent_at_ms"])
+
+
+    def pull_alerts(self, limit: int = 1000) -> list[tuple[dict[str, Any], str]]:
+        """The alerts SNS moved here (a subscription's redrive policy, on AWS and LocalStack: a
+        reader's queue was missing), up to ``limit`` (alert, receipt) pairs, hidden until ``ack``
+        (shown: deleted) or ``release``. Every other dead letter (a tick the functions quarantined, one
+        the ingest queue gave up on) is made visible again at once, untouched."""
+        taken: list[tuple[dict[str, Any], str]] = []
+        others: list[str] = []
+        try:
+            while len(taken) < limit:
+                response = self._sqs.receive_message(
+                    QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=ALERT_HOLD_SECONDS,
+                    WaitTimeSeconds=0, AttributeNames=["DeadLetterQueueSourceArn"])
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    alert = dead_alert(message)
+                    if alert is None:
+                        others.append(message["ReceiptHandle"])
+                    else:
+                        taken.append((alert, message["ReceiptHandle"]))
+        finally:
+            self.release(others)
+        return taken
+
+    def ack(self, receipt: str) -> None:
+        self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+
+    def release(self, receipts: Sequence[str]) -> None:
+        for start in range(0, len(receipts), SEND_BATCH_LIMIT):
+            self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
+                for index, receipt in enumerate(receipts[start : start + SEND_BATCH_LIMIT])])
+
+
+def dead_alert(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The alert in a dead-letter message that SNS could not deliver to a queue (its body is the alert
+    record, or SNS's envelope of it), None for any other dead letter: one the functions quarantined
+    (its body names a ``stage``) or one a queue's redrive policy moved (DeadLetterQueueSourceArn)."""
+    if message.get("Attributes", {}).get("DeadLetterQueueSourceArn"):
+        return None
+    try:
+        alert = parse_alert_body(message["Body"])
+    except ValueError:
+        return None
+    if "stage" in alert or not all(alert.get(key) for key in ("symbol", "signal", "timestamp")):
+        return None
+    return alert
 
 
 def _dead_letter(message: dict[str, Any]) -> dict[str, Any]:

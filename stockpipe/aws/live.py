@@ -10,7 +10,8 @@ look, never the whole table, stream, bucket or queue again.
 - the raw objects are listed per ``dt=/symbol=`` folder after the last key seen there;
 - alerts come from the view's own queue subscribed to the topic (received and deleted: that queue
   is nobody else's); those published before the view started are looked up in the alert ledger by
-  key, for the points it reads whole;
+  key, for the points it reads whole; what its queue missed is read from the ledger by a Scan of the
+  span since the view last read it, at its start and every 30 s (stockpipe.recovery);
 - the dead-letter and on-failure queues are counted (GetQueueAttributes) and their messages looked
   at, and made visible again at once, only when the count changed.
 
@@ -33,8 +34,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from stockpipe.aws.alerts import PUBLISHED, parse_alert_body
+from stockpipe.aws.alerts import PUBLISHED, PUBLISHED_MS, ledger_created, parse_alert_body, published_between
 from stockpipe.aws.context import AwsContext
+from stockpipe.aws.deadletter import DeadLetterQueue
 from stockpipe.aws.errors import error_code, translated
 from stockpipe.domain import InvalidTick, canonical_timestamp
 
@@ -186,21 +188,52 @@ class AlertLedger:
         self._dynamodb = clients.client("dynamodb")
 
     @translated()
-    def published(self, ids: Iterable[str]) -> set[str]:
+    def published(self, ids: Iterable[str]) -> dict[str, int]:
+        """Which of ``ids`` were published: {id: when it was marked (epoch ms; 0 for items written
+        before the ledger kept it)}."""
         wanted = [{"alert_id": {"S": alert_id}} for alert_id in dict.fromkeys(ids)]
-        found: set[str] = set()
+        found: dict[str, int] = {}
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
             request: dict[str, Any] = {self.name: {"Keys": wanted[start : start + BATCH_GET_LIMIT],
-                                                   "ProjectionExpression": "alert_id, #s",
-                                                   "ExpressionAttributeNames": {"#s": "status"}}}
+                                                   "ProjectionExpression": "alert_id, #s, #at",
+                                                   "ExpressionAttributeNames": {"#s": "status", "#at": PUBLISHED_MS}}}
             while request:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
                 for raw in response.get("Responses", {}).get(self.name, []):
                     # Claimed and not published yet is not an alert; an item without a status predates claims.
                     if raw.get("status", {}).get("S", PUBLISHED) == PUBLISHED:
-                        found.add(raw["alert_id"]["S"])
+                        found[raw["alert_id"]["S"]] = int(raw.get(PUBLISHED_MS, {}).get("N", 0))
                 request = response.get("UnprocessedKeys") or {}
         return found
+
+    @translated()
+    def created(self) -> str:
+        return ledger_created(self._dynamodb, self.name)
+
+    @translated()
+    def since(self, since_ms: int, until_ms: int) -> list[tuple[dict[str, Any], int]]:
+        """The alerts marked in the span, whole (stockpipe.recovery): a Scan, paged."""
+        return published_between(self._dynamodb, self.name, since_ms, until_ms)
+
+
+class DeadAlerts:
+    """The alerts SNS moved to the dead-letter queue (AWS, LocalStack), taken by a view that has not
+    shown them; the queue's other dead letters are left as they are (stockpipe.aws.deadletter)."""
+
+    def __init__(self, clients: LiveClients, url: str) -> None:
+        self._queue = DeadLetterQueue(clients, url)
+
+    @translated()
+    def pull_alerts(self, limit: int = 1000) -> list[tuple[dict[str, Any], str]]:
+        return self._queue.pull_alerts(limit)
+
+    @translated()
+    def ack(self, receipt: str) -> None:
+        self._queue.ack(receipt)
+
+    @translated()
+    def release(self, receipts: list[str]) -> None:
+        self._queue.release(receipts)
 
 
 @dataclass(frozen=True)
@@ -453,5 +486,5 @@ class AlertQueue:
         return taken
 
 
-__all__ = ["LIVE_CONFIG", "AlertLedger", "AlertQueue", "Arrival", "HeadsTable", "LiveClients", "QueueLook", "RawObjects", "Received",
+__all__ = ["LIVE_CONFIG", "AlertLedger", "AlertQueue", "Arrival", "DeadAlerts", "HeadsTable", "LiveClients", "QueueLook", "RawObjects", "Received",
            "StreamFollower", "StreamReading", "TickItems", "Waiting", "plain"]

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from stockpipe import recovery
 from stockpipe.aws.context import AwsContext, TargetError
 from stockpipe.aws.errors import AwsError
 from stockpipe.aws.live import (
     AlertLedger,
     AlertQueue,
     Arrival,
+    DeadAlerts,
     HeadsTable,
     LiveClients,
     QueueLook,
@@ -77,6 +79,7 @@ class Sources:
     objects: RawObjects
     alerts: AlertQueue
     ledger: AlertLedger
+    dead_alerts: DeadAlerts
     dead_letters: QueueLook
     on_failure: QueueLook
     created: str
@@ -102,15 +105,18 @@ def on_failure_reason(waiting: Waiting) -> dict[str, Any]:
                       f"(shard {batch.shard_id}; stockpipe replay-failed)"}
 
 
-def alert_view(received: Received) -> dict[str, Any]:
-    """An alert as the page shows it: the record published, numbers as numbers, and its arrival."""
+def alert_view(received: Received, recovered_from: str = "") -> dict[str, Any]:
+    """An alert as the page shows it: the record published, numbers as numbers, and its arrival
+    (``recovered_from``: its queue missed it; found in the ledger or the dead-letter queue)."""
     alert = received.alert
     shown: dict[str, Any] = {key: alert.get(key) for key in ("id", "symbol", "signal", "timestamp", "message")}
     for key in ("price", "change_percent"):
         shown[key] = None if alert.get(key) is None else float(alert[key])
     shown["sma_short"], shown["sma_long"] = averages(alert)
     shown["id"] = shown["id"] or f"{shown['symbol']}#{shown['timestamp']}#{shown['signal']}"
-    shown["received_ms"] = received.sent_ms
+    shown["received_ms"] = received.sent_ms or None
+    if recovered_from:
+        shown["from"], shown["recovered"] = recovered_from, True
     return shown
 
 
@@ -146,6 +152,10 @@ class Watcher:
         self._slow_at = 0.0  # when the raw folders and failure queues were last looked at (monotonic)
         self._arrivals: dict[tuple[str, str], int] = {}  # (symbol, timestamp) -> when the tick came in (ms)
         self._table_created = ""  # the tick table's creation time when last connected: another is a new table
+        # What this view showed, kept between its runs (READER_STATE_DIR), and what it filled from the ledger.
+        self.memory: recovery.ReaderMemory | None = None
+        self._filled_at = 0.0  # monotonic; 0: not yet this run
+        self._recovered = dict.fromkeys((recovery.LEDGER, recovery.DEAD_LETTERS), 0)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -202,13 +212,17 @@ class Watcher:
             objects=RawObjects(clients, self.aws.where.raw_bucket, s.raw_prefix),
             alerts=AlertQueue(clients, url(s.dashboard_queue_name),
                               on_unreadable=lambda body: log.warning("unreadable alert: %s", body)),
-            ledger=AlertLedger(clients, s.alerts_ledger_table),
+            ledger=AlertLedger(clients, s.alerts_ledger_table), dead_alerts=DeadAlerts(clients, url(s.dlq_name)),
             dead_letters=QueueLook(clients, url(s.dlq_name)), on_failure=QueueLook(clients, url(s.onfailure_queue_name)),
             created=created)
         reset = self._table_created not in ("", created)
         if reset:
             self._forget()
         self._table_created = created
+        ledger = sources.ledger.created()
+        if self.memory is None or self.memory.ledger != ledger:
+            self.memory = recovery.ReaderMemory(recovery.state_path(s.reader_state_dir, s.dashboard_queue_name), ledger)
+            self._filled_at = 0.0
         if sources.stream is not None:
             sources.stream.refresh()
         self._objects = sources.objects.count()
@@ -257,7 +271,17 @@ class Watcher:
             self._slow_at = now
             self._objects += self._count_objects(sources.objects)
         received = sources.alerts.take(ALERT_RECEIVES)
-        alerts = self._published_before(sources.ledger, whole) + [alert_view(one) for one in received]
+        alerts = [alert_view(one) for one in received]
+        memory = self.memory
+        assert memory is not None  # made by _connect
+        for alert in alerts:
+            memory.shown(alert["id"], now_ms)
+        history = self._published_before(sources.ledger, whole)  # before the fill: what it finds is recovered
+        if len(received) < ALERT_RECEIVES * 10 and (
+                not self._filled_at or time.monotonic() - self._filled_at >= recovery.LEDGER_FILL_SECONDS):
+            alerts += self._fill(sources, memory, now_ms)
+        alerts = history + alerts
+        memory.save()
         samples: list[dict[str, Any]] = []
         if lags:
             samples.append({"at": now_ms, "kind": "table", "ms": int(statistics.median(lags)), "max": max(lags),
@@ -270,7 +294,10 @@ class Watcher:
         reasons = self._reasons(sources) if slow else {}
         health: dict[str, Any] = {
             "counts": {"ticks_in": sources.stream.total if sources.stream is not None else None, "items_stored": self._items, "raw_objects": self._objects,
-                       "dead_letters": self._counts.get("dead_letters"), "on_failure": self._counts.get("on_failure")},
+                       "dead_letters": self._counts.get("dead_letters"), "on_failure": self._counts.get("on_failure"),
+                       "recovered": sum(self._recovered.values()),
+                       "recovered_from": {"ledger": self._recovered[recovery.LEDGER],
+                                          "dead_letter_queue": self._recovered[recovery.DEAD_LETTERS]}},
             "stream_caught_up": reading.caught_up,
             "look": {"at": now_ms, "requests": self.clients.requests - requests,
                      "ms": int((time.monotonic() - started) * 1000)},
@@ -342,9 +369,26 @@ class Watcher:
         self._last[symbol] = newest
         whole[symbol] = listed
 
+    def _fill(self, sources: Sources, memory: recovery.ReaderMemory, now_ms: int) -> list[dict[str, Any]]:
+        """What the view's queue missed (deleted while alerts were published, or the view stopped and
+        its queue made again meanwhile), once it is drained: from the dead-letter queue and the ledger,
+        each alert not shown yet, marked and counted as recovered (stockpipe.recovery)."""
+        found: list[dict[str, Any]] = []
+
+        def show(alert: dict[str, Any], source: str) -> None:
+            view = alert_view(Received(alert, 0), source)
+            memory.shown(view["id"], now_ms)
+            self._recovered[source] += 1
+            found.append(view)
+
+        recovery.fill(memory, now_ms, show, ledger=sources.ledger, dead_letters=sources.dead_alerts)
+        self._filled_at = time.monotonic()
+        return found
+
     def _published_before(self, ledger: AlertLedger, whole: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        """The alerts of the points read whole that were published already (their messages went to the
-        queue before this view looked, or to another view): found in the ledger by id."""
+        """The alerts of the points read whole that were published already and shown before (by this
+        view in an earlier run, or before it ever ran): found in the ledger by id. Those it has not shown
+        since its watermark are the fill's (recovered), not history."""
         candidates: dict[str, tuple[Signal, Mapping[str, Any]]] = {}
         for symbol, listed in whole.items():
             for item in listed[-self.state.window:]:
@@ -353,7 +397,10 @@ class Watcher:
                     candidates[f"{symbol}#{item['timestamp']}#{signal.value}"] = (signal, item)
         if not candidates:
             return []
-        found = ledger.published(candidates)
+        memory = self.memory
+        horizon = recovery.MARGIN_MS if memory is None else memory.window(0)[0]
+        found = [alert_id for alert_id, at in ledger.published(candidates).items()
+                 if memory is None or memory.knows(alert_id) or at < horizon]
         return [ledger_view(alert_id, *candidates[alert_id]) for alert_id in sorted(
             found, key=lambda alert_id: candidates[alert_id][1]["timestamp"])]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -27,6 +28,7 @@ from stockpipe.dashboard.state import LiveState
 from stockpipe.engine import EmbeddedEngine, free_port
 from stockpipe.producer.sources import SyntheticMarket
 from stockpipe.provision import Stack
+from stockpipe.recovery import LEDGER_FILL_SECONDS
 from stockpipe.settings import Settings, unique_names
 from tests.helpers import wait_for
 from tests.recording import Recorder
@@ -66,6 +68,7 @@ def test_the_dashboard_reads_the_flow_exactly_and_incrementally(pipeline, settin
              what="the first 80 ticks on the dashboard")
     assert state.symbols() == ["AAPL", "MSFT"]
     recorder.calls.clear()
+    steady = time.monotonic()
 
     # Then as a live flow: a few ticks per symbol between two looks (a burst longer than MAX_STEPS per
     # symbol is one Query instead: tests/unit/test_dashboard.py).
@@ -97,7 +100,11 @@ def test_the_dashboard_reads_the_flow_exactly_and_incrementally(pipeline, settin
     asked = Counter((call.service, call.operation) for call in recorder.calls)
     assert set(asked) <= STEADY, asked
     assert asked[("dynamodb", "BatchGetItem")] > 0 and asked[("kinesis", "GetRecords")] > 0
-    assert {call.params["TableName"] for call in recorder.calls if call.operation == "Scan"} == {settings.heads_table}
+    # (and the ledger, for what the view's queue missed, at most every LEDGER_FILL_SECONDS)
+    assert {call.params["TableName"] for call in recorder.calls if call.operation == "Scan"} <= {
+        settings.heads_table, settings.alerts_ledger_table}
+    assert sum(call.params["TableName"] == settings.alerts_ledger_table for call in recorder.calls
+               if call.operation == "Scan") <= 1 + (time.monotonic() - steady) // LEDGER_FILL_SECONDS
     assert {call.params["Prefix"].split("/dt=")[0] for call in recorder.calls if call.operation == "ListObjectsV2"} \
         == {settings.raw_prefix}
     assert all("/symbol=" in call.params["Prefix"] for call in recorder.calls if call.operation == "ListObjectsV2")

@@ -144,7 +144,7 @@ def watcher(window: int = 50) -> Watcher:
 
 def sources(ticks: Ticks) -> Sources:
     return Sources(heads=None, ticks=ticks, stream=None, objects=None, alerts=None, ledger=None,  # type: ignore[arg-type]
-                   dead_letters=None, on_failure=None, created="")  # type: ignore[arg-type]
+                   dead_alerts=None, dead_letters=None, on_failure=None, created="")  # type: ignore[arg-type]
 
 
 def test_new_items_are_fetched_by_key_walking_back_from_the_head():
@@ -206,7 +206,7 @@ class Ledger:
     def published(self, ids):
         ids = list(ids)
         self.asked.append(len(ids))
-        return self.ids & set(ids)
+        return dict.fromkeys(self.ids & set(ids), 0)
 
 
 def test_alerts_published_before_the_view_started_are_found_in_the_ledger_for_the_points_read_whole():

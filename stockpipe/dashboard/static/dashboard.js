@@ -95,12 +95,16 @@ function alertItem(alert) {
   const li = document.createElement("li");
   li.className = `alert-${alert.signal}`;
   li.dataset.alertId = alert.id;
-  if (alert.from === "ledger") li.title = "published before the dashboard started (found in the alert ledger)";
+  if (alert.recovered) {
+    li.classList.add("recovered");
+    li.title = `missed by the dashboard's queue, recovered from the ${alert.from}`;
+  } else if (alert.from === "ledger") li.title = "published before the dashboard started (found in the alert ledger)";
   const signal = document.createElement("span");
   signal.className = "signal";
   signal.textContent = alert.signal;
   const rest = document.createElement("span");
-  rest.textContent = `${alert.timestamp.slice(11, 19)}  ${alert.symbol}  ${alert.price === null ? "" : alert.price.toFixed(2)}  ${alert.message || ""}`;
+  rest.textContent = `${alert.timestamp.slice(11, 19)}  ${alert.symbol}  ${alert.price === null ? "" : alert.price.toFixed(2)}  ${alert.message || ""}` +
+    (alert.recovered ? "  (recovered)" : "");
   li.append(signal, rest);
   return li;
 }
