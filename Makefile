@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo dashboard docs test test-unit test-e2e test-reliability test-wheelhouse lint bench emulator init teardown status doctor alerts query wheelhouse clean
+.PHONY: help install demo dashboard docs test test-unit test-e2e test-reliability test-wheelhouse lint bench bench-backtest emulator init teardown status doctor alerts query wheelhouse clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,10 @@ docs: $(STAMP) ## the documentation site on http://127.0.0.1:8001 (a free port w
 # bench/ is a development tool of this repository, not part of the installed package: run from here.
 bench: $(STAMP) ## measure the flow on a fresh embedded engine against its ceiling (BENCH_ARGS='--ticks 100000'; '--help')
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+BACKTEST_ARGS ?=
+bench-backtest: $(STAMP) ## time stockpipe backtest over 1,000,000 archived ticks on a fresh engine (BACKTEST_ARGS='--help')
+	$(BIN)/python -m bench.backtest $(BACKTEST_ARGS)
 
 emulator: $(STAMP) ## run the embedded engine in the foreground on ENGINE_PORT (4566)
 	$(BIN)/stockpipe emulator

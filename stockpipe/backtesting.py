@@ -91,9 +91,12 @@ def ticks_sql(table: str, symbols: Sequence[str], window: Window) -> str:
     if symbols:
         where.append(f"symbol IN ({', '.join(_quoted(symbol) for symbol in symbols)})")
     where += window.sql(TICK_TIME)
-    return (f'SELECT symbol, {TICK_TIME} AS "timestamp", MAX(CAST(price AS DOUBLE)) AS price,\n'
-            "       MAX(CASE WHEN source = 'synthetic' THEN 1 ELSE 0 END) AS synthetic\n"
-            f"FROM {table}\nWHERE {' AND '.join(where)}\nGROUP BY 1, 2\nORDER BY 1, 2")
+    # Every column cast to text: the answer is read as text anyway, and text needs no converting.
+    return ("SELECT symbol, CAST(tick_time AS VARCHAR) AS \"timestamp\", CAST(price AS VARCHAR) AS price,\n"
+            "       CAST(synthetic AS VARCHAR) AS synthetic\nFROM (\n"
+            f"  SELECT symbol, {TICK_TIME} AS tick_time, MAX(CAST(price AS DOUBLE)) AS price,\n"
+            "         MAX(CASE WHEN source = 'synthetic' THEN 1 ELSE 0 END) AS synthetic\n"
+            f"  FROM {table}\n  WHERE {' AND '.join(where)}\n  GROUP BY 1, 2\n) AS ticks\nORDER BY symbol, tick_time")
 
 
 def counts_sql(table: str) -> str:

@@ -156,9 +156,12 @@ class LocalQuery:
                 names = [str(d[0]) for d in description]
                 rows: list[list[str | None]] = []
                 streamed = 0
+                # Columns that are all text already (SQL that casts to VARCHAR) are taken as they are.
+                textual = all(athena_type(d[1]) == "varchar" for d in description)
                 # A chunk at a time: DuckDB's own rows and their text are never both whole in memory.
                 while chunk := cursor.fetchmany(ROWS_AT_ONCE):
-                    texts = [[athena_text(value) for value in row] for row in chunk]
+                    texts = [list(row) for row in chunk] if textual else \
+                        [[athena_text(value) for value in row] for row in chunk]
                     if on_rows is None:
                         rows.extend(texts)
                     else:
