@@ -47,7 +47,7 @@ class Window:
         last = parse_when(end, "--to") if end else None
         bare = end is not None and len(end.strip()) == 10
         last_bound = last + timedelta(days=1) if last is not None and bare else last
-        if first is not None and last is not None and first > last:
+        if first is not None and last_bound is not None and (first >= last_bound if bare else first > last_bound):
             raise ValueError(f"--from {start} is after --to {end}")
         if start is None and end is None:
             return cls()

@@ -13,6 +13,10 @@ so that a web page cannot read the API through a name it made resolve to this ma
     GET /api/symbols            the symbols shown
     GET /api/series?symbol=S[&since=T][&until=T]     the symbol's points in the window
     GET /api/alerts[?symbol=S][&since=T][&until=T][&limit=N]   the latest alerts received
+    GET /api/backtest[?symbols=A,B][&from=T][&to=T][&short=N][&long=N][&cost_bps=B]
+                                the archive replayed through the crossover rule, as `stockpipe backtest
+                                --json` prints it, with the curves the page charts (backtest.py); read
+                                from the archive in a worker thread, one backtest at a time
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -34,8 +39,11 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stockpipe.backtesting import SelectionError, Window, parse_when
+from stockpipe.dashboard.backtest import Asked, Reader
 from stockpipe.dashboard.state import ALERTS_KEPT, LiveState
 from stockpipe.domain import InvalidTick, canonical_timestamp
+from stockpipe.domain.backtest import BacktestError
 from stockpipe.domain.ticks import SYMBOL_PATTERN
 from stockpipe.errors import StockpipeError
 
@@ -156,6 +164,52 @@ def symbol_list(value: str | None) -> list[str] | None:
     return sorted({_symbol(part) for part in value.split(",") if part.strip()})
 
 
+def _whole(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(400, f"{name}={quoted(value)} is not a whole number") from None
+
+
+def _when(name: str, value: str | None) -> str | None:
+    """A date or a time as ``stockpipe backtest --from/--to`` takes it; the text, checked."""
+    if value is None or not value.strip():
+        return None
+    try:
+        parse_when(value, name)
+    except ValueError:
+        raise BadRequest(400, f"{name}={quoted(value)} is not a date or a time such as 2026-03-02 or "
+                              "2026-03-02T14:30:00Z (UTC unless it says its zone)") from None
+    return value.strip()
+
+
+def backtest_asked(params: Mapping[str, str], short: int, long: int) -> Asked:
+    """/api/backtest's parameters, checked as ``stockpipe backtest`` checks its options; ``short`` and
+    ``long`` default to the dashboard's own windows (SMA_SHORT, SMA_LONG), costs to 0."""
+    symbols = tuple(symbol_list(params.get("symbols")) or ())
+    start, end = _when("from", params.get("from")), _when("to", params.get("to"))
+    try:
+        window = Window.of(start, end)
+    except ValueError:
+        raise BadRequest(400, f"bad time range: from {start} is after to {end}") from None
+    short, long = _whole("short", params.get("short"), short), _whole("long", params.get("long"), long)
+    if short < 1:
+        raise BadRequest(400, f"short={short}: the short average needs at least 1 tick")
+    if short >= long:
+        raise BadRequest(400, f"short={short} must be below long={long} (the rule compares a shorter average with "
+                              "a longer one)")
+    text = params.get("cost_bps")
+    try:
+        cost_bps = 0.0 if text is None else float(text)
+    except ValueError:
+        raise BadRequest(400, f"cost_bps={quoted(text or '')} is not a number") from None
+    if not 0 <= cost_bps < float("inf"):
+        raise BadRequest(400, f"cost_bps={quoted(text or '', bare=True)}: costs are 0 or more basis points per side")
+    return Asked(symbols, window, short, long, cost_bps)
+
+
 # -- the app --------------------------------------------------------------------------------------------
 
 
@@ -193,12 +247,15 @@ def served_hosts(host: str, port: int, extra: Collection[str] = ()) -> list[str]
     return sorted({f"{name}:{port}" for name in names} | (names if port == 80 else set()))
 
 
-def create_app(state: LiveState, hosts: Collection[str]) -> Starlette:
+def create_app(state: LiveState, hosts: Collection[str], backtests: Reader | None = None) -> Starlette:
+    """``backtests`` reads the archive for /api/backtest (``backtest.archive_reader``); without it the
+    endpoint answers 503."""
     endpoints = Endpoints(state)
     routes = [Route(path, _checked(getattr(endpoints, name))) for path, name in (
         ("/", "page"), ("/favicon.ico", "favicon"), ("/static/{name}", "static"), ("/vendor/plotly.min.js", "plotly"),
         ("/api/health", "health"), ("/api/symbols", "symbols"), ("/api/series", "series"), ("/api/alerts", "alerts"),
         ("/events", "events"))]
+    routes.append(Route("/api/backtest", Backtests(state, backtests).endpoint))
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found},
                      middleware=[Middleware(HostCheck, hosts=hosts)])
 
@@ -217,6 +274,38 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = "no such page" if status == 404 else str(getattr(exc, "detail", exc))
     return _error(status, f"{detail}: {quoted(request.url.path, bare=True)}")
+
+
+class Backtests:
+    """/api/backtest: the archive is read (AWS calls, seconds for a long archive) in a worker thread, one
+    backtest at a time: a second request waits for the first."""
+
+    def __init__(self, state: LiveState, read: Reader | None) -> None:
+        self.state, self.read = state, read
+        self.limiter: anyio.CapacityLimiter | None = None
+
+    async def endpoint(self, request: Request) -> Response:
+        from stockpipe.dashboard.backtest import run
+        from stockpipe.query import one_line
+
+        try:
+            asked = backtest_asked(_params(request, ("symbols", "from", "to", "short", "long", "cost_bps")),
+                                   self.state.short, self.state.long)
+            if self.read is None:
+                raise BadRequest(503, "this dashboard reads no archive: stockpipe dashboard backtests what the "
+                                      "pipeline archived")
+            if self.limiter is None:
+                self.limiter = anyio.CapacityLimiter(1)
+            read = self.read
+            return JSONResponse(await anyio.to_thread.run_sync(run, read, asked, limiter=self.limiter))
+        except BadRequest as bad:
+            return _error(bad.status, str(bad))
+        except SelectionError as error:
+            return _error(404, str(error))
+        except BacktestError as error:
+            return _error(400, str(error))
+        except Exception as error:  # noqa: BLE001 - the page shows why, in one line
+            return _error(503, f"the archive could not be read: {one_line(error)}")
 
 
 class Endpoints:

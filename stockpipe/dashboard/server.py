@@ -68,6 +68,7 @@ class Dashboard:
         import uvicorn
 
         from stockpipe.dashboard.app import create_app, served_hosts
+        from stockpipe.dashboard.backtest import archive_reader
         from stockpipe.dashboard.reader import Watcher
         from stockpipe.dashboard.state import LiveState
 
@@ -75,7 +76,8 @@ class Dashboard:
         state = LiveState(short=settings.sma_short, long=settings.sma_long)
         reader = Watcher(self.aws, state).start(self.stop)
         hosts = served_hosts(self.host, self.sock.getsockname()[1], settings.dashboard_allowed_hosts)
-        config = uvicorn.Config(create_app(state, hosts), log_level="warning", access_log=False, lifespan="off",
+        app = create_app(state, hosts, archive_reader(self.aws))  # the Backtest view reads the archive
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS)
         server = uvicorn.Server(config)
         if on_ready is not None:

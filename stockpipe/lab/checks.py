@@ -1,7 +1,7 @@
 """Each lab's expected outcome, looked for in the running pipeline: one line per expectation, met (✓)
 or not (✗, with the likeliest cause and what to do). Read-only: `stockpipe lab check` changes nothing
-(lab 4's query writes its result file where every Athena query does, lab 2 browses the dead-letter
-queue the way `stockpipe dead-letters` does, leaving every message in it).
+(lab 4's query and lab 6's backtest write their result files where every Athena query does, lab 2
+browses the dead-letter queue the way `stockpipe dead-letters` does, leaving every message in it).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _deployed(look: Look) -> Expectation:
 
 
 def _deployed_first(expectations: Callable[[Look], list[Expectation]]) -> Callable[[Look], list[Expectation]]:
-    """A lab's expectations after the one every lab but 0 and 6 starts with: the stack is there (when
+    """A lab's expectations after the one every lab but 0 and 7 starts with: the stack is there (when
     it is not, nothing else can be looked at)."""
     def checked(look: Look) -> list[Expectation]:
         deployed = _deployed(look)
@@ -256,6 +256,43 @@ def _lab5(look: Look) -> list[Expectation]:
 
 
 def _lab6(look: Look) -> list[Expectation]:
+    """The backtest of the demo's symbols (PRODUCER_SYMBOLS) with this terminal's windows (SMA_SHORT,
+    SMA_LONG: lab 3's), read from the archive as `stockpipe backtest` and the dashboard read it."""
+    from stockpipe.backtesting import SelectionError, Window, read_archive
+    from stockpipe.domain.backtest import BacktestError, backtest
+
+    settings = look.aws.settings
+    symbols, short, long = settings.producer_symbols, settings.sma_short, settings.sma_long
+    named = ", ".join(symbols)
+    try:
+        archived = read_archive(look.aws, symbols, Window(), note=lambda line: None)
+    except SelectionError as error:
+        return [Expectation(False, f"the archive has no ticks of the demo's symbols to backtest ({error})",
+                            "is make demo still streaming? stockpipe lab check 2 says whether ticks are archived")]
+    except Exception as error:  # noqa: BLE001 - a check reports what failed, in one line
+        return [Expectation(False, f"the archive could not be read ({' '.join(str(error).split())[:160]})",
+                            "stockpipe doctor checks the query path")]
+    counts = {symbol: len(series.prices) for symbol, series in archived.series.items()}
+    found = [Expectation(True, f"the archive has {sum(counts.values()):,} ticks of {named} ("
+                         + ", ".join(f"{symbol} {count:,}" for symbol, count in counts.items()) + ")")]
+    try:
+        report = backtest(archived.series, short, long)
+    except BacktestError as error:
+        return [*found, Expectation(False, f"no backtest of SMA-{short}/SMA-{long} yet: {error}",
+                                    "the demo streams about 10 ticks a second: wait and check again (--wait 60)")]
+    trades = {symbol: len(r.trades) for symbol, r in report.symbols.items()}
+    idle = [symbol for symbol, count in trades.items() if not count]
+    total = report.total
+    found.append(Expectation(not idle, f"the backtest of SMA-{short}/SMA-{long} trades every one of them ("
+                             + ", ".join(f"{symbol} {count}" for symbol, count in trades.items())
+                             + f" trade(s); in total {total.total_return * 100:+.2f}% against buy and hold's "
+                             f"{total.buy_and_hold_return * 100:+.2f}%)" if not idle else
+                             f"no trade yet for {', '.join(idle)} with SMA-{short}/SMA-{long}",
+                             "a trade needs a crossover: wait and check again (--wait 60)"))
+    return found
+
+
+def _lab7(look: Look) -> list[Expectation]:
     """What teardown removes is what carries the stack's tag; something of the same name made since by
     someone else (a log group a last invocation wrote to) is not the stack's, and teardown leaves it."""
     stack = look.aws.settings.stack_name
@@ -279,8 +316,10 @@ LABS: dict[int, Lab] = {lab.number: lab for lab in (
         _deployed_first(_lab4)),
     Lab(5, "break and fix", "workshop/lab5-break-and-fix.md", "a planted mistake found with stockpipe doctor and "
         "fixed", _deployed_first(_lab5)),
-    Lab(6, "real AWS and cleanup", "workshop/lab6-real-aws.md", "what init would do on an account, and everything "
-        "removed", _lab6),
+    Lab(6, "backtest", "workshop/lab6-backtest.md", "the archive replayed through trend-alerts' rule: trades, "
+        "returns against buy and hold, in the terminal and on the dashboard", _deployed_first(_lab6)),
+    Lab(7, "real AWS and cleanup", "workshop/lab7-real-aws.md", "what init would do on an account, and everything "
+        "removed", _lab7),
 )}
 
 

@@ -1,6 +1,7 @@
 """The dashboard's page in a real headless Chromium (Debian's package, driven by Playwright for Python;
 browsers cannot be downloaded here): it shows a symbol's chart, a new alert appears on it without a
-reload while a planted crossover streams, and it says "engine unreachable" until the engine answers.
+reload while a planted crossover streams, its Backtest tab replays the same ticks from the archive
+(a chart and the trade), and it says "engine unreachable" until the engine answers.
 
 Without Chromium these tests are skipped with one line saying how to install it (`.ci/run` does)."""
 
@@ -96,6 +97,32 @@ def test_the_page_shows_a_chart_and_a_new_alert_appears_on_it_without_a_reload(b
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         if os.environ.get("STOCKPIPE_SCREENSHOT"):
             page.screenshot(path=os.environ["STOCKPIPE_SCREENSHOT"], full_page=True)
+
+        # The Backtest tab: the same 33 ticks read back from the archive, through stockpipe backtest's rule
+        # (SMA-5/SMA-20 as the dashboard's): the BUY filled at the next tick, still open at the last one.
+        wait_for(lambda: page.inner_text("#count-raw_objects"), lambda text: text not in ("–", "0"),
+                 what="the archive on the page")
+        ticks = falling + rising
+        entry = next(n for n, tick in enumerate(ticks) if tick.timestamp == buy[2]) + 1
+        archived = [tick.timestamp.replace("T", " ").removesuffix(".000Z") for tick in ticks]
+        gain = float(ticks[-1].price / ticks[entry].price - 1)
+        page.click("#tab-backtest")
+        page.wait_for_function("() => document.getElementById('bt-chart-AAPL')?.dataset.points === '33'",
+                               timeout=30_000)
+        assert page.is_hidden("#live-view") and page.get_attribute("#bt-chart-AAPL", "data-trades") == "1"
+        assert page.locator("#bt-trades-AAPL tr").all_inner_texts()[1].split("\t") == [
+            archived[entry], f"{float(ticks[entry].price):g}", archived[-1], f"{float(ticks[-1].price):g}", f"{gain * 100:+.2f}%", "open"]
+        assert page.inner_text("#bt-title") == "SMA-5/SMA-20 crossovers, costs 0 bps per side"
+        assert "warning: fewer than 10 trades: AAPL 1; too few to judge the rule by" in page.inner_text("#bt-warnings")
+        assert "a BUY signal on tick i, while flat, buys at the price of tick i+1" in page.inner_text("#bt-rule")
+        page.screenshot(path=str(tmp_path / "backtest.png"), full_page=True)
+        if os.environ.get("STOCKPIPE_BACKTEST_SCREENSHOT"):
+            page.screenshot(path=os.environ["STOCKPIPE_BACKTEST_SCREENSHOT"], full_page=True)
+        page.fill("#bt-form input[name=long]", "4")
+        page.click("#bt-form button")
+        page.wait_for_function("() => document.getElementById('bt-status').className === 'error'", timeout=30_000)
+        assert page.inner_text("#bt-status") == ("short=5 must be below long=4 (the rule compares a shorter average "
+                                                 "with a longer one)")
         assert errors == []
     finally:
         page.close()

@@ -48,6 +48,9 @@ def test_each_lab_check_fails_before_its_step_and_passes_after(pipeline, setting
     before = check(1)
     assert not before.passed and lines(before)[-1].startswith(f"✗ 0 ticks in stream {settings.stream_name}: ")
     assert not check(4).passed  # lab 4: nothing archived yet, so nothing to query
+    nothing = check(6)  # lab 6: nothing archived yet, so nothing to backtest
+    assert lines(nothing)[-1].startswith("✗ the archive has no ticks of the demo's symbols to backtest (the archive "
+                                         "has no ticks"), lines(nothing)
     send_ticks(pipeline, 120, seed=11, start=datetime.now(UTC) - timedelta(hours=1))
     assert lines(check(1))[-1] == f"✓ 120 ticks in stream {settings.stream_name}"
     # Lab 2: stored and archived, but no dead letter until the learner sends the poisoned tick.
@@ -86,10 +89,21 @@ def test_each_lab_check_fails_before_its_step_and_passes_after(pipeline, setting
     Stack(changed, report=lambda line: None).up()
     send_ticks(pipeline, 20, seed=13)
     assert check(5, changed, wait=90).passed
-    # Lab 6: every resource there until the teardown.
-    assert lines(check(6, changed))[0].startswith("✗ 35 resources of stack ")
+    # Lab 6: the backtest of the demo's symbols (here the two sent) with the windows of lab 3; one symbol the
+    # archive lacks is named.
+    demo = AwsContext(replace(changed.settings, producer_symbols=("AAPL", "MSFT")))
+    after = check(6, demo, wait=60)
+    assert after.passed, lines(after)
+    assert lines(after)[1] == "✓ the archive has 260 ticks of AAPL, MSFT (AAPL 130, MSFT 130)", lines(after)
+    assert lines(after)[2].startswith("✓ the backtest of SMA-3/SMA-10 trades every one of them (AAPL "), lines(after)
+    lacking = check(6, AwsContext(replace(changed.settings, producer_symbols=("AAPL", "NOPE"))))
+    assert lines(lacking)[-1].startswith("✗ the archive has no ticks of the demo's symbols to backtest (no ticks of "
+                                         "NOPE in the archive; the symbols with ticks are AAPL (130), MSFT (130)"), \
+        lines(lacking)
+    # Lab 7: every resource there until the teardown.
+    assert lines(check(7, changed))[0].startswith("✗ 35 resources of stack ")
     removed = Stack(changed, report=lambda line: None).down()
-    assert lines(check(6, changed)) == [f"✓ no resource of stack {settings.stack_name!r} remains at {aws.target_name}"], \
+    assert lines(check(7, changed)) == [f"✓ no resource of stack {settings.stack_name!r} remains at {aws.target_name}"], \
         removed  # (the next test of the shared deployment finds it gone and deploys it again)
 
 
@@ -135,7 +149,7 @@ def test_lab_commands_bad_input_is_one_line(engine, names, tmp_path):
     assert (nothing.returncode, nothing.stdout) == (2, "")
     assert nothing.stderr.splitlines() == ["stockpipe lab check: error: there is no lab '99': the labs are 0 set up, "
                                            "1 ingest, 2 process, 3 alerts, 4 query, 5 break and fix, "
-                                           "6 real AWS and cleanup"]
+                                           "6 backtest, 7 real AWS and cleanup"]
     # Not deployed: the check says which resources are missing; break says to run init first.
     undeployed = stockpipe("lab", "check", "2", "--json", env=env, cwd=tmp_path)
     assert undeployed.returncode == 1

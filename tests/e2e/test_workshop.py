@@ -109,7 +109,7 @@ def test_every_lab_page_runs_in_order_on_a_fresh_copy(request, tmp_path):
         assert demo is not None and demo.poll() is None, "the demo stopped during the workshop"
     finally:
         if demo is not None and demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C in terminal 1, as lab 6 says
+            os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C in terminal 1, as lab 7 says
             try:
                 demo.wait(timeout=60)
             except subprocess.TimeoutExpired:

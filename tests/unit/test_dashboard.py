@@ -354,3 +354,123 @@ def test_the_events_stream_sends_a_snapshot_then_what_changed():
     changed = json.loads(data.removeprefix("data: "))
     assert kind == "event: update" and [p["t"] for p in changed["points"]["AAPL"]] == [
         i["timestamp"] for i in items[20:22]]
+
+
+# -- the Backtest view's API ------------------------------------------------------------------------------
+
+# SMA-2 against SMA-3 (the sign at tick i is that of p[i] + p[i-1] - 2 p[i-2]): BUY at 4, filled at 5 (10);
+# SELL at 6, filled at 7 (7); BUY at 9, filled at 10 (11); SELL at 14, filled at 15 (14); BUY at 18, filled at
+# 19 (12); SELL at 20, filled at 21 (9). Flat at the end. (tests/unit/test_backtest.py works it out too.)
+TRIP = [10, 9, 8, 9, 11, 10, 8, 7, 9, 12, 11, 13, 15, 12, 10, 14, 5, 10, 13, 12, 10, 9]
+COST = 10 / 10_000  # cost_bps=10
+KEEP = (1 - COST) / (1 + COST)  # what a round trip keeps of a flat price
+
+
+def minute(i: int) -> str:
+    return f"2026-03-02 10:{i:02d}:00"
+
+
+class Archive:
+    """A planted archive in the reader's place: the symbols and window each request asked for."""
+
+    def __init__(self, planted: dict[str, list[int]], error: Exception | None = None) -> None:
+        self.planted, self.error, self.asked = planted, error, []
+
+    def __call__(self, symbols, window):
+        from stockpipe.domain.backtest import Series
+
+        self.asked.append((tuple(symbols), window))
+        if self.error is not None:
+            raise self.error
+        return {s: Series([minute(i) for i in range(len(p))], [Decimal(v) for v in p]) for s, p in self.planted.items()
+                if not symbols or s in symbols}
+
+
+def backtest_client(archive: Archive | None) -> TestClient:
+    return TestClient(create_app(LiveState(short=5, long=20), hosts=["testserver"], backtests=archive))
+
+
+def test_the_backtest_api_answers_the_planted_series_exact_figures_and_the_curves_to_chart():
+    archive = Archive({"TRIP": TRIP, "OTHER": [1, 2, 3, 4, 5]})
+    answer = backtest_client(archive).get("/api/backtest?symbols=trip&from=2026-03-02T10:00&to=2026-03-02&short=2"
+                                          "&long=3&cost_bps=10")
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    ((symbols, window),) = archive.asked
+    assert symbols == ("TRIP",) and window.text == "from 2026-03-02T10:00 to 2026-03-02" and window.end_exclusive
+    returns = [7 * KEEP / 10 - 1, 14 * KEEP / 11 - 1, 9 * KEEP / 12 - 1]
+    assert {k: v for k, v in body["rule"].items() if k in ("short", "long", "cost_bps")} == {
+        "short": 2, "long": 3, "cost_bps": 10.0}
+    assert body["rule"]["entry"] == "a BUY signal on tick i, while flat, buys at the price of tick i+1"
+    trip = body["symbols"]["TRIP"]
+    assert list(body["symbols"]) == ["TRIP"] and trip["ticks"] == 22
+    assert [(t["entry_time"], t["entry_price"], t["exit_time"], t["exit_price"], t["open"]) for t in trip["trades"]] \
+        == [(minute(5), 10, minute(7), 7, False), (minute(10), 11, minute(15), 14, False),
+            (minute(19), 12, minute(21), 9, False)]
+    assert [t["return"] for t in trip["trades"]] == pytest.approx(returns, abs=1e-12)
+    assert trip["total_return"] == pytest.approx((1 + returns[0]) * (1 + returns[1]) * (1 + returns[2]) - 1, abs=1e-12)
+    assert trip["buy_and_hold_return"] == pytest.approx(-0.1, abs=1e-12)
+    assert trip["win_rate"] == pytest.approx(1 / 3) and trip["exposure"] == pytest.approx(12 / 22)
+    assert trip["profit_factor"] == pytest.approx(returns[1] / -(returns[0] + returns[2]), abs=1e-12)
+    # The deepest: at 10 in the second trade (tick 14), below the start's 1, never recovered.
+    assert trip["max_drawdown"] == pytest.approx(1 - 7 / 11 * KEEP ** 2, abs=1e-12)
+    assert trip["max_drawdown_period"] == {"from": minute(4), "trough": minute(14), "to": minute(21),
+                                           "recovered": False, "ticks": 17, "seconds": 17 * 60.0}
+    assert body["total"]["symbols"] == 1 and body["total"]["trades"] == 3
+    assert body["warnings"] == ["fewer than 10 trades: TRIP 3; too few to judge the rule by"]
+    # What the page plots: every tick (22 < the sample's 1200), buy and hold from 1, fills on the equity.
+    chart = body["charts"]["TRIP"]
+    assert chart["t"] == [minute(i) for i in range(22)] and chart["sampled"] is False
+    assert chart["hold"] == pytest.approx([p / 10 for p in TRIP])
+    assert chart["equity"][:5] == [1.0] * 5 and chart["equity"][-1] == pytest.approx(1 + trip["total_return"])
+    assert chart["entries"]["t"] == [minute(5), minute(10), minute(19)]
+    assert chart["entries"]["equity"] == pytest.approx([KEEP, 0.7 * KEEP ** 2, 0.7 * 14 / 11 * KEEP ** 3], abs=1e-8)
+    assert chart["exits"]["equity"] == pytest.approx([0.7 * KEEP, 0.7 * 14 / 11 * KEEP ** 2,
+                                                      0.7 * 14 / 11 * 9 / 12 * KEEP ** 3], abs=1e-8)
+    assert chart["exits"]["open"] == [False] * 3 and chart["exits"]["return"] == pytest.approx(returns)
+
+
+def test_the_backtest_api_defaults_to_the_dashboards_windows_and_every_symbol():
+    archive = Archive({"AAPL": [100 + (n % 9) for n in range(60)]})
+    body = backtest_client(archive).get("/api/backtest").json()
+    assert archive.asked[0][0] == () and archive.asked[0][1].text == "the whole archive"
+    assert (body["rule"]["short"], body["rule"]["long"], body["rule"]["cost_bps"]) == (5, 20, 0.0)
+    assert body["warnings"][-1].startswith("costs left at 0")
+
+
+@pytest.mark.parametrize(("query", "status", "message"), [
+    ("short=x", 400, "short='x' is not a whole number"),
+    ("short=0&long=3", 400, "short=0: the short average needs at least 1 tick"),
+    ("short=5&long=5", 400, "short=5 must be below long=5 (the rule compares a shorter average with a longer one)"),
+    ("long=4", 400, "short=5 must be below long=4 (the rule compares a shorter average with a longer one)"),
+    ("cost_bps=abc", 400, "cost_bps='abc' is not a number"),
+    ("cost_bps=-1", 400, "cost_bps=-1: costs are 0 or more basis points per side"),
+    ("cost_bps=inf", 400, "cost_bps=inf: costs are 0 or more basis points per side"),
+    ("from=yesterday", 400, "from='yesterday' is not a date or a time such as 2026-03-02 or 2026-03-02T14:30:00Z "
+     "(UTC unless it says its zone)"),
+    ("from=2026-03-03&to=2026-03-02", 400, "bad time range: from 2026-03-03 is after to 2026-03-02"),
+    ("symbols=AAPL,b@d", 400, "symbol 'b@d' is not a ticker symbol (such as AAPL, BRK.B or ^GSPC)"),
+    ("window=5", 400, "unknown parameter(s) 'window': /api/backtest takes symbols, from, to, short, long, cost_bps"),
+    ("short=2&short=3", 400, "short is given 2 times; give it once"),
+])
+def test_bad_backtest_parameters_are_a_400_that_says_what_is_wrong_before_anything_is_read(query, status, message):
+    archive = Archive({"AAPL": list(range(1, 30))})
+    answer = backtest_client(archive).get(f"/api/backtest?{query}")
+    assert (answer.status_code, answer.json()) == (status, {"error": message})
+    assert archive.asked == []
+
+
+def test_what_the_archive_or_the_rule_refuses_is_one_line():
+    from stockpipe.backtesting import SelectionError
+
+    missing = Archive({}, SelectionError("no ticks of ZZZ in the archive; the symbols with ticks are AAPL (29)"))
+    answer = backtest_client(missing).get("/api/backtest?symbols=ZZZ")
+    assert (answer.status_code, answer.json()) == (
+        404, {"error": "no ticks of ZZZ in the archive; the symbols with ticks are AAPL (29)"})
+    few = backtest_client(Archive({"AAPL": [1, 2, 3]})).get("/api/backtest?long=20")
+    assert few.status_code == 400 and few.json()["error"].startswith("too few ticks for SMA-20: a crossover needs at "
+                                                                     "least 21 ticks of a symbol")
+    down = backtest_client(Archive({}, ConnectionError("engine gone\nsecond line"))).get("/api/backtest")
+    assert (down.status_code, down.json()) == (503, {"error": "the archive could not be read: engine gone second line"})
+    none = backtest_client(None).get("/api/backtest")
+    assert none.status_code == 503 and none.json()["error"].startswith("this dashboard reads no archive")

@@ -1,5 +1,6 @@
 // stockpipe dashboard: one EventSource (/events), a snapshot then updates; charts drawn with the
 // plotly.js that the installed plotly package ships (/vendor/plotly.min.js). No other script.
+// The Backtest tab (#backtest) asks /api/backtest, which replays the archive as `stockpipe backtest` does.
 "use strict";
 
 const COLORS = { price: "#4aa8ff", short: "#f0a030", long: "#b07cff", BUY: "#2ecc71", SELL: "#ff5c5c", ANOMALY: "#f5c542" };
@@ -204,4 +205,191 @@ function connect() {
   };
 }
 
+// -- the Backtest view -------------------------------------------------------------------------------
+
+const LISTED_TRADES = 500;  // rows of a symbol's trade table (the JSON has them all)
+const pct = (v) => (v === null || v === undefined ? "n/a" : `${v > 0 ? "+" : ""}${(v * 100).toFixed(2)}%`);
+const ratio = (v) => (v === null || v === undefined ? "n/a" : v.toFixed(2));
+let backtestRan = false;
+
+function element(tag, text, className) {
+  const el = document.createElement(tag);
+  if (text !== undefined) el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+function table(className, head, rows) {
+  const t = element("table", undefined, className);
+  if (head) {
+    const tr = element("tr");
+    for (const h of head) tr.append(element("th", h));
+    t.append(tr);
+  }
+  for (const row of rows) {
+    const tr = element("tr");
+    for (const [i, cell] of row.entries()) {
+      const [text, cls] = Array.isArray(cell) ? cell : [cell, ""];
+      tr.append(element(!head && i === 0 ? "th" : "td", text, cls));
+    }
+    t.append(tr);
+  }
+  return t;
+}
+
+const sign = (v) => (v > 0 ? "gain" : v < 0 ? "loss" : "");
+
+function figures(r, trades, closed) {
+  const dd = r.max_drawdown_period;
+  const lasted = r.max_drawdown ? `${dd.ticks === null ? "" : `${fmt(dd.ticks)} ticks, `}${dd.from} to ${dd.to}` +
+    (dd.recovered ? "" : " (not recovered)") : "";
+  return table("figures", null, [
+    ["total return", [pct(r.total_return), sign(r.total_return)]],
+    ["buy and hold", [pct(r.buy_and_hold_return), sign(r.buy_and_hold_return)]],
+    ["max drawdown", `${(r.max_drawdown * 100).toFixed(2)}%`], ["drawdown lasted", lasted],
+    ["trades", `${fmt(trades)} (${fmt(closed)} closed)`], ["win rate", pct(r.win_rate).replace("+", "")],
+    ["profit factor", ratio(r.profit_factor)], ["exposure", `${(r.exposure * 100).toFixed(1)}%`],
+  ]);
+}
+
+function drawBacktestChart(div, symbol, c) {
+  const exitColors = c.exits.open.map((open) => (open ? "rgba(0,0,0,0)" : COLORS.SELL));
+  const traces = [
+    { name: "buy and hold", x: c.t, y: c.hold, mode: "lines", line: { color: "#8a96a3", width: 1.2, dash: "dash" } },
+    { name: "strategy equity", x: c.t, y: c.equity, mode: "lines", line: { color: COLORS.price, width: 1.8 } },
+    { name: "buy", x: c.entries.t, y: c.entries.equity, mode: "markers", customdata: c.entries.t,
+      text: c.entries.price.map((p) => `buy at ${p}`), hoverinfo: "x+text",
+      marker: { color: COLORS.BUY, size: 11, symbol: "triangle-up", line: { color: "#0f1419", width: 1 } } },
+    { name: "sell", x: c.exits.t, y: c.exits.equity, mode: "markers", customdata: c.exits.t,
+      text: c.exits.price.map((p, i) => `${c.exits.open[i] ? "open, valued" : "sell"} at ${p}: ${pct(c.exits.return[i])}`),
+      hoverinfo: "x+text",
+      marker: { color: exitColors, size: 11, symbol: "triangle-down", line: { color: COLORS.SELL, width: 1.5 } } },
+  ];
+  const layout = axisLayout(`${symbol}: equity against buy and hold (both from 1)`);
+  layout.yaxis.title = { text: "× start", font: { size: 10 } };
+  Plotly.react(div, traces, layout, { displayModeBar: false, responsive: true });
+  div.dataset.points = String(c.t.length);
+  div.dataset.trades = String(c.marked);
+}
+
+function symbolSection(symbol, r, c) {
+  const section = element("section", undefined, "bt-symbol");
+  section.id = `bt-${symbol}`;
+  section.append(element("h2", symbol));
+  section.append(element("p", `${fmt(r.ticks)} ticks from ${r.first_time} to ${r.last_time}, ${fmt(r.signals)} ` +
+    `crossover(s)` + (r.untraded_last_signal ? `; a ${r.untraded_last_signal} signal on the last tick is not traded` : "") +
+    (c.sampled ? `; the chart shows ${fmt(c.t.length)} of the ticks` : "") +
+    (c.marked < r.trades.length ? `, the first ${fmt(c.marked)} trades marked` : ""), "dim"));
+  const div = element("div", undefined, "chart");
+  div.id = `bt-chart-${symbol}`;
+  section.append(div);
+  const tables = element("div", undefined, "bt-tables");
+  const closed = r.trades.filter((t) => !t.open).length;
+  const box = element("div", undefined, "trades-box");
+  if (r.trades.length) {
+    const rows = r.trades.slice(0, LISTED_TRADES).map((t) => [t.entry_time, String(t.entry_price), t.exit_time,
+      String(t.exit_price), [pct(t.return), sign(t.return)], t.open ? "open" : ""]);
+    const trades = table("trades", ["entry time", "entry price", "exit time", "exit price", "return", ""], rows);
+    trades.id = `bt-trades-${symbol}`;
+    box.append(trades);
+    if (r.trades.length > LISTED_TRADES) {
+      box.append(element("p", `${fmt(r.trades.length - LISTED_TRADES)} more trade(s): /api/backtest or ` +
+        "stockpipe backtest --json lists them all", "dim"));
+    }
+  } else {
+    box.append(element("p", "No trades.", "dim"));
+  }
+  tables.append(figures(r, r.trades.length, closed), box);
+  section.append(tables);
+  return [section, div];
+}
+
+function drawBacktest(report) {
+  const rule = report.rule;
+  document.getElementById("bt-title").textContent =
+    `SMA-${rule.short}/SMA-${rule.long} crossovers, costs ${rule.cost_bps} bps per side`;
+  document.getElementById("bt-warnings").replaceChildren(...report.warnings.map((w) => element("li", `warning: ${w}`)));
+  const statements = Object.entries(rule).filter(([key]) => !["short", "long", "cost_bps"].includes(key));
+  document.querySelector("#bt-rule ul").replaceChildren(...statements.map(([key, text]) => {
+    const li = element("li");
+    li.append(element("b", key.replace(/_/g, " ")), `: ${text}`);
+    return li;
+  }));
+  const total = report.total;
+  const totalBox = document.getElementById("bt-total");
+  totalBox.replaceChildren(
+    element("h2", `Total: ${total.symbols} symbol(s) equally weighted, ${fmt(total.ticks)} ticks from ` +
+      `${total.first_time} to ${total.last_time}`),
+    figures(total, total.trades, total.closed_trades));
+  totalBox.hidden = total.symbols < 2;  // one symbol: its own figures are the total (as the CLI prints it)
+  const sections = [];
+  const charts = [];
+  for (const [symbol, r] of Object.entries(report.symbols)) {
+    const [section, div] = symbolSection(symbol, r, report.charts[symbol]);
+    sections.push(section);
+    charts.push([div, symbol]);
+  }
+  document.getElementById("bt-symbols").replaceChildren(...sections);
+  document.getElementById("bt-report").hidden = false;
+  for (const [div, symbol] of charts) {
+    drawBacktestChart(div, symbol, report.charts[symbol]);
+    resized.observe(div);
+  }
+  const form = document.getElementById("bt-form");
+  form.elements.short.placeholder = String(rule.short);
+  form.elements.long.placeholder = String(rule.long);
+}
+
+async function runBacktest() {
+  backtestRan = true;
+  const form = document.getElementById("bt-form");
+  const params = new URLSearchParams();
+  for (const name of ["symbols", "from", "to", "short", "long", "cost_bps"]) {
+    const value = form.elements[name].value.trim();
+    if (value) params.set(name, value);
+  }
+  const status = document.getElementById("bt-status");
+  status.className = "dim";
+  status.textContent = "reading the archive…";
+  form.querySelector("button").disabled = true;
+  const started = performance.now();
+  try {
+    const answer = await fetch(`/api/backtest?${params}`);
+    const body = await answer.json();
+    if (!answer.ok) {
+      status.className = "error";
+      status.textContent = body.error;
+      return;
+    }
+    drawBacktest(body);
+    const symbols = Object.keys(body.symbols).length;
+    status.textContent = `${fmt(body.total.ticks)} archived ticks of ${symbols} symbol(s) replayed in ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s; the same report as stockpipe backtest --json` +
+      (params.toString() ? ` ${[...params].map(([k, v]) => `--${k.replace("_", "-")} ${v}`).join(" ")}` : "");
+  } catch (error) {
+    status.className = "error";
+    status.textContent = `the dashboard did not answer: ${error}`;
+  } finally {
+    form.querySelector("button").disabled = false;
+  }
+}
+
+function showView() {
+  const backtest = location.hash === "#backtest";
+  document.getElementById("live-view").hidden = backtest;
+  document.getElementById("backtest-view").hidden = !backtest;
+  for (const [id, on] of [["tab-live", !backtest], ["tab-backtest", backtest]]) {
+    const tab = document.getElementById(id);
+    if (on) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  if (backtest && !backtestRan) runBacktest();  // the first look runs the defaults
+}
+
+document.getElementById("bt-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  runBacktest();
+});
+window.addEventListener("hashchange", showView);
+showView();
 connect();
