@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo dashboard docs test test-unit test-e2e test-reliability test-wheelhouse lint bench bench-backtest emulator init teardown status doctor alerts query wheelhouse clean
+.PHONY: help install demo dashboard docs test test-unit test-e2e test-reliability test-wheelhouse engines lint bench bench-backtest emulator init teardown status doctor alerts query wheelhouse clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,18 @@ test-reliability: $(STAMP) ## the whole fault suite on the embedded engine, endi
 
 test-wheelhouse: $(STAMP) ## a fresh copy installed from a wheelhouse with the network cut off, to a first alert (slow)
 	$(BIN)/pytest tests/e2e/test_wheelhouse.py -m slow $(PYTEST_ARGS)
+
+# make engines: the probes (tests/probes.py) on each engine of ENGINES that can run here (one that cannot
+# is skipped and keeps its last results), the slow ones too, then docs/engines.md from the results.
+# Real AWS costs money: only when asked, ENGINES="embedded aws".
+ENGINES ?= embedded compose localstack
+engines: $(STAMP) ## probe the engines' failure behaviours (ENGINES='embedded compose localstack'; add aws) and write docs/engines.md
+	@rm -rf build/probes
+	@for engine in $(ENGINES); do \
+	  STOCKPIPE_PROBE_RESULTS=build/probes $(BIN)/pytest tests/e2e/test_engine_probes.py --engine $$engine \
+	    -n $(TEST_WORKERS) -q $(PYTEST_ARGS) || exit 1; \
+	done
+	$(BIN)/python scripts/engines.py --merge build/probes
 
 lint: $(STAMP) ## ruff, mypy --strict ([tool.mypy] in pyproject.toml), cfn-lint on the templates, the docs site with --strict
 	$(BIN)/ruff check stockpipe services init lambdas bench tests scripts

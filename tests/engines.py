@@ -39,6 +39,16 @@ def compose_checks() -> ModuleType:
     return module
 
 
+def engines_script() -> ModuleType:
+    """scripts/engines.py as a module: the Engines page's renderer, a development tool (`make engines`)."""
+    spec = importlib.util.spec_from_file_location("stockpipe_engines_script", ROOT / "scripts" / "engines.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 @contextmanager
 def embedded() -> Iterator[str]:
     with EmbeddedEngine(free_port(), region=REGION) as engine:
