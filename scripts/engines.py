@@ -59,7 +59,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "sqs_partial_batch": Behaviour("SQS trigger (`INGEST=sqs`): partial batch responses"),
     "fifo_groups": Behaviour("SQS FIFO: order within a message group, a group held while a message is in flight"),
     "sns_redrive": Behaviour("SNS subscription `RedrivePolicy`: a message for a missing queue goes to the dead-letter "
-                             "queue", "none needed: the alert queue is init's and never deleted while in use",
+                             "queue", "`stockpipe alerts` and the dashboard fill what a reader missed from the alert ledger, "
+                             "marked recovered",
                              localstack="honoured"),
     "ttl_expiry": Behaviour("DynamoDB TTL deletes expired items (`TICK_TTL_DAYS`)", slow=True,
                             aws="honoured (documented: within a few days; not probed, too slow)"),
