@@ -35,7 +35,7 @@ def test_a_result_renders_as_its_cell(tmp_path):
     rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1:]
             for line in RENDERER.table(tmp_path).splitlines()[2:]}
     behaviours = RENDERER.BEHAVIOURS
-    assert rows[behaviours["sns_redrive"].row][0].startswith("worked around: none needed")
+    assert rows[behaviours["sns_redrive"].row][0].startswith("worked around: `stockpipe alerts` and the dashboard fill what a reader missed")
     assert rows[behaviours["sns_redrive"].row][0].endswith("(`sns_redrive`)")
     assert rows[behaviours["ttl_expiry"].row][0] == "honoured (`ttl_expiry`, slow, last measured 2026-01-02)"
     assert rows[behaviours["cloudformation"].row][0].startswith("deploys, drops AWS::S3::Bucket Tags; worked around:")
