@@ -3,6 +3,7 @@ in this process takes over), the in-process table over fake S3 objects, and the 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -288,9 +289,13 @@ class FakeS3:
             def paginate(self, Bucket: str, Prefix: str) -> Iterator[dict[str, Any]]:
                 keys = sorted(k for k in fake.objects if k.startswith(Prefix))
                 for start in range(0, len(keys), fake.page):
-                    yield {"Contents": [{"Key": k, "Size": len(fake.objects[k])} for k in keys[start:start + fake.page]]}
+                    yield {"Contents": [{"Key": k, "Size": len(fake.objects[k]), "ETag": f'"{fake.etag(k)}"'}
+                                        for k in keys[start:start + fake.page]]}
 
         return Paginator()
+
+    def etag(self, key: str) -> str:
+        return hashlib.md5(self.objects[key]).hexdigest()
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self.gets += 1
@@ -322,6 +327,22 @@ def local_query(objects: dict[str, bytes] = OBJECTS, **options: Any) -> tuple[Lo
     s3 = FakeS3(objects)
     return LocalQuery(SimpleNamespace(client=lambda service: s3), "raw", "raw-data", "stock_data",
                       "stock_data_table", **options), s3
+
+
+def test_with_a_cache_folder_the_next_run_reads_only_the_objects_new_since(tmp_path):
+    """Raw objects are written once: a copy named by key and ETag stands for the GET the next time; an
+    object added since is fetched, and other bytes under a known key (another engine's bucket) are too."""
+    sql = 'SELECT symbol, price FROM stock_data_table WHERE price IS NOT NULL ORDER BY symbol, "timestamp"'
+    engine, s3 = local_query(dict(OBJECTS), cache=tmp_path / "cache")
+    first = engine.run(sql)
+    assert s3.gets == 3 and first.source.endswith("(0 from the cache folder)")
+    s3.objects["raw-data/dt=2026-03-03/symbol=MSFT/d.jsonl"] = line("MSFT", 4, 400.0, 1).encode()
+    s3.objects["raw-data/dt=2026-03-02/symbol=AAPL/a.jsonl"] = line("AAPL", 1, 111.5, 1000).encode()
+    s3.gets = 0
+    again = engine.run(sql)
+    assert s3.gets == 2 and again.source.endswith("(2 from the cache folder)")
+    assert again.rows == [["AAPL", "111.5"], ["AAPL", "102.5"], ["EURUSD=X", "1.08"], ["MSFT", "400.0"]]
+    assert not list((tmp_path / "cache").rglob(".part-*"))  # no half-written copy left behind
 
 
 def test_the_in_process_table_has_the_glue_columns_and_types_partitions_last():
