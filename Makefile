@@ -39,11 +39,11 @@ demo: $(STAMP) ## embedded engine + init + synthetic producer + live dashboard (
 dashboard: $(STAMP) ## the pipeline live in a browser at http://127.0.0.1:8000, wherever AWS_ENDPOINT_URL points
 	$(BIN)/stockpipe dashboard
 
-# make test: three processes (pytest-xdist), a test file each at a time, each with its own engine and its
-# own deployed pipeline. The tests wait on engines and functions much of the time, so a third process
-# fits on 2 cores: 157 s and 160 s against 189 s with two (an idle 2-core machine, 2026-12-07).
-# TEST_WORKERS=0 runs everything in one process, as plain `pytest` does.
-TEST_WORKERS ?= 3
+# make test: four processes (pytest-xdist), a test file each at a time, each with its own engine and its
+# own deployed pipeline. The tests wait on engines, functions and the engine's once-a-minute TTL reaper
+# much of the time, so four fit on 2 cores: 945 tests in 206 s against 264 s with three (an idle
+# 2-core machine with 24 GB, 2026-12-07). TEST_WORKERS=0 runs everything in one process, as plain `pytest` does.
+TEST_WORKERS ?= 4
 test: $(STAMP) ## unit, end-to-end and the fast reliability tests (they start their own engine)
 	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
