@@ -489,8 +489,8 @@ class Mapping(Resource):
 
 def _same(have: str | None, want: str | None) -> bool:
     """A variable's value as deployed and as wanted. A queue's URL names the same queue whatever host
-    the engine put in it (CloudFormation's Ref answers http://localhost:4566/..., GetQueueUrl the
-    host the request went to): the account and the queue's name decide."""
+    the engine put in it (an engine's CloudFormation Ref may name one host, GetQueueUrl the host the
+    request went to): the account and the queue's name decide."""
     if have == want or have is None or want is None:
         return have == want
     if have.startswith(("http://", "https://")) and want.startswith(("http://", "https://")):

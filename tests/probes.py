@@ -30,6 +30,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from stockpipe.provision.waits import retry_while, role_not_ready
+from tests.helpers import wait_for
+
 HANDLER = '''
 import base64, json, os, time
 import boto3
@@ -129,17 +132,11 @@ class Probe:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("probe.py", HANDLER)
         role = self.role()
-        deadline = time.monotonic() + 30
-        while True:  # a new role is not assumable at once on real AWS
-            try:
-                lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="probe.handler",
-                                    Code={"ZipFile": code.getvalue()}, Timeout=10,
-                                    Environment={"Variables": {"OBSERVER": observer, "MODE": mode}})
-                break
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "InvalidParameterValueException" or time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        # A new role is not assumable at once on real AWS: init's own retry, with its deadline.
+        retry_while(f"probe function {name}", lambda: lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler="probe.handler",
+            Code={"ZipFile": code.getvalue()}, Timeout=10,
+            Environment={"Variables": {"OBSERVER": observer, "MODE": mode}}), role_not_ready, timeout=30)
         self.later(lambda: lam.delete_function(FunctionName=name))
         lam.get_waiter("function_active_v2").wait(FunctionName=name)
         return name
@@ -420,9 +417,9 @@ def ttl_expiry() -> Observed:
         ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
         ddb.put_item(TableName=table, Item={"k": {"S": "old"}, "expires_at": {"N": str(int(time.time()) - 60)}})
         ddb.put_item(TableName=table, Item={"k": {"S": "new"}, "expires_at": {"N": str(int(time.time()) + 3600)}})
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and "Item" in ddb.get_item(TableName=table, Key={"k": {"S": "old"}}):
-            time.sleep(2)
+        with suppress(AssertionError):  # not deleted by the deadline: the scan below says so
+            wait_for(lambda: "Item" in ddb.get_item(TableName=table, Key={"k": {"S": "old"}}),
+                     lambda present: not present, timeout=150, interval=2, what="the expired item deleted")
         left = sorted(item["k"]["S"] for item in ddb.scan(TableName=table)["Items"])
     return Observed("honoured" if left == ["new"] else "absent", {"items left": left})
 
@@ -453,12 +450,13 @@ def athena_rows() -> Observed:
                 ResultConfiguration={"OutputLocation": f"s3://{bucket}/results/"})["QueryExecutionId"]
         except ClientError as error:
             return Observed("absent", {"error": error.response["Error"]["Code"]})
-        deadline = time.monotonic() + 60
-        while True:
-            state = athena.get_query_execution(QueryExecutionId=query)["QueryExecution"]["Status"]["State"]
-            if state not in ("QUEUED", "RUNNING") or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        def state_of() -> str:
+            return str(athena.get_query_execution(QueryExecutionId=query)["QueryExecution"]["Status"]["State"])
+
+        with suppress(AssertionError):  # still running at the deadline: absent, with that state
+            wait_for(state_of, lambda state: state not in ("QUEUED", "RUNNING"), timeout=60, interval=0.5,
+                     what="the Athena query done")
+        state = state_of()
         if state != "SUCCEEDED":
             return Observed("absent", {"state": state})
         rows = athena.get_query_results(QueryExecutionId=query)["ResultSet"]["Rows"]
