@@ -149,7 +149,7 @@ class Role(Resource):
         iam = run.aws.client("iam")
         iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
                         Description=self.description,
-                        Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+                        Tags=run.tag_list)
         self._put_policy(run)
 
     def _put_policy(self, run: Run) -> None:

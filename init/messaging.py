@@ -194,11 +194,11 @@ class Topic(Resource):
     def create(self, run: Run) -> None:
         run.aws.client("sns").create_topic(Name=self.name,
                                            Attributes={"KmsMasterKeyId": self.kms_key} if self.kms_key else {},
-                                           Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+                                           Tags=run.tag_list)
 
     def update(self, run: Run, found: Found) -> None:
         sns = run.aws.client("sns")
-        sns.tag_resource(ResourceArn=self.arn(run), Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+        sns.tag_resource(ResourceArn=self.arn(run), Tags=run.tag_list)
         if found.drift and any(c.startswith("encryption") for c in found.drift):
             sns.set_topic_attributes(TopicArn=self.arn(run), AttributeName="KmsMasterKeyId",
                                      AttributeValue=self.kms_key or "")

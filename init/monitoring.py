@@ -113,13 +113,13 @@ class Alarm(Resource):
 
     def create(self, run: Run) -> None:
         run.aws.client("cloudwatch").put_metric_alarm(
-            **self.request(run), Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+            **self.request(run), Tags=run.tag_list)
 
     def update(self, run: Run, found: Found) -> None:
         cloudwatch = run.aws.client("cloudwatch")
         if found.drift:
             cloudwatch.put_metric_alarm(**self.request(run))  # the whole alarm; tags are set on creation only
-        cloudwatch.tag_resource(ResourceARN=found.detail, Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+        cloudwatch.tag_resource(ResourceARN=found.detail, Tags=run.tag_list)
 
     def delete(self, run: Run, found: Found) -> str:
         run.aws.client("cloudwatch").delete_alarms(AlarmNames=[self.name])

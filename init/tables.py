@@ -87,7 +87,7 @@ class Table(Resource):
             "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t, _ in self.keys],
             "KeySchema": [{"AttributeName": a, "KeyType": k} for a, _, k in self.keys],
             "BillingMode": "PAY_PER_REQUEST",
-            "Tags": [{"Key": k, "Value": v} for k, v in run.tags.items()],
+            "Tags": run.tag_list,
         }
         if self.stream_view:
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": self.stream_view}
@@ -100,7 +100,7 @@ class Table(Resource):
     def update(self, run: Run, found: Found) -> None:
         dynamodb = run.aws.client("dynamodb")
         dynamodb.tag_resource(ResourceArn=found.detail["TableArn"],
-                              Tags=[{"Key": k, "Value": v} for k, v in run.tags.items()])
+                              Tags=run.tag_list)
         if any(change.startswith("stream:") for change in found.drift):
             dynamodb.update_table(TableName=self.name,
                                   StreamSpecification={"StreamEnabled": True, "StreamViewType": self.stream_view})
