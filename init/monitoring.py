@@ -4,7 +4,8 @@ CloudWatch dashboard of the functions' own metrics, the metrics the alarms watch
 
 Both are derived from the resource list (stack.py: ``Core.alarms``, ``Core.dashboard``). The service
 metrics (AWS/SQS, AWS/Lambda) and the extraction of the functions' metric lines (EMF) are AWS's:
-an engine that publishes none of them (MiniStack) fires these alarms only on metric data put by hand.
+MiniStack publishes only AWS/Lambda's for functions called through the Invoke API, so there the
+queue and lag alarms fire only on metric data put by hand.
 """
 
 from __future__ import annotations
