@@ -70,6 +70,13 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "cloudformation": Behaviour("CloudFormation deploys the pipeline's kinds of resource with their properties",
                                 "`stockpipe plan` names each dropped property as the only difference",
                                 localstack="not tried here"),
+    "cloudwatch_alarms": Behaviour(
+        "CloudWatch alarms on the service metrics: AWS/Lambda `Errors`, AWS/SQS queue depth, each by its dimension",
+        "the alarms are the same on every engine; `tests/e2e/test_alarms.py` puts the metrics the engine does not "
+        "publish",
+        only=("embedded", "compose"), localstack="not reviewed",
+        aws="honoured (documented; alarms are evaluated on a schedule, minutes after the data: not probed)",
+        elsewhere="not probed: AWS evaluates alarms on a schedule, minutes after the data"),
     "state_after_restart": Behaviour(
         "state (queues, items, objects) kept across a graceful restart (`stockpipe emulator`)",
         "`stockpipe produce --source archive` restores items lost by a hard kill from the raw objects",
@@ -136,6 +143,8 @@ def cell(name: str, behaviour: Behaviour, engine: str, results: dict[str, Any]) 
         text = "absent"
     if evidence.get("dropped"):
         text = f"deploys, drops {', '.join(evidence['dropped'])}; {text}"
+    if outcome == "partly" and evidence.get("gaps"):
+        text = f"partly: {'; '.join(evidence['gaps'])}; {text}"
     where = f"`{name}`" + (f", slow, last measured {result['date']}" if behaviour.slow else "")
     return f"{text} ({where})"
 

@@ -522,6 +522,50 @@ def cloudformation() -> Observed:
     return Observed("partly" if dropped else "honoured", {"status": "CREATE_COMPLETE", "dropped": dropped})
 
 
+# -- CloudWatch alarms on the service metrics ---------------------------------------------------------------
+def cloudwatch_alarms() -> Observed:
+    """The probe function invoked once through the Invoke API (0 errors) and a queue holding one
+    message, then three alarms put: on the function's Errors (honoured: OK), on the Invocations of a
+    function never invoked (honoured: INSUFFICIENT_DATA, no data for that dimension) and on the
+    queue's depth (honoured: ALARM). The states are read once the alarms are put: an engine that
+    evaluates on a schedule (AWS) is not probed here; partly names each gap."""
+    with probe("cloudwatch_alarms") as p:
+        cloudwatch, sqs = client("cloudwatch"), client("sqs")
+        observer, _ = p.queue("observer")
+        deep, _ = p.queue("deep")
+        sqs.send_message(QueueUrl=deep, MessageBody="one")
+        fn = p.function("partial", observer)
+        response = client("lambda").invoke(FunctionName=fn, Payload=json.dumps({"Records": []}).encode())
+        assert "FunctionError" not in response, response["Payload"].read()
+        alarms = {
+            "errors of the invoked function": ("AWS/Lambda", "Errors", "FunctionName", fn, 0),
+            "invocations of a function never invoked": ("AWS/Lambda", "Invocations", "FunctionName",
+                                                        p.named("never"), 0),
+            "depth of a queue holding a message": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                                                   p.named("deep"), 0),
+        }
+        names = {what: p.named(f"alarm-{i}") for i, what in enumerate(alarms)}
+        p.later(lambda: cloudwatch.delete_alarms(AlarmNames=list(names.values())))
+        for what, (namespace, metric, dimension, value, threshold) in alarms.items():
+            cloudwatch.put_metric_alarm(
+                AlarmName=names[what], Namespace=namespace, MetricName=metric, Statistic="Maximum",
+                Dimensions=[{"Name": dimension, "Value": value}], Period=60, EvaluationPeriods=1,
+                Threshold=threshold, ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing")
+        answer = cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]
+        state = {alarm["AlarmName"]: alarm["StateValue"] for alarm in answer}
+    states = {what: state[name] for what, name in names.items()}
+    gaps = []
+    if states["errors of the invoked function"] != "OK":
+        gaps.append("no AWS/Lambda metrics for an invoked function")
+    if states["invocations of a function never invoked"] != "INSUFFICIENT_DATA":
+        gaps.append("an alarm's dimensions are ignored: another function's metrics take it to "
+                    + states["invocations of a function never invoked"])
+    if states["depth of a queue holding a message"] != "ALARM":
+        gaps.append("no AWS/SQS queue depth")
+    outcome = "honoured" if not gaps else "absent" if len(gaps) == 3 else "partly"
+    return Observed(outcome, {"states": states, "gaps": gaps})
+
+
 # -- persistence (the embedded engine only: the probe restarts an engine of its own) ---------------------
 def restart(data_dir: Path, region: str) -> dict[str, Any]:
     """An embedded engine keeping its state in ``data_dir``: a queue message, an item, an object and a
@@ -601,6 +645,7 @@ PROBES: dict[str, Callable[[], Observed]] = {
        for kind in ("kinesis", "dynamodb") for name, f in STREAM_PROBES.items()},
     "sqs_partial_batch": sqs_partial_batch, "sns_redrive": sns_redrive, "fifo_groups": fifo_groups,
     "ttl_expiry": ttl_expiry, "athena_rows": athena_rows, "cloudformation": cloudformation,
+    "cloudwatch_alarms": cloudwatch_alarms,
 }
 RESTART_PROBES: dict[str, Callable[[Path, str], Observed]] = {
     "state_after_restart": state_after_restart, "stream_after_restart": stream_after_restart}
