@@ -32,8 +32,10 @@ CLOUDFORMATION_STACK_ACTIONS = (
     "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
     "cloudformation:DeleteChangeSet", "cloudformation:DetectStackDrift", "cloudformation:DescribeStackResourceDrifts",
 )
-# Neither names a stack when given a template (not a stack): IAM checks them on "*".
-CLOUDFORMATION_UNSCOPED = ("cloudformation:ValidateTemplate", "cloudformation:GetTemplateSummary")
+# IAM checks these on "*": the first two name no stack when given a template, a drift detection's
+# status is asked by its id, and the page's one-line report of a failed deployment reads DescribeEvents.
+CLOUDFORMATION_UNSCOPED = ("cloudformation:ValidateTemplate", "cloudformation:GetTemplateSummary",
+                           "cloudformation:DescribeStackDriftDetectionStatus", "cloudformation:DescribeEvents")
 ANY = ("*",)
 
 

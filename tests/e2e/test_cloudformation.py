@@ -32,7 +32,7 @@ from tests.workshop import sh_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "cloudformation.md"
-DEPLOY, PLAN, DRIFT, WHY, CHANGE, CLEAN_UP = range(6)
+DEPLOY, PLAN, DRIFT, UNDRIFT, WHY, CHANGE, CLEAN_UP = range(7)
 # What MiniStack 1.5.33's CloudFormation leaves out of what it makes (measured; the Engines page
 # says so): `plan` must name exactly these and nothing else. AWS leaves out nothing.
 MINISTACK_DROPS = {
@@ -103,7 +103,7 @@ def route(engine, tmp_path_factory) -> Route:
 
 def test_the_page_shows_the_blocks_this_test_runs():
     blocks = sh_blocks(PAGE)
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     assert "stockpipe template --out build/cloudformation" in blocks[DEPLOY]
     assert "aws cloudformation delete-stack" in blocks[CLEAN_UP]
 
@@ -135,9 +135,14 @@ def test_the_stack_cloudformation_made_carries_the_flow_with_exact_counts(route)
     assert {m["payload"] for m in dead_letters(pipeline, 3)} == {p.decode() for p, _ in INVALID[:3]}
 
 
-def test_drift_detection_starts(route):
-    answer = json.loads(route.run(DRIFT).stdout)
-    assert answer["StackDriftDetectionId"]
+def test_drift_detection_names_exactly_the_change_made_by_hand_and_it_is_put_back(route):
+    shown = route.run(DRIFT).stdout
+    assert [line.split("\t") for line in shown.splitlines()] == [["ProcessLogs", "MODIFIED", "/RetentionInDays"]]
+    route.run(UNDRIFT)
+    logs = AwsContext(route.settings).client("logs")
+    group = f"/aws/lambda/{route.settings.process_function_name}"
+    found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in found] == [(group, route.settings.log_retention_days)]
 
 
 def test_a_bad_parameter_is_refused_with_a_line_naming_it(route):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from stockpipe.provision.deployer import (
 )
 from tests.recording import ACCOUNT, aws_target
 
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATIONS = [{}, {"INGEST": "sqs"}, {"ALERT_EMAIL": "ops@example.com"},
                   {"INGEST": "sqs", "ALERT_EMAIL": "ops@example.com"}]
 
@@ -67,6 +69,30 @@ def test_the_cloudformation_route_adds_the_stack_and_the_package_bucket():
     assert added["CloudFormationPackage"]["Resource"] == f"arn:aws:s3:::{PACKAGE_BUCKET_PLACEHOLDER}/*"
     named = deployer_policy(aws, "cloudformation", package_bucket="my-artifacts")
     assert named["Statement"][-1]["Resource"] == "arn:aws:s3:::my-artifacts/*"
+
+
+# The CloudFormation calls behind the page's commands that are not named after one (the AWS CLI's
+# deploy, package and waiters); every other `aws cloudformation <command>` is its own action.
+CLI_CALLS = {
+    "deploy": {"DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet", "DescribeStackEvents"},
+    "package": set(),  # S3 only: the package bucket's statement
+    "wait": {"DescribeStacks"},
+}
+
+
+def test_every_cloudformation_command_the_page_shows_is_allowed_by_the_routes_policy():
+    from tests.workshop import sh_blocks
+
+    aws, _ = aws_target()
+    policy = deployer_policy(aws, "cloudformation")
+    allowed = {action for statement in policy["Statement"] for action in statement["Action"]}
+    script = "\n".join(sh_blocks(ROOT / "docs" / "cloudformation.md"))
+    commands = set(re.findall(r"aws cloudformation ([a-z-]+)", script))
+    assert {"deploy", "package", "detect-stack-drift", "describe-stack-drift-detection-status",
+            "describe-stack-resource-drifts", "describe-events", "delete-stack", "wait"} <= commands
+    needed = {f"cloudformation:{action}" for command in commands
+              for action in CLI_CALLS.get(command, {command.title().replace("-", "")})}
+    assert needed - allowed == set()
 
 
 def test_a_route_it_does_not_know_or_a_package_bucket_without_cloudformation_is_refused():
