@@ -11,7 +11,7 @@ from html import escape
 from xml.sax.saxutils import quoteattr
 
 from stockpipe.backtesting import duration, percent, ratio
-from stockpipe.domain.backtest import Report, SymbolReport, Total
+from stockpipe.domain.backtest import Performance, Report, SymbolReport
 
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 60, 15, 15, 35
@@ -97,10 +97,9 @@ def equity_svg(report: SymbolReport) -> str:
     return "\n".join(parts)
 
 
-def _figures(report: SymbolReport | Total) -> str:
+def _figures(report: Performance) -> str:
     dd = report.drawdown
-    trades = report.trades if isinstance(report, Total) else len(report.trades)
-    closed = report.closed_trades if isinstance(report, Total) else len(report.closed)
+    trades, closed = report.trade_count, report.closed_count
     rows = [("total return", percent(report.total_return)), ("buy and hold", percent(report.buy_and_hold_return)),
             ("max drawdown", f"{dd.depth * 100:.2f}%"),
             ("drawdown lasted", "" if not dd.depth else

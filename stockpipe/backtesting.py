@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from stockpipe.aws.catalog import TICK_TIME
-from stockpipe.domain.backtest import Report, Series, SymbolReport, Total
+from stockpipe.domain.backtest import Performance, Report, Series
 from stockpipe.errors import StockpipeError
 from stockpipe.query import timestamp_text
 
@@ -211,11 +211,10 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _stats(report: SymbolReport | Total) -> list[str]:
+def _stats(report: Performance) -> list[str]:
     dd = report.drawdown
     lasting = (f"{dd.ticks:,} ticks, " if dd.ticks is not None else "") + duration(dd.seconds)
-    closed = report.closed_trades if isinstance(report, Total) else len(report.closed)
-    trades = report.trades if isinstance(report, Total) else len(report.trades)
+    trades, closed = report.trade_count, report.closed_count
     return [
         f"  total return {percent(report.total_return)}   buy and hold {percent(report.buy_and_hold_return)}",
         f"  max drawdown {report.drawdown.depth * 100:.2f}%"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,8 +137,28 @@ class Drawdown:
     seconds: float | None
 
 
-@dataclass
-class SymbolReport:
+@dataclass(frozen=True)
+class Performance(ABC):
+    """The figures a symbol's report and the total share, and how many trades they count."""
+
+    total_return: float
+    buy_and_hold_return: float
+    drawdown: Drawdown
+    win_rate: float | None
+    profit_factor: float | None
+    exposure: float
+
+    @property
+    @abstractmethod
+    def trade_count(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def closed_count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SymbolReport(Performance):
     symbol: str
     ticks: int
     first_time: str
@@ -145,12 +166,6 @@ class SymbolReport:
     span_seconds: float | None
     signals: int  # crossovers in the series (traded or not)
     trades: list[Trade]
-    total_return: float
-    buy_and_hold_return: float
-    drawdown: Drawdown
-    win_rate: float | None
-    profit_factor: float | None
-    exposure: float
     exposed_ticks: int
     untraded_last: str | None  # "BUY"/"SELL": a signal on the last tick that would have traded
     synthetic: int
@@ -163,24 +178,34 @@ class SymbolReport:
         return [trade for trade in self.trades if not trade.open]
 
     @property
+    def trade_count(self) -> int:
+        return len(self.trades)
+
+    @property
+    def closed_count(self) -> int:
+        return len(self.closed)
+
+    @property
     def max_drawdown(self) -> float:
         return self.drawdown.depth
 
 
 @dataclass(frozen=True)
-class Total:
+class Total(Performance):
     symbols: int
     ticks: int
     trades: int
     closed_trades: int
-    total_return: float
-    buy_and_hold_return: float
-    drawdown: Drawdown
-    win_rate: float | None
-    profit_factor: float | None
-    exposure: float
     first_time: str
     last_time: str
+
+    @property
+    def trade_count(self) -> int:
+        return self.trades
+
+    @property
+    def closed_count(self) -> int:
+        return self.closed_trades
 
 
 @dataclass
@@ -379,15 +404,21 @@ def trade_json(trade: Trade) -> dict[str, Any]:
             "exit_price": float(trade.exit_price), "return": trade.ret, "open": trade.open}
 
 
+def _performance_json(figures: Performance) -> dict[str, Any]:
+    return {
+        "total_return": figures.total_return, "buy_and_hold_return": figures.buy_and_hold_return,
+        "max_drawdown": figures.drawdown.depth, "max_drawdown_period": _drawdown_json(figures.drawdown),
+        "win_rate": _number(figures.win_rate), "profit_factor": _number(figures.profit_factor),
+        "exposure": figures.exposure,
+    }
+
+
 def symbol_json(report: SymbolReport) -> dict[str, Any]:
     return {
         "ticks": report.ticks, "first_time": report.first_time, "last_time": report.last_time,
         "span_seconds": report.span_seconds, "signals": report.signals,
-        "trades": [trade_json(trade) for trade in report.trades],
-        "total_return": report.total_return, "buy_and_hold_return": report.buy_and_hold_return,
-        "max_drawdown": report.max_drawdown, "max_drawdown_period": _drawdown_json(report.drawdown),
-        "win_rate": _number(report.win_rate), "profit_factor": _number(report.profit_factor),
-        "exposure": report.exposure, "untraded_last_signal": report.untraded_last,
+        "trades": [trade_json(trade) for trade in report.trades], **_performance_json(report),
+        "untraded_last_signal": report.untraded_last,
         "synthetic_ticks": report.synthetic,
     }
 
@@ -402,14 +433,11 @@ def report_json(report: Report) -> dict[str, Any]:
         "total": {
             "symbols": total.symbols, "ticks": total.ticks, "first_time": total.first_time,
             "last_time": total.last_time, "trades": total.trades, "closed_trades": total.closed_trades,
-            "total_return": total.total_return, "buy_and_hold_return": total.buy_and_hold_return,
-            "max_drawdown": total.drawdown.depth, "max_drawdown_period": _drawdown_json(total.drawdown),
-            "win_rate": _number(total.win_rate), "profit_factor": _number(total.profit_factor),
-            "exposure": total.exposure,
+            **_performance_json(total),
         },
         "warnings": report.warnings,
     }
 
 
-__all__ = ["BacktestError", "Drawdown", "Report", "Rule", "Series", "SymbolReport", "Total", "Trade", "backtest",
+__all__ = ["BacktestError", "Drawdown", "Performance", "Report", "Rule", "Series", "SymbolReport", "Total", "Trade", "backtest",
            "report_json"]
