@@ -146,12 +146,7 @@ def _range(params: Mapping[str, str]) -> tuple[str | None, str | None]:
 
 
 def _limit(value: str | None) -> int:
-    if value is None:
-        return 100
-    try:
-        limit = int(value)
-    except ValueError:
-        raise BadRequest(400, f"limit={quoted(value)} is not a whole number") from None
+    limit = _whole("limit", value, 100)
     if not 1 <= limit <= ALERTS_KEPT:
         raise BadRequest(400, f"limit={limit} is out of range 1..{ALERTS_KEPT}")
     return limit
